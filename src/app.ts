@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { createMiddleware } from 'hono/factory';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Database } from './db/client.js';
+import type { AppEnv } from './http/auth.js';
+import { ApiError, errorResponse } from './http/errors.js';
+import { onError } from './http/on-error.js';
+import { createRouter } from './http/router.js';
+import { apiRoutes } from './routes/api/index.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { Deliverer } from './sync/deliver.js';
+import { PhoneQueues } from './sync/phone-queue.js';
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  logger: Logger;
+}
+
+/** Wiring only: no I/O happens until a request arrives. */
+export function createApp({ config, database, logger }: AppDeps) {
+  const db = database.db;
+  const queues = new PhoneQueues({ concurrency: database.concurrency, maxBacklog: config.MAX_BACKLOG });
+  const deliverer = new Deliverer(db, queues);
+  const readiness: Readiness = { draining: false };
+
+  const app = createRouter();
+  app.use(requestLog(logger));
+  app.onError(onError(logger));
+  app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`)));
+
+  app.route('/', healthRoutes({ database, readiness }));
+  app.route('/', webhookRoutes({ db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
+  app.route('/api/v1', apiRoutes({ config, db, maxBodyBytes: config.MAX_BODY_BYTES }));
+
+  return { app, queues, readiness };
+}
+
+export type App = ReturnType<typeof createApp>['app'];
+
+/** One line per request. The route pattern is logged, never the path: a webhook path holds its token. */
+function requestLog(logger: Logger) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
+    c.set('requestId', requestId);
+    c.header('X-Request-Id', requestId);
+    const started = performance.now();
+    await next();
+    logger.info(
+      {
+        requestId,
+        method: c.req.method,
+        route: c.req.routePath,
+        status: c.res.status,
+        account: c.get('account')?.id,
+        durationMs: Math.round(performance.now() - started),
+      },
+      'request',
+    );
+  });
+}

@@ -1,0 +1,55 @@
+import { count, eq, sql } from 'drizzle-orm';
+import { hashSecret, newId, newSecret } from '../../ids.js';
+import type { Db } from '../client.js';
+import { accounts } from '../schema.js';
+
+export type AccountRow = typeof accounts.$inferSelect;
+
+export interface NewAccount {
+  account: AccountRow;
+  /** Shown once, at creation: only their hashes are stored. */
+  webhookToken: string;
+  apiKey: string;
+}
+
+export const newWebhookToken = () => newSecret('whk');
+
+export async function createAccount(db: Db, input: { name: string; defaultRegion: string | null }): Promise<NewAccount> {
+  const webhookToken = newWebhookToken();
+  const apiKey = newSecret('csk');
+  const [account] = await db
+    .insert(accounts)
+    .values({ id: newId('acc'), name: input.name, defaultRegion: input.defaultRegion, webhookTokenHash: hashSecret(webhookToken), apiKeyHash: hashSecret(apiKey) })
+    .returning();
+  return { account: account!, webhookToken, apiKey };
+}
+
+export async function findAccountByWebhookToken(db: Db, token: string): Promise<AccountRow | undefined> {
+  const [row] = await db.select().from(accounts).where(eq(accounts.webhookTokenHash, hashSecret(token))).limit(1);
+  return row;
+}
+
+export async function findAccountByApiKey(db: Db, apiKey: string): Promise<AccountRow | undefined> {
+  const [row] = await db.select().from(accounts).where(eq(accounts.apiKeyHash, hashSecret(apiKey))).limit(1);
+  return row;
+}
+
+/** Replaces the webhook token; the old one stops working with this commit. */
+export async function rotateWebhookToken(db: Db, accountId: string): Promise<string> {
+  const webhookToken = newWebhookToken();
+  await db.update(accounts).set({ webhookTokenHash: hashSecret(webhookToken) }).where(eq(accounts.id, accountId));
+  return webhookToken;
+}
+
+/**
+ * Creates the `default` account when the database holds none. Instances starting together take
+ * turns on an advisory lock, so only one creates it. Returns it only when it was created here.
+ */
+export async function ensureDefaultAccount(db: Db, defaultRegion: string | null): Promise<NewAccount | null> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(7301842118)`);
+    const [existing] = await tx.select({ n: count() }).from(accounts);
+    if ((existing?.n ?? 0) > 0) return null;
+    return createAccount(tx, { name: 'default', defaultRegion });
+  });
+}

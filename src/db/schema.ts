@@ -1,0 +1,176 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+export const accounts = pgTable('accounts', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  defaultRegion: text('default_region'),
+  /** SHA-256 hex of the webhook token; the token itself is never stored. */
+  webhookTokenHash: text('webhook_token_hash').notNull().unique(),
+  apiKeyHash: text('api_key_hash').notNull().unique(),
+  createdAt: createdAt(),
+});
+
+export const agents = pgTable(
+  'agents',
+  {
+    id: text('id').primaryKey(),
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    /** Lower-cased: agents are matched case-insensitively. */
+    email: text('email').notNull(),
+    name: text('name'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('agents_account_email_unique').on(t.accountId, t.email)],
+);
+
+/** One enhanced-data section as stored: kept as a list so that section order survives jsonb. */
+export type StoredSection = { title: string; items: StoredItem[] };
+export type StoredItem = { text: string; description?: string; link?: string };
+export type CustomAttributes = Record<string, string | number | boolean>;
+
+export const contacts = pgTable(
+  'contacts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    /** E.164. */
+    phone: text('phone').notNull(),
+    name: text('name'),
+    email: text('email'),
+    externalId: text('external_id'),
+    customAttributes: jsonb('custom_attributes').$type<CustomAttributes>().notNull().default({}),
+    enhancedData: jsonb('enhanced_data').$type<StoredSection[]>().notNull().default([]),
+    inviteRequested: boolean('invite_requested').notNull().default(false),
+    /** `occurred_at` of the newest delivery applied; older ones are stale. */
+    lastOccurredAt: timestamp('last_occurred_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('contacts_account_phone_unique').on(t.accountId, t.phone),
+    uniqueIndex('contacts_account_external_id_unique').on(t.accountId, t.externalId),
+    index('contacts_account_email_idx').on(t.accountId, t.email),
+  ],
+);
+
+export const labels = pgTable(
+  'labels',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    /** As first written. */
+    name: text('name').notNull(),
+    /** Lower-cased: `VIP` and `vip` are one label. */
+    key: text('key').notNull(),
+  },
+  (t) => [uniqueIndex('labels_account_key_unique').on(t.accountId, t.key)],
+);
+
+export const contactLabels = pgTable(
+  'contact_labels',
+  {
+    contactId: bigint('contact_id', { mode: 'number' })
+      .notNull()
+      .references(() => contacts.id, { onDelete: 'cascade' }),
+    labelId: bigint('label_id', { mode: 'number' })
+      .notNull()
+      .references(() => labels.id, { onDelete: 'cascade' }),
+    /** Labels are shown in the order they were given. */
+    position: integer('position').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.contactId, t.labelId] }), index('contact_labels_label_idx').on(t.labelId)],
+);
+
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: text('id').primaryKey(),
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    contactId: bigint('contact_id', { mode: 'number' })
+      .notNull()
+      .references(() => contacts.id, { onDelete: 'cascade' }),
+    subject: text('subject'),
+    status: text('status', { enum: ['open', 'closed'] }).notNull().default('open'),
+    assigneeId: text('assignee_id').references(() => agents.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('conversations_contact_idx').on(t.contactId), index('conversations_assignee_idx').on(t.assigneeId)],
+);
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: text('id').primaryKey(),
+    conversationId: text('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    direction: text('direction', { enum: ['inbound', 'outbound'] }).notNull(),
+    body: text('body').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('messages_conversation_idx').on(t.conversationId, t.createdAt)],
+);
+
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: text('id').primaryKey(),
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+    operation: text('operation'),
+    /** Masked (`+44******3456`): the log keeps no full phone. */
+    phoneMasked: text('phone_masked'),
+    /** applied | unchanged | stale | refused */
+    status: text('status').notNull(),
+    errorCode: text('error_code'),
+    durationMs: integer('duration_ms').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    /** Kept for refused deliveries only, until `payload_expires_at`, so they can be replayed. */
+    payload: text('payload'),
+    payloadContentType: text('payload_content_type'),
+    payloadExpiresAt: timestamp('payload_expires_at', { withTimezone: true }),
+  },
+  (t) => [index('deliveries_account_received_idx').on(t.accountId, t.receivedAt, t.id)],
+);
+
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    /** SHA-256 of what was sent (method, content type, body or query). */
+    fingerprint: text('fingerprint').notNull(),
+    /** The final answer (2xx, 400, 422); its HTTP status follows from its `code`. */
+    responseBody: jsonb('response_body').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+);
+
+export const tombstones = pgTable(
+  'tombstones',
+  {
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    /** SHA-256 of account and phone: no personal data is kept after a delete. */
+    phoneHash: text('phone_hash').notNull(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true })
+      .notNull()
+      .default(sql`now() + interval '30 days'`),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.phoneHash] })],
+);

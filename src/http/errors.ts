@@ -1,0 +1,61 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+export const codeToStatus = {
+  invalid_payload: 400,
+  unauthorized: 401,
+  not_found: 404,
+  conflict: 409,
+  idempotency_in_progress: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  invalid_phone: 422,
+  unknown_assignee: 422,
+  external_id_taken: 422,
+  idempotency_key_reused: 422,
+  limit_exceeded: 422,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof codeToStatus;
+
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+  issues?: Issue[];
+  delivery_id?: string;
+}
+
+/** Thrown anywhere below the routes; turned into the one error body by `onError`. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues?: Issue[],
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+
+  get status(): ContentfulStatusCode {
+    return codeToStatus[this.code];
+  }
+
+  body(): ErrorBody {
+    return { error: this.message, code: this.code, ...(this.issues ? { issues: this.issues } : {}) };
+  }
+}
+
+export function errorResponse(c: Context, error: ApiError, extra: Partial<ErrorBody> = {}): Response {
+  if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds));
+  return c.json({ ...error.body(), ...extra }, error.status);
+}
+
+export const internalError = () => new ApiError('internal', 'internal error');

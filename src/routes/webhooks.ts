@@ -1,0 +1,56 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Db } from '../db/client.js';
+import { findAccountByWebhookToken } from '../db/queries/accounts.js';
+import type { AppEnv } from '../http/auth.js';
+import { ApiError, codeToStatus, errorResponse } from '../http/errors.js';
+import type { Deliverer, DeliveryBody } from '../sync/deliver.js';
+import type { RawDelivery } from '../webhook/read-payload.js';
+
+const MAX_TOKEN_LENGTH = 256;
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; maxBodyBytes: number }) {
+  const app = new Hono<AppEnv>();
+  const limit = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: (c) => errorResponse(c, new ApiError('payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`)),
+  });
+
+  app.on(['GET', 'POST'], '/webhooks/:token', limit, async (c) => {
+    const token = c.req.param('token');
+    const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.db, token) : undefined;
+    if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
+    c.set('account', account);
+    const raw = await readRaw(c);
+    const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
+    if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
+    return c.json(outcome.body, statusOf(outcome.body));
+  });
+  return app;
+}
+
+export const statusOf = (body: DeliveryBody) => ('code' in body ? codeToStatus[body.code] : 200);
+
+function idempotencyKey(c: Context): string | undefined {
+  const key = c.req.header('idempotency-key') ?? c.req.header('webhook-id');
+  if (key === undefined || key === '') return undefined;
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new ApiError('invalid_payload', `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, [
+      { path: 'Idempotency-Key', message: 'too long' },
+    ]);
+  }
+  return key;
+}
+
+/** The delivery as sent, not yet parsed: JSON, form fields, or (GET, or a POST without a body) the query string. */
+async function readRaw(c: Context): Promise<RawDelivery> {
+  const query = new URL(c.req.url).search.slice(1);
+  if (c.req.method === 'GET') return { kind: 'query', query };
+  const body = await c.req.text();
+  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json' || type.endsWith('+json')) return { kind: 'json', body };
+  if (type === 'application/x-www-form-urlencoded') return { kind: 'form', body };
+  if (body === '' && query !== '') return { kind: 'query', query };
+  throw new ApiError('unsupported_media_type', 'send Content-Type: application/json or application/x-www-form-urlencoded');
+}

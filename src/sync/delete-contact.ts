@@ -1,0 +1,47 @@
+import { count, eq, sql } from 'drizzle-orm';
+import type { Tx } from '../db/client.js';
+import { findContact } from '../db/queries/contacts.js';
+import { contacts, conversations, messages, tombstones } from '../db/schema.js';
+import type { DeleteOperation } from '../webhook/operation.js';
+import { phoneHash } from './phone-key.js';
+import { isStale } from './staleness.js';
+
+export interface DeleteResult {
+  status: 'applied' | 'unchanged' | 'stale';
+  deleted: { contact: boolean; conversations: number; messages: number };
+}
+
+/**
+ * Removes the contact with its conversations, messages, labels and data, in the caller's transaction,
+ * and leaves a tombstone so that an older upsert cannot bring it back.
+ */
+export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperation): Promise<DeleteResult> {
+  const nothing = { contact: false, conversations: 0, messages: 0 };
+  const existing = await findContact(tx, accountId, op.phone);
+  if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) return { status: 'stale', deleted: nothing };
+
+  const deletedAt = op.occurredAt ?? new Date();
+  await tx
+    .insert(tombstones)
+    .values({ accountId, phoneHash: phoneHash(accountId, op.phone), deletedAt })
+    .onConflictDoUpdate({
+      target: [tombstones.accountId, tombstones.phoneHash],
+      set: {
+        deletedAt: sql`greatest(${tombstones.deletedAt}, excluded.deleted_at)`,
+        expiresAt: sql`now() + interval '30 days'`,
+      },
+    });
+  if (!existing) return { status: 'unchanged', deleted: nothing };
+
+  const [counted] = await tx
+    .select({ conversations: sql<number>`count(distinct ${conversations.id})::int`, messages: count(messages.id) })
+    .from(conversations)
+    .leftJoin(messages, eq(messages.conversationId, conversations.id))
+    .where(eq(conversations.contactId, existing.id));
+  // Conversations, messages and contact labels go with the contact (ON DELETE CASCADE).
+  await tx.delete(contacts).where(eq(contacts.id, existing.id));
+  return {
+    status: 'applied',
+    deleted: { contact: true, conversations: counted?.conversations ?? 0, messages: counted?.messages ?? 0 },
+  };
+}

@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import { and, eq, gt, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { idempotencyKeys } from '../db/schema.js';
+
+export const IDEMPOTENCY_TTL_MS = 72 * 60 * 60 * 1000;
+
+export interface StoredResponse {
+  fingerprint: string;
+  body: unknown;
+}
+
+export const fingerprintOf = (kind: string, text: string) => createHash('sha256').update(`${kind}\n${text}`).digest('hex');
+
+export async function findStoredResponse(db: Db, accountId: string, key: string): Promise<StoredResponse | undefined> {
+  const [row] = await db
+    .select({ fingerprint: idempotencyKeys.fingerprint, body: idempotencyKeys.responseBody })
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.accountId, accountId), eq(idempotencyKeys.key, key), gt(idempotencyKeys.expiresAt, new Date())))
+    .limit(1);
+  return row;
+}
+
+/**
+ * Keeps the final answer for the key. False when another process stored one first: the caller's
+ * transaction must then be rolled back and the stored answer given instead.
+ */
+export async function storeResponse(db: Db, accountId: string, key: string, fingerprint: string, body: unknown): Promise<boolean> {
+  const expiresAt = new Date(Date.now() + IDEMPOTENCY_TTL_MS);
+  const inserted = await db
+    .insert(idempotencyKeys)
+    .values({ accountId, key, fingerprint, responseBody: body, expiresAt })
+    .onConflictDoUpdate({
+      target: [idempotencyKeys.accountId, idempotencyKeys.key],
+      set: { fingerprint, responseBody: body, expiresAt },
+      // An expired key may be reused; a live one belongs to whoever stored it first.
+      setWhere: sql`${idempotencyKeys.expiresAt} <= now()`,
+    })
+    .returning({ key: idempotencyKeys.key });
+  return inserted.length > 0;
+}
+

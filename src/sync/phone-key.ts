@@ -1,0 +1,20 @@
+import { createHash } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Tx } from '../db/client.js';
+
+const digest = (accountId: string, phone: string) => createHash('sha256').update(`${accountId}\u0000${phone}`).digest();
+
+/** The 64-bit advisory lock key for one account and phone: the first 8 bytes of SHA-256, signed. */
+export function lockKey(accountId: string, phone: string): bigint {
+  return digest(accountId, phone).readBigInt64BE(0);
+}
+
+/** Held until the transaction ends: serialises one phone across every process on the database. */
+export async function lockPhone(tx: Tx, accountId: string, phone: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${lockKey(accountId, phone).toString()}::bigint)`);
+}
+
+/** What a tombstone keeps of a deleted phone: no personal data. */
+export function phoneHash(accountId: string, phone: string): string {
+  return digest(accountId, phone).toString('hex');
+}

@@ -1,0 +1,137 @@
+import { and, count, eq, ne, or, isNull } from 'drizzle-orm';
+import type { Tx } from '../db/client.js';
+import { findContact, findContactByExternalId, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
+import { labelsOf, replaceContactLabels } from '../db/queries/labels.js';
+import { agents, contacts, conversations } from '../db/schema.js';
+import type { UpsertOperation } from '../webhook/operation.js';
+import { Refusal } from './errors.js';
+import { MAX_LABELS, MAX_SECTIONS, MAX_CUSTOM_ATTRIBUTES } from '../webhook/payload.js';
+import { mergeAttributes, mergeLabels, mergeSections, sameJson } from './merge.js';
+import { isStale } from './staleness.js';
+
+export interface ContactSummary {
+  phone: string;
+  name: string | null;
+  email: string | null;
+  external_id: string | null;
+  labels: string[];
+  enhanced_data: Record<string, unknown>;
+  custom_attributes: Record<string, unknown>;
+  invite_requested: boolean;
+  created: boolean;
+}
+
+export type UpsertResult =
+  | { status: 'applied' | 'unchanged'; contact: ContactSummary; assignedConversations: number }
+  | { status: 'stale'; contact: ContactSummary | null; assignedConversations: number };
+
+/**
+ * Upserts the contact and, with an assignee, assigns its conversations — in the caller's transaction,
+ * under the phone's lock. A refusal is thrown before or after writing; the caller rolls back either way.
+ */
+export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperation): Promise<UpsertResult> {
+  const existing = await findContact(tx, accountId, op.phone);
+  const currentLabels = existing ? await labelsOf(tx, existing.id) : [];
+  if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) {
+    return { status: 'stale', contact: existing ? summary(existing, currentLabels.map((l) => l.name), false) : null, assignedConversations: 0 };
+  }
+  const agentId = op.assignee === undefined ? undefined : await findAgentId(tx, accountId, op.assignee);
+
+  const labels = mergeLabels(
+    currentLabels.map((l) => l.name),
+    { labels: op.labels, override: op.overrideLabels, remove: op.removeLabels },
+  );
+  if (labels.length > MAX_LABELS) throw limit('contact.labels', `a contact can have at most ${MAX_LABELS} labels`);
+  const enhancedData = mergeSections(existing?.enhancedData ?? [], op.enhancedData);
+  if (enhancedData.length > MAX_SECTIONS) throw limit('contact.enhanced_data', `a contact can have at most ${MAX_SECTIONS} sections`);
+  const customAttributes = mergeAttributes(existing?.customAttributes ?? {}, op.customAttributes);
+  if (Object.keys(customAttributes).length > MAX_CUSTOM_ATTRIBUTES) {
+    throw limit('contact.custom_attributes', `a contact can have at most ${MAX_CUSTOM_ATTRIBUTES} custom attributes`);
+  }
+  const externalId = op.externalId === undefined ? (existing?.externalId ?? null) : op.externalId;
+  if (externalId !== null && externalId !== existing?.externalId) await assertExternalIdFree(tx, accountId, externalId);
+
+  const values = {
+    name: op.name === undefined ? (existing?.name ?? null) : op.name,
+    email: op.email === undefined ? (existing?.email ?? null) : op.email,
+    externalId,
+    customAttributes,
+    enhancedData,
+    inviteRequested: existing ? existing.inviteRequested : op.inviteNewContacts,
+  };
+  const newer = op.occurredAt && (!existing?.lastOccurredAt || op.occurredAt > existing.lastOccurredAt) ? op.occurredAt : undefined;
+  const changed = !existing || (Object.keys(values) as (keyof typeof values)[]).some((k) => !sameJson(values[k], existing[k]));
+
+  let row: ContactRow;
+  if (!existing) {
+    [row] = (await tx.insert(contacts).values({ accountId, phone: op.phone, ...values, lastOccurredAt: op.occurredAt ?? null }).returning()) as [ContactRow];
+  } else if (changed || newer) {
+    [row] = (await tx
+      .update(contacts)
+      .set({ ...values, ...(newer ? { lastOccurredAt: newer } : {}), ...(changed ? { updatedAt: new Date() } : {}) })
+      .where(eq(contacts.id, existing.id))
+      .returning()) as [ContactRow];
+  } else {
+    row = existing;
+  }
+
+  const labelsChanged = !sameJson(labels.map((l) => l.toLowerCase()), currentLabels.map((l) => l.key));
+  const labelNames = labelsChanged ? (await replaceContactLabels(tx, accountId, row.id, labels)).map((l) => l.name) : currentLabels.map((l) => l.name);
+
+  let assigned = { changed: 0, total: 0 };
+  if (agentId !== undefined) assigned = await assignConversations(tx, row.id, agentId);
+
+  const applied = changed || labelsChanged || assigned.changed > 0;
+  return { status: applied ? 'applied' : 'unchanged', contact: summary(row, labelNames, !existing), assignedConversations: assigned.total };
+}
+
+async function findAgentId(tx: Tx, accountId: string, email: string): Promise<string> {
+  const [agent] = await tx
+    .select({ id: agents.id })
+    .from(agents)
+    .where(and(eq(agents.accountId, accountId), eq(agents.email, email)))
+    .limit(1);
+  if (!agent) {
+    throw new Refusal('unknown_assignee', `no agent with email ${email} in this account`, [
+      { path: 'assignee', message: 'no such agent; create it with POST /api/v1/agents' },
+    ]);
+  }
+  return agent.id;
+}
+
+async function assertExternalIdFree(tx: Tx, accountId: string, externalId: string): Promise<void> {
+  if (await findContactByExternalId(tx, accountId, externalId)) {
+    throw new Refusal('external_id_taken', 'contact.external_id already belongs to another contact', [
+      { path: 'contact.external_id', message: 'held by another phone in this account' },
+    ]);
+  }
+}
+
+/** Every conversation of the contact goes to the agent; answers how many changed and how many it now has. */
+async function assignConversations(tx: Tx, contactId: number, agentId: string): Promise<{ changed: number; total: number }> {
+  const updated = await tx
+    .update(conversations)
+    .set({ assigneeId: agentId })
+    .where(and(eq(conversations.contactId, contactId), or(isNull(conversations.assigneeId), ne(conversations.assigneeId, agentId))))
+    .returning({ id: conversations.id });
+  const [total] = await tx.select({ n: count() }).from(conversations).where(eq(conversations.contactId, contactId));
+  return { changed: updated.length, total: total?.n ?? 0 };
+}
+
+function limit(path: string, message: string): Refusal {
+  return new Refusal('limit_exceeded', message, [{ path, message }]);
+}
+
+export function summary(row: ContactRow, labels: string[], created: boolean): ContactSummary {
+  return {
+    phone: row.phone,
+    name: row.name,
+    email: row.email,
+    external_id: row.externalId,
+    labels,
+    enhanced_data: sectionsObject(row.enhancedData),
+    custom_attributes: row.customAttributes,
+    invite_requested: row.inviteRequested,
+    created,
+  };
+}

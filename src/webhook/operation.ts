@@ -1,0 +1,111 @@
+import { type z } from 'zod';
+import { Refusal } from '../sync/errors.js';
+import { describeZodError } from '../zod-issues.js';
+import { normalisePhone } from './phone.js';
+import type { StoredItem, StoredSection } from '../db/schema.js';
+import { unknownKeys, WebhookPayload } from './payload.js';
+
+export interface UpsertOperation {
+  kind: 'upsert';
+  phone: string;
+  name?: string | null;
+  email?: string | null;
+  externalId?: string | null;
+  labels?: string[];
+  overrideLabels: boolean;
+  removeLabels?: string[];
+  /** Sections sent, in order; an empty list of items removes the section. */
+  enhancedData?: StoredSection[];
+  customAttributes?: Record<string, string | number | boolean | null>;
+  inviteNewContacts: boolean;
+  /** Lower-cased email of the agent to assign the contact's conversations to. */
+  assignee?: string;
+  occurredAt?: Date;
+}
+
+export interface DeleteOperation {
+  kind: 'delete';
+  phone: string;
+  occurredAt?: Date;
+}
+
+export type Operation = UpsertOperation | DeleteOperation;
+
+export type OperationName = 'upsert' | 'upsert_assign' | 'delete';
+
+export const operationName = (op: Operation): OperationName =>
+  op.kind === 'delete' ? 'delete' : op.assignee ? 'upsert_assign' : 'upsert';
+
+/** Which operation the keys ask for, before any value is checked. */
+export function operationOf(payload: Record<string, unknown>): OperationName {
+  const has = (key: string) => payload[key] !== undefined && payload[key] !== null;
+  if (has('delete_contact')) {
+    if (has('contact') || has('assignee')) {
+      throw new Refusal('invalid_payload', 'delete_contact cannot be combined with contact or assignee', [
+        { path: 'delete_contact', message: 'send a delete on its own' },
+      ]);
+    }
+    return 'delete';
+  }
+  if (has('contact')) return has('assignee') ? 'upsert_assign' : 'upsert';
+  if (has('assignee')) {
+    throw new Refusal('invalid_payload', 'assignee needs contact.phone to know whose conversations to assign', [
+      { path: 'contact', message: 'is required with assignee' },
+    ]);
+  }
+  throw new Refusal('invalid_payload', 'nothing to do: send contact (to upsert) or delete_contact (to delete)', [
+    { path: 'contact', message: 'is required' },
+  ]);
+}
+
+/** Validates a payload and resolves it to one operation, with warnings for keys that were ignored. */
+export function toOperation(payload: Record<string, unknown>, region: string | null): { operation: Operation; warnings: string[] } {
+  operationOf(payload);
+  const parsed = WebhookPayload.safeParse(payload);
+  if (!parsed.success) throw invalidPayload(parsed.error);
+  const p = parsed.data;
+  const warnings = unknownKeys(payload).map((path) => `${path}: unknown key, ignored`);
+
+  if (p.delete_contact !== undefined) {
+    return { operation: { kind: 'delete', phone: phoneOf(p.delete_contact, 'delete_contact', region), occurredAt: p.occurred_at }, warnings };
+  }
+  const c = p.contact!;
+  const overrideLabels = c.overrideLabels ?? p.overrideLabels ?? false;
+  const operation: UpsertOperation = {
+    kind: 'upsert',
+    phone: phoneOf(c.phone, 'contact.phone', region),
+    name: c.name,
+    email: c.email,
+    externalId: c.external_id,
+    labels: c.labels,
+    overrideLabels,
+    removeLabels: c.removeLabels ?? p.removeLabels,
+    enhancedData: c.enhanced_data?.map(({ title, items }) => ({ title, items: items.map(storedItem) })),
+    customAttributes: c.custom_attributes,
+    inviteNewContacts: p.inviteNewContacts ?? false,
+    assignee: p.assignee?.trim().toLowerCase(),
+    occurredAt: p.occurred_at,
+  };
+  if (overrideLabels && c.labels === undefined) warnings.push('overrideLabels: ignored without labels');
+  return { operation, warnings };
+}
+
+/** Only the keys that have a value, so that a stored item compares equal to the same item sent again. */
+function storedItem(item: { text: string; description?: string | null; link?: string }): StoredItem {
+  return { text: item.text, ...(item.description ? { description: item.description } : {}), ...(item.link ? { link: item.link } : {}) };
+}
+
+function phoneOf(input: string | number, path: string, region: string | null): string {
+  const phone = normalisePhone(input, region);
+  if (phone === null) {
+    throw new Refusal('invalid_phone', `${path} is not a valid phone number`, [
+      { path, message: region ? `not a valid number, read as international or in region ${region}` : 'not a valid international number (start it with + and the country code)' },
+    ]);
+  }
+  return phone;
+}
+
+function invalidPayload(error: z.ZodError): Refusal {
+  const { message, issues } = describeZodError(error);
+  return new Refusal('invalid_payload', message, issues);
+}

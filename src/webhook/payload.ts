@@ -1,0 +1,186 @@
+import { z } from 'zod';
+
+/** `true`/`false`, `"true"`/`"false"` in any case, `1`/`0` (number or string). */
+export const Boolish = z
+  .union([z.boolean(), z.number(), z.string()])
+  .refine((v) => (typeof v === 'string' ? /^(true|false|1|0)$/i.test(v.trim()) : v === true || v === false || v === 1 || v === 0), {
+    error: 'must be true or false',
+  })
+  .transform((v) => v === true || v === 1 || (typeof v === 'string' && /^(true|1)$/i.test(v.trim())));
+
+export const MAX_LABEL_LENGTH = 100;
+export const MAX_LABELS = 100;
+
+/** A comma-separated string or a list; trimmed, empty ones dropped. */
+export const LabelList = z
+  .union([z.string().max(MAX_LABELS * (MAX_LABEL_LENGTH + 2)), z.array(z.string().max(MAX_LABEL_LENGTH * 4)).max(MAX_LABELS)], {
+    error: 'must be a comma-separated string or a list of strings',
+  })
+  .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((label) => label.trim()).filter(Boolean))
+  .check((ctx) => {
+    if (ctx.value.length > MAX_LABELS) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, message: `must hold at most ${MAX_LABELS} labels` });
+    }
+    const long = ctx.value.find((label) => label.length > MAX_LABEL_LENGTH);
+    if (long !== undefined) {
+      ctx.issues.push({ code: 'custom', input: long, message: `each label must be at most ${MAX_LABEL_LENGTH} characters` });
+    }
+  });
+
+export const PhoneInput = z.union([z.string().max(64), z.number()], {
+  error: (issue) => (issue.input === undefined ? 'is required' : 'must be a phone number as a string or number'),
+});
+
+/** Optional text where `null` or `""` clears the stored value. */
+const clearableText = (max: number) =>
+  z
+    .union([z.string().max(max, { error: `must be at most ${max} characters` }), z.number(), z.null()], {
+      error: 'must be a string',
+    })
+    .transform((v) => (v === null ? null : String(v).trim() || null))
+    .optional();
+
+const ClearableEmail = z
+  .union([z.literal(''), z.email({ error: 'must be an email address' }).max(320), z.null()])
+  .transform((v) => (v ? v.trim() : null))
+  .optional();
+
+/**
+ * `http(s)://`, `mailto:`, `tel:`, or a scheme-less address (`www.x.com`), stored with https://.
+ * Anything else (`javascript:`, `data:`, …) is refused: it is shown as a link on the profile page.
+ */
+export function normaliseLink(link: string): string | null {
+  const text = link.trim();
+  if (/[\s\u0000-\u001f\u007f]/.test(text)) return null;
+  if (/^https?:\/\//i.test(text)) return URL.canParse(text) ? text : null;
+  if (/^(mailto|tel):./i.test(text)) return text;
+  if (/^[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?([/?#]|$)/i.test(text)) {
+    const url = `https://${text}`;
+    return URL.canParse(url) ? url : null;
+  }
+  return null;
+}
+
+export const SectionItem = z.object({
+  text: z.string({ error: 'is required and must be a string' }).trim().min(1, { error: 'must not be empty' }).max(500),
+  description: z.string().max(1000).nullish(),
+  link: z
+    .string()
+    .max(2048)
+    .nullish()
+    .transform((link, ctx) => {
+      if (link === null || link === undefined || link.trim() === '') return undefined;
+      const normalised = normaliseLink(link);
+      if (normalised === null) {
+        ctx.issues.push({
+          code: 'custom',
+          input: link,
+          message: 'must be an http(s)://, mailto: or tel: link, or a web address like www.example.com',
+        });
+        return z.NEVER;
+      }
+      return normalised;
+    }),
+});
+
+export const MAX_SECTIONS = 50;
+export const MAX_SECTION_ITEMS = 100;
+
+const Sections = z
+  .record(z.string().trim().min(1).max(200), z.array(SectionItem).max(MAX_SECTION_ITEMS, { error: `must hold at most ${MAX_SECTION_ITEMS} items` }))
+  .refine((sections) => Object.keys(sections).length <= MAX_SECTIONS, { error: `must hold at most ${MAX_SECTIONS} sections` });
+
+/** `{ "Section": [item, …] }` or a list of such objects; later sections of the same name win. */
+export const EnhancedData = z
+  .union([Sections, z.array(Sections).max(MAX_SECTIONS)], { error: 'must be an object of sections or a list of them' })
+  .transform((value) => {
+    const merged = new Map<string, z.infer<typeof SectionItem>[]>();
+    for (const sections of Array.isArray(value) ? value : [value]) {
+      for (const [title, items] of Object.entries(sections)) merged.set(title, items);
+    }
+    return [...merged].map(([title, items]) => ({ title, items }));
+  })
+  .refine((sections) => sections.length <= MAX_SECTIONS, { error: `must hold at most ${MAX_SECTIONS} sections` });
+
+export const MAX_CUSTOM_ATTRIBUTES = 100;
+
+export const CustomAttributes = z
+  .record(z.string().min(1).max(100), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()], {
+    error: 'must be a string, number, boolean or null',
+  }))
+  .refine((attributes) => Object.keys(attributes).length <= MAX_CUSTOM_ATTRIBUTES, {
+    error: `must hold at most ${MAX_CUSTOM_ATTRIBUTES} keys`,
+  });
+
+/** ISO 8601 with a time zone, or epoch milliseconds (as a number or a string of digits). */
+export const OccurredAt = z
+  .union([z.number().int().nonnegative(), z.string().max(64)], { error: 'must be an ISO 8601 time or epoch milliseconds' })
+  .transform((value, ctx) => {
+    const date =
+      typeof value === 'number' || /^\d+$/.test(value)
+        ? new Date(Number(value))
+        : z.iso.datetime({ offset: true, local: false }).safeParse(value).success
+          ? new Date(value)
+          : null;
+    if (!date || Number.isNaN(date.getTime())) {
+      ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone or epoch milliseconds' });
+      return z.NEVER;
+    }
+    return date;
+  });
+
+export const ContactPayload = z.object({
+  phone: PhoneInput,
+  name: clearableText(200),
+  email: ClearableEmail,
+  external_id: clearableText(200),
+  labels: LabelList.optional(),
+  overrideLabels: Boolish.optional(),
+  removeLabels: LabelList.optional(),
+  enhanced_data: EnhancedData.optional(),
+  custom_attributes: CustomAttributes.optional(),
+});
+
+export const WebhookPayload = z.object({
+  contact: ContactPayload.optional(),
+  delete_contact: PhoneInput.optional(),
+  assignee: z.email({ error: 'must be an email address' }).max(320).optional(),
+  overrideLabels: Boolish.optional(),
+  removeLabels: LabelList.optional(),
+  inviteNewContacts: Boolish.optional(),
+  occurred_at: OccurredAt.optional(),
+});
+
+export type WebhookPayload = z.infer<typeof WebhookPayload>;
+export type ContactPayload = z.infer<typeof ContactPayload>;
+
+const KNOWN_TOP = new Set(Object.keys(WebhookPayload.shape));
+const KNOWN_CONTACT = new Set(Object.keys(ContactPayload.shape));
+const KNOWN_ITEM = new Set(Object.keys(SectionItem.shape));
+
+/** Keys nobody reads, for the response's `warnings`: they are ignored, never stored. */
+export function unknownKeys(payload: Record<string, unknown>): string[] {
+  const found = Object.keys(payload).filter((key) => !KNOWN_TOP.has(key));
+  const contact = payload.contact;
+  if (isObject(contact)) {
+    found.push(...Object.keys(contact).filter((key) => !KNOWN_CONTACT.has(key)).map((key) => `contact.${key}`));
+    const data = contact.enhanced_data;
+    for (const sections of Array.isArray(data) ? data : [data]) {
+      if (!isObject(sections)) continue;
+      for (const [title, items] of Object.entries(sections)) {
+        if (!Array.isArray(items)) continue;
+        items.forEach((item, i) => {
+          if (!isObject(item)) return;
+          for (const key of Object.keys(item)) {
+            if (!KNOWN_ITEM.has(key)) found.push(`contact.enhanced_data.${title}[${i}].${key}`);
+          }
+        });
+      }
+    }
+  }
+  return [...new Set(found)];
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,57 @@
+import { Refusal } from '../sync/errors.js';
+import { isObject } from './payload.js';
+
+export type RawDelivery =
+  | { kind: 'json'; body: string }
+  | { kind: 'form'; body: string }
+  | { kind: 'query'; query: string };
+
+const CONTACT_FIELDS = ['phone', 'name', 'email', 'external_id', 'labels', 'removeLabels'] as const;
+const TOP_FIELDS = ['overrideLabels', 'inviteNewContacts', 'assignee', 'delete_contact', 'occurred_at'] as const;
+
+/** Turns what was sent (JSON, form fields or a query string) into one payload object. */
+export function readPayload(raw: RawDelivery): Record<string, unknown> {
+  if (raw.kind === 'json') return parseJsonObject(raw.body, 'the body');
+  return readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
+}
+
+function parseJsonObject(text: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Refusal('invalid_payload', `${what} is not valid JSON`);
+  }
+  if (!isObject(value)) throw new Refusal('invalid_payload', `${what} must be a JSON object`);
+  return value;
+}
+
+/**
+ * Either one field `payload` holding the JSON document, or flat fields: `phone` (or `contact[phone]`),
+ * `name`, `labels`, … Repeated `labels` fields form a list.
+ */
+function readFields(params: URLSearchParams): Record<string, unknown> {
+  const payload = params.get('payload');
+  if (payload !== null) return parseJsonObject(payload, 'the payload field');
+
+  const result: Record<string, unknown> = {};
+  const contact: Record<string, unknown> = {};
+  const used = new Set<string>();
+  for (const field of CONTACT_FIELDS) {
+    const names = [field, `contact[${field}]`, `${field}[]`, `contact[${field}][]`];
+    const values = names.flatMap((name) => params.getAll(name));
+    names.forEach((name) => used.add(name));
+    if (values.length === 0) continue;
+    contact[field] = values.length === 1 && !params.has(`${field}[]`) && !params.has(`contact[${field}][]`) ? values[0] : values;
+  }
+  for (const field of TOP_FIELDS) {
+    used.add(field);
+    const value = params.get(field);
+    if (value !== null) result[field] = value;
+  }
+  if (Object.keys(contact).length > 0) result.contact = contact;
+  for (const name of new Set(params.keys())) {
+    if (!used.has(name)) result[name] = params.get(name);
+  }
+  return result;
+}
