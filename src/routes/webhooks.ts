@@ -17,6 +17,9 @@ export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; maxBodyBytes
     onError: (c) => errorResponse(c, new ApiError('payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`)),
   });
 
+  app.on(['GET', 'POST'], ['/webhooks', '/webhooks/'], () => {
+    throw new ApiError('unauthorized', 'the webhook URL needs its token: /webhooks/{token}');
+  });
   app.on(['GET', 'POST'], '/webhooks/:token', limit, async (c) => {
     const token = c.req.param('token');
     const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.db, token) : undefined;

@@ -1,0 +1,10 @@
+import { loadConfig } from '../config.js';
+import { openDatabase } from './client.js';
+
+/** `npm run db:migrate`: applies the migrations (the service also does so at start) and exits. */
+const config = loadConfig();
+const database = await openDatabase(
+  config.DATABASE_URL ? { url: config.DATABASE_URL, poolSize: 1 } : { dataDir: config.DATA_DIR },
+);
+await database.close();
+process.stdout.write(`migrations applied (${database.kind})\n`);

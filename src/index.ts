@@ -1,0 +1,69 @@
+import { serve } from '@hono/node-server';
+import pino from 'pino';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
+import { openDatabase } from './db/client.js';
+import { ensureDefaultAccount } from './db/queries/accounts.js';
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const logger = pino({ level: config.LOG_LEVEL });
+  const database = await openDatabase(
+    config.DATABASE_URL ? { url: config.DATABASE_URL, poolSize: config.DB_POOL_SIZE } : { dataDir: config.DATA_DIR },
+  );
+  logger.info({ database: database.kind }, 'database ready, migrations applied');
+
+  const created = await ensureDefaultAccount(database.db, config.DEFAULT_REGION ?? null);
+  if (created) {
+    // Printed once, to stdout only: the secrets are not stored and never logged.
+    process.stdout.write(
+      [
+        '',
+        'Created the account "default". Keep these; they are shown only once:',
+        `  webhook URL: ${publicUrl(config)}/webhooks/${created.webhookToken}`,
+        `  API key:     ${created.apiKey}`,
+        '',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  const { app, queues, readiness } = createApp({ config, database, logger });
+  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
+    logger.info({ port: info.port }, `listening on ${publicUrl(config)}`);
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining');
+    readiness.draining = true;
+    // Stop taking connections, let accepted deliveries commit and answer, then close the database.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
+    await Promise.race([Promise.all([closed, queues.drain()]), deadline]);
+    await database.close();
+    logger.info('stopped');
+    process.exitCode = 0;
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`contact-sync failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,290 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, postWebhook, testDatabases, type JsonBody, type TestApp } from '../helpers/app.js';
+import { addAgent, addConversations, assigneesOf, storedContact, uniquePhone } from '../helpers/fixtures.js';
+
+/** One row of SPEC §2.2: earlier deliveries, then the one under test and what must follow. */
+interface FieldCase {
+  name: string;
+  before?: (phone: string) => unknown[];
+  send: (phone: string) => unknown;
+  status?: number;
+  code?: string;
+  /** What the stored contact (or null) must be after the delivery. */
+  expect?: (stored: JsonBody | null, body: JsonBody) => void;
+}
+
+const contact = (phone: string, fields: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => ({
+  contact: { phone, ...fields },
+  ...top,
+});
+
+const longText = (n: number) => 'x'.repeat(n);
+
+const cases: FieldCase[] = [
+  // phone
+  { name: 'phone: E.164 is stored as sent', send: (p) => contact(p), expect: (s, b) => expect(s?.phone).toBe(b.contact.phone) },
+  { name: 'phone: a number (not a string) is accepted', send: () => contact(447400999001 as unknown as string), expect: (_s, b) => expect(b.contact.phone).toBe('+447400999001') },
+  { name: 'phone: letters are refused', send: () => contact('+44 7400 CALLME'), status: 422, code: 'invalid_phone' },
+  { name: 'phone: too short is refused', send: () => contact('+44 12'), status: 422, code: 'invalid_phone' },
+  { name: 'phone: missing is refused', send: () => ({ contact: { name: 'No Phone' } }), status: 400, code: 'invalid_payload' },
+  { name: 'phone: an object is refused', send: () => ({ contact: { phone: { n: 1 } } }), status: 400, code: 'invalid_payload' },
+  // name
+  { name: 'name: sets the name', send: (p) => contact(p, { name: 'Ada Lovelace' }), expect: (s) => expect(s?.name).toBe('Ada Lovelace') },
+  { name: 'name: absent leaves it as it is', before: (p) => [contact(p, { name: 'Kept' })], send: (p) => contact(p, { labels: 'x' }), expect: (s) => expect(s?.name).toBe('Kept') },
+  { name: 'name: null clears it', before: (p) => [contact(p, { name: 'Gone' })], send: (p) => contact(p, { name: null }), expect: (s) => expect(s?.name).toBeNull() },
+  { name: 'name: 200 characters are accepted', send: (p) => contact(p, { name: longText(200) }), expect: (s) => expect(s?.name).toHaveLength(200) },
+  { name: 'name: 201 characters are refused', send: (p) => contact(p, { name: longText(201) }), status: 400, code: 'invalid_payload' },
+  // labels
+  { name: 'labels: comma-separated, trimmed, empty ones dropped', send: (p) => contact(p, { labels: ' a , b,, c ,' }), expect: (s) => expect(s?.labels).toEqual(['a', 'b', 'c']) },
+  { name: 'labels: a list of strings', send: (p) => contact(p, { labels: ['x', ' y ', ''] }), expect: (s) => expect(s?.labels).toEqual(['x', 'y']) },
+  { name: 'labels: merged by default, none removed', before: (p) => [contact(p, { labels: 'a, b' })], send: (p) => contact(p, { labels: 'c' }), expect: (s) => expect(s?.labels).toEqual(['a', 'b', 'c']) },
+  { name: 'labels: one label whatever its case, shown as first written', before: (p) => [contact(p, { labels: 'VIP' })], send: (p) => contact(p, { labels: 'vip, Vip' }), expect: (s) => expect(s?.labels).toEqual(['VIP']) },
+  { name: 'labels: a label of 101 characters is refused', send: (p) => contact(p, { labels: [longText(101)] }), status: 400, code: 'invalid_payload' },
+  { name: 'labels: 101 labels in one delivery are refused', send: (p) => contact(p, { labels: Array.from({ length: 101 }, (_, i) => `l${i}`).join(',') }), status: 400, code: 'invalid_payload' },
+  {
+    name: 'labels: more than 100 on the contact after merging is limit_exceeded',
+    before: (p) => [contact(p, { labels: Array.from({ length: 60 }, (_, i) => `a${i}`) })],
+    send: (p) => contact(p, { labels: Array.from({ length: 60 }, (_, i) => `b${i}`) }),
+    status: 422,
+    code: 'limit_exceeded',
+    expect: (s) => expect(s?.labels).toHaveLength(60),
+  },
+  { name: 'labels: a number is refused', send: (p) => contact(p, { labels: 5 }), status: 400, code: 'invalid_payload' },
+  // overrideLabels
+  ...[true, 'true', 'TRUE', 1, '1'].map((value) => ({
+    name: `overrideLabels: ${JSON.stringify(value)} at top level replaces all`,
+    before: (p: string) => [contact(p, { labels: 'a, b' })],
+    send: (p: string) => contact(p, { labels: 'c' }, { overrideLabels: value }),
+    expect: (s: JsonBody | null) => expect(s?.labels).toEqual(['c']),
+  })),
+  ...[false, 'false', 'False', 0, '0'].map((value) => ({
+    name: `overrideLabels: ${JSON.stringify(value)} merges`,
+    before: (p: string) => [contact(p, { labels: 'a' })],
+    send: (p: string) => contact(p, { labels: 'c' }, { overrideLabels: value }),
+    expect: (s: JsonBody | null) => expect(s?.labels).toEqual(['a', 'c']),
+  })),
+  { name: 'overrideLabels: inside contact works too', before: (p) => [contact(p, { labels: 'a' })], send: (p) => contact(p, { labels: ['b'], overrideLabels: true }), expect: (s) => expect(s?.labels).toEqual(['b']) },
+  { name: 'overrideLabels: with "" clears every label', before: (p) => [contact(p, { labels: 'a, b' })], send: (p) => contact(p, { labels: '' }, { overrideLabels: 'true' }), expect: (s) => expect(s?.labels).toEqual([]) },
+  { name: 'overrideLabels: with [] clears every label', before: (p) => [contact(p, { labels: 'a' })], send: (p) => contact(p, { labels: [] }, { overrideLabels: true }), expect: (s) => expect(s?.labels).toEqual([]) },
+  { name: 'overrideLabels: without labels changes nothing', before: (p) => [contact(p, { labels: 'a' })], send: (p) => contact(p, {}, { overrideLabels: true }), expect: (s, b) => { expect(s?.labels).toEqual(['a']); expect(b.status).toBe('unchanged'); } },
+  { name: 'overrideLabels: "yes" is refused', send: (p) => contact(p, { labels: 'a' }, { overrideLabels: 'yes' }), status: 400, code: 'invalid_payload' },
+  // removeLabels
+  { name: 'removeLabels: removes after adding, any case', before: (p) => [contact(p, { labels: 'a, B' })], send: (p) => contact(p, { labels: 'c', removeLabels: 'b, C' }), expect: (s) => expect(s?.labels).toEqual(['a']) },
+  // enhanced_data
+  {
+    name: 'enhanced_data: an object of sections; scheme-less links get https://',
+    send: (p) => contact(p, { enhanced_data: { Orders: [{ text: 'A-1', description: 'paid', link: 'www.example.com/a' }] } }),
+    expect: (s) => expect(s?.enhanced_data).toEqual({ Orders: [{ text: 'A-1', description: 'paid', link: 'https://www.example.com/a' }] }),
+  },
+  {
+    name: 'enhanced_data: a list of section objects',
+    send: (p) => contact(p, { enhanced_data: [{ One: [{ text: '1' }] }, { Two: [{ text: '2', link: 'mailto:a@b.co' }] }] }),
+    expect: (s) => expect(s?.enhanced_data).toEqual({ One: [{ text: '1' }], Two: [{ text: '2', link: 'mailto:a@b.co' }] }),
+  },
+  {
+    name: 'enhanced_data: a section sent replaces it, others are kept, [] removes one',
+    before: (p) => [contact(p, { enhanced_data: { A: [{ text: 'a1' }], B: [{ text: 'b1' }], C: [{ text: 'c1' }] } })],
+    send: (p) => contact(p, { enhanced_data: { A: [{ text: 'a2', link: 'tel:+447400000001' }], C: [] } }),
+    expect: (s) => expect(s?.enhanced_data).toEqual({ A: [{ text: 'a2', link: 'tel:+447400000001' }], B: [{ text: 'b1' }] }),
+  },
+  ...['javascript:alert(1)', 'data:text/html,<script>x</script>', 'ftp://example.com', 'vbscript:x', 'https://exa mple.com'].map((link) => ({
+    name: `enhanced_data: link ${link} is refused`,
+    send: (p: string) => contact(p, { enhanced_data: { S: [{ text: 't', link }] } }),
+    status: 400,
+    code: 'invalid_payload',
+    expect: (s: JsonBody | null) => expect(s).toBeNull(),
+  })),
+  { name: 'enhanced_data: item text is required', send: (p) => contact(p, { enhanced_data: { S: [{ description: 'd' }] } }), status: 400, code: 'invalid_payload' },
+  { name: 'enhanced_data: text over 500 is refused', send: (p) => contact(p, { enhanced_data: { S: [{ text: longText(501) }] } }), status: 400, code: 'invalid_payload' },
+  { name: 'enhanced_data: description over 1000 is refused', send: (p) => contact(p, { enhanced_data: { S: [{ text: 't', description: longText(1001) }] } }), status: 400, code: 'invalid_payload' },
+  { name: 'enhanced_data: link over 2048 is refused', send: (p) => contact(p, { enhanced_data: { S: [{ text: 't', link: `https://x.co/${longText(2040)}` }] } }), status: 400, code: 'invalid_payload' },
+  { name: 'enhanced_data: 51 sections are refused', send: (p) => contact(p, { enhanced_data: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`S${i}`, [{ text: 't' }]])) }), status: 400, code: 'invalid_payload' },
+  { name: 'enhanced_data: 101 items in a section are refused', send: (p) => contact(p, { enhanced_data: { S: Array.from({ length: 101 }, () => ({ text: 't' })) } }), status: 400, code: 'invalid_payload' },
+  {
+    name: 'enhanced_data: more than 50 sections after merging is limit_exceeded',
+    before: (p) => [contact(p, { enhanced_data: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`A${i}`, [{ text: 't' }]])) })],
+    send: (p) => contact(p, { enhanced_data: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`B${i}`, [{ text: 't' }]])) }),
+    status: 422,
+    code: 'limit_exceeded',
+  },
+  { name: 'enhanced_data: a string is refused', send: (p) => contact(p, { enhanced_data: 'nope' }), status: 400, code: 'invalid_payload' },
+  // email, external_id
+  { name: 'email: stored', send: (p) => contact(p, { email: 'ada@example.com' }), expect: (s) => expect(s?.email).toBe('ada@example.com') },
+  { name: 'email: not an email is refused', send: (p) => contact(p, { email: 'not-an-email' }), status: 400, code: 'invalid_payload' },
+  { name: 'external_id: stored (numbers as text)', send: (p) => contact(p, { external_id: 12345 }), expect: (s) => expect(s?.external_id).toBe('12345') },
+  { name: 'external_id: over 200 is refused', send: (p) => contact(p, { external_id: longText(201) }), status: 400, code: 'invalid_payload' },
+  // custom_attributes
+  {
+    name: 'custom_attributes: shallow merge, null removes a key',
+    before: (p) => [contact(p, { custom_attributes: { plan: 'pro', seats: 3, trial: true } })],
+    send: (p) => contact(p, { custom_attributes: { seats: 5, trial: null } }),
+    expect: (s) => expect(s?.custom_attributes).toEqual({ plan: 'pro', seats: 5 }),
+  },
+  { name: 'custom_attributes: a nested object is refused', send: (p) => contact(p, { custom_attributes: { a: { b: 1 } } }), status: 400, code: 'invalid_payload' },
+  { name: 'custom_attributes: 101 keys are refused', send: (p) => contact(p, { custom_attributes: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) }), status: 400, code: 'invalid_payload' },
+  {
+    name: 'custom_attributes: more than 100 keys after merging is limit_exceeded',
+    before: (p) => [contact(p, { custom_attributes: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`a${i}`, i])) })],
+    send: (p) => contact(p, { custom_attributes: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`b${i}`, i])) }),
+    status: 422,
+    code: 'limit_exceeded',
+    expect: (s) => expect(Object.keys(s?.custom_attributes ?? {})).toHaveLength(60),
+  },
+  // inviteNewContacts
+  { name: 'inviteNewContacts: marks a new contact', send: (p) => contact(p, {}, { inviteNewContacts: 'true' }), expect: (s) => expect(s?.invite_requested).toBe(true) },
+  { name: 'inviteNewContacts: leaves an existing contact alone', before: (p) => [contact(p)], send: (p) => contact(p, {}, { inviteNewContacts: true }), expect: (s) => expect(s?.invite_requested).toBe(false) },
+  { name: 'inviteNewContacts: absent does not mark', send: (p) => contact(p), expect: (s) => expect(s?.invite_requested).toBe(false) },
+  // occurred_at
+  {
+    name: 'occurred_at: an older delivery is stale and not applied',
+    before: (p) => [contact(p, { name: 'New' }, { occurred_at: '2026-01-02T00:00:00Z' })],
+    send: (p) => contact(p, { name: 'Old' }, { occurred_at: '2026-01-01T00:00:00Z' }),
+    expect: (s, b) => { expect(b.status).toBe('stale'); expect(s?.name).toBe('New'); },
+  },
+  {
+    name: 'occurred_at: epoch milliseconds compare with ISO times',
+    before: (p) => [contact(p, { name: 'First' }, { occurred_at: '2026-01-01T00:00:00Z' })],
+    send: (p) => contact(p, { name: 'Second' }, { occurred_at: Date.parse('2026-01-01T00:00:01Z') }),
+    expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.name).toBe('Second'); },
+  },
+  {
+    name: 'occurred_at: an upsert older than the deletion does not bring the contact back',
+    before: (p) => [contact(p, { name: 'Was' }), { delete_contact: p, occurred_at: '2026-03-01T00:00:00Z' }],
+    send: (p) => contact(p, { name: 'Zombie' }, { occurred_at: '2026-02-01T00:00:00Z' }),
+    expect: (s, b) => { expect(b.status).toBe('stale'); expect(s).toBeNull(); },
+  },
+  {
+    name: 'occurred_at: an upsert newer than the deletion creates it again',
+    before: (p) => [{ delete_contact: p, occurred_at: '2026-03-01T00:00:00Z' }],
+    send: (p) => contact(p, { name: 'Back' }, { occurred_at: '2026-03-02T00:00:00Z' }),
+    expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.name).toBe('Back'); },
+  },
+  { name: 'occurred_at: not a time is refused', send: (p) => contact(p, {}, { occurred_at: 'yesterday' }), status: 400, code: 'invalid_payload' },
+  { name: 'occurred_at: a time without a zone is refused', send: (p) => contact(p, {}, { occurred_at: '2026-01-01T10:00:00' }), status: 400, code: 'invalid_payload' },
+  // unknown keys
+  {
+    name: 'unknown keys are ignored and listed in warnings',
+    send: (p) => ({ contact: { phone: p, nickname: 'Al', enhanced_data: { S: [{ text: 't', colour: 'red' }] } }, extra: 1 }),
+    expect: (s, b) => {
+      expect(b.warnings).toEqual(['extra: unknown key, ignored', 'contact.nickname: unknown key, ignored', 'contact.enhanced_data.S[0].colour: unknown key, ignored']);
+      expect(s).not.toHaveProperty('nickname');
+    },
+  },
+];
+
+describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+
+  it.each(cases)('$name', async ({ before, send, status = 200, code, expect: check }) => {
+    const phone = uniquePhone();
+    for (const payload of before?.(phone) ?? []) expect((await postWebhook(t, payload)).status).toBe(200);
+    const stateBefore = await storedContact(t, phone);
+    const res = await postWebhook(t, send(phone));
+    expect(res.status, JSON.stringify(res.body)).toBe(status);
+    if (code) {
+      expect(res.body.code).toBe(code);
+      expect(res.body.error).toEqual(expect.any(String));
+      expect(res.body.delivery_id).toMatch(/^dlv_/);
+      // A refused delivery changes nothing.
+      expect(await storedContact(t, phone)).toEqual(stateBefore);
+    }
+    check?.(await storedContact(t, res.body.contact?.phone ?? phone), res.body);
+  });
+
+  describe('phone forms are one contact', () => {
+    it.each(['+44 7400 123456', '0044 7400 123456', '447400123456', '07400 123456', '+44 7400-123-456', 447400123456])(
+      '%s → +447400123456 (account region GB)',
+      async (form) => {
+        const res = await postWebhook(t, { contact: { phone: form, labels: [`form ${typeof form} ${form}`] } });
+        expect(res.status).toBe(200);
+        expect(res.body.contact.phone).toBe('+447400123456');
+      },
+    );
+
+    it('all of them landed on the same contact', async () => {
+      expect((await storedContact(t, '+447400123456'))?.labels).toHaveLength(6);
+    });
+
+    it('digits are read in the account region first, then as international', async () => {
+      const us = await t.newAccount('US');
+      const local = await postWebhook(t, { contact: { phone: '(415) 555-2671' } }, { token: us.webhookToken });
+      expect(local.body.contact.phone).toBe('+14155552671');
+      const international = await postWebhook(t, { contact: { phone: '447400123457' } }, { token: us.webhookToken });
+      expect(international.body.contact.phone).toBe('+447400123457');
+    });
+
+    it('without a region, digits must be international', async () => {
+      const none = await t.newAccount(null);
+      expect((await postWebhook(t, { contact: { phone: '07400 123456' } }, { token: none.webhookToken })).body.code).toBe('invalid_phone');
+      expect((await postWebhook(t, { contact: { phone: '447400123456' } }, { token: none.webhookToken })).body.contact.phone).toBe('+447400123456');
+    });
+  });
+
+  describe('external_id', () => {
+    it('held by another phone is external_id_taken, and nothing of the delivery is applied', async () => {
+      const [a, b] = [uniquePhone(), uniquePhone()];
+      await postWebhook(t, { contact: { phone: a, external_id: 'crm-1' } });
+      await postWebhook(t, { contact: { phone: b, name: 'B' } });
+      const res = await postWebhook(t, { contact: { phone: b, name: 'B2', external_id: 'crm-1' } });
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('external_id_taken');
+      expect((await storedContact(t, b))?.name).toBe('B');
+    });
+
+    it('the same phone sending its own external_id again is fine', async () => {
+      const a = uniquePhone();
+      await postWebhook(t, { contact: { phone: a, external_id: 'crm-2' } });
+      const res = await postWebhook(t, { contact: { phone: a, external_id: 'crm-2' } });
+      expect(res.body.status).toBe('unchanged');
+    });
+
+    it('is unique per account, not across accounts', async () => {
+      const other = await t.newAccount();
+      await postWebhook(t, { contact: { phone: uniquePhone(), external_id: 'shared-id' } });
+      const res = await postWebhook(t, { contact: { phone: uniquePhone(), external_id: 'shared-id' } }, { token: other.webhookToken });
+      expect(res.status).toBe(200);
+    });
+  });
+
+  describe('assignee', () => {
+    it('assigns every conversation of the contact to the agent, case-insensitively', async () => {
+      const phone = uniquePhone();
+      const agentId = await addAgent(t, 'Sam@Company.com');
+      const ids = await addConversations(t, phone, 2);
+      const res = await postWebhook(t, { contact: { phone, name: 'Assigned' }, assignee: 'sam@COMPANY.com' });
+      expect(res.status).toBe(200);
+      expect(res.body.operation).toBe('upsert_assign');
+      expect(res.body.assigned_conversations).toBe(2);
+      expect(await assigneesOf(t, ids)).toEqual([agentId, agentId]);
+      const again = await postWebhook(t, { contact: { phone, name: 'Assigned' }, assignee: 'sam@company.com' });
+      expect(again.body.status).toBe('unchanged');
+    });
+
+    it('an unknown agent is unknown_assignee, and the upsert is not applied either', async () => {
+      const phone = uniquePhone();
+      const ids = await addConversations(t, phone, 1);
+      const res = await postWebhook(t, { contact: { phone, name: 'Should not be set' }, assignee: 'nobody@company.com' });
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('unknown_assignee');
+      expect((await storedContact(t, phone))?.name).toBeNull();
+      expect(await assigneesOf(t, ids)).toEqual([null]);
+    });
+
+    it("another account's agent is unknown here", async () => {
+      const other = await t.newAccount();
+      await addAgent(t, 'theirs@company.com', other.id);
+      const res = await postWebhook(t, { contact: { phone: uniquePhone() }, assignee: 'theirs@company.com' });
+      expect(res.body.code).toBe('unknown_assignee');
+    });
+
+    it('not an email is refused', async () => {
+      const res = await postWebhook(t, { contact: { phone: uniquePhone() }, assignee: 'sam' });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('invalid_payload');
+    });
+  });
+});

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { addAgent, addConversations, storedContact } from '../helpers/fixtures.js';
+
+const PHONE = '+447400111222';
+
+/** Polser's four examples from SPEC §2.1, byte for byte, with a real number for the X's. */
+const polser = {
+  upsert: `{ "contact": { "phone": "+44XXXXXXXXX", "name": "John Smith", "labels": "subscriber, trialing" },
+  "overrideLabels": "true", "inviteNewContacts": "true" }`,
+  enhanced: `{ "contact": { "phone": "+44XXXXXXXXX", "name": "John Smith",
+    "enhanced_data": { "Outstanding payments": [
+      { "text": "INV-2812381_456", "description": "Since 13 Aug 2024", "link": "www.google.com" } ] } } }`,
+  delete: `{ "delete_contact": "+44XXXXXXXXX" }`,
+  assign: `{ "contact": { "phone": "+44XXXXXXXXX" }, "assignee": "agent@company.com" }`,
+};
+const withPhone = (text: string) => text.replace('+44XXXXXXXXX', PHONE);
+
+describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+
+  describe("Polser's examples, in order", () => {
+    it('upsert with overrideLabels and inviteNewContacts', async () => {
+      const res = await postWebhook(t, withPhone(polser.upsert));
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        status: 'applied',
+        operation: 'upsert',
+        delivery_id: expect.stringMatching(/^dlv_/),
+        contact: { phone: PHONE, name: 'John Smith', labels: ['subscriber', 'trialing'], created: true, invite_requested: true },
+        assigned_conversations: 0,
+        warnings: [],
+      });
+    });
+
+    it('the same again is unchanged', async () => {
+      const res = await postWebhook(t, withPhone(polser.upsert));
+      expect(res.body).toMatchObject({ status: 'unchanged', contact: { created: false, labels: ['subscriber', 'trialing'] } });
+    });
+
+    it('enhanced data lands as a section, the link with https://', async () => {
+      const res = await postWebhook(t, withPhone(polser.enhanced));
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('applied');
+      expect(res.body.contact.enhanced_data).toEqual({
+        'Outstanding payments': [{ text: 'INV-2812381_456', description: 'Since 13 Aug 2024', link: 'https://www.google.com' }],
+      });
+      expect(res.body.contact.labels).toEqual(['subscriber', 'trialing']);
+    });
+
+    it('assign to an agent', async () => {
+      await addAgent(t, 'agent@company.com');
+      await addConversations(t, PHONE, 2, 3);
+      const res = await postWebhook(t, withPhone(polser.assign));
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ status: 'applied', operation: 'upsert_assign', assigned_conversations: 2 });
+    });
+
+    it('delete removes the contact with its conversations and messages', async () => {
+      const res = await postWebhook(t, withPhone(polser.delete));
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ status: 'applied', operation: 'delete', deleted: { contact: true, conversations: 2, messages: 6 } });
+      expect(await storedContact(t, PHONE)).toBeNull();
+    });
+
+    it('deleting again is unchanged with contact: false', async () => {
+      const res = await postWebhook(t, withPhone(polser.delete));
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ status: 'unchanged', operation: 'delete', contact: false, deleted: { contact: false, conversations: 0, messages: 0 } });
+    });
+  });
+
+  const send = (init: { method?: string; query?: string; type?: string; body?: string }) =>
+    t.app.request(`/webhooks/${t.account.webhookToken}${init.query ? `?${init.query}` : ''}`, {
+      method: init.method ?? 'POST',
+      headers: init.type ? { 'content-type': init.type } : {},
+      body: init.body,
+    });
+
+  const forms: { name: string; init: Parameters<typeof send>[0] }[] = [
+    { name: 'form fields', init: { type: 'application/x-www-form-urlencoded', body: 'phone=%2B447400222333&name=Form+Person&labels=a%2C+b' } },
+    { name: 'form fields with contact[phone]', init: { type: 'application/x-www-form-urlencoded', body: 'contact%5Bphone%5D=%2B447400222333&name=Form+Person&labels=a,b' } },
+    { name: 'form field payload holding JSON', init: { type: 'application/x-www-form-urlencoded; charset=utf-8', body: `payload=${encodeURIComponent('{"contact":{"phone":"+447400222333","name":"Form Person","labels":["a","b"]}}')}` } },
+    { name: 'GET query string', init: { method: 'GET', query: 'phone=%2B447400222333&name=Form%20Person&labels=a,b' } },
+    { name: 'GET query with payload', init: { method: 'GET', query: `payload=${encodeURIComponent('{"contact":{"phone":"+447400222333","name":"Form Person","labels":"a, b"}}')}` } },
+    { name: 'POST with the fields in the query and no body', init: { query: 'phone=%2B447400222333&name=Form+Person&labels=a&labels=b' } },
+    { name: 'JSON with a charset', init: { type: 'application/json; charset=utf-8', body: '{"contact":{"phone":"+447400222333","name":"Form Person","labels":"a,b"}}' } },
+  ];
+
+  it.each(forms)('$name upserts the same contact', async ({ init }) => {
+    const res = await send(init);
+    const body = (await res.json()) as Record<string, any>;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.contact).toMatchObject({ phone: '+447400222333', name: 'Form Person', labels: ['a', 'b'] });
+  });
+
+  it('flat form fields cover every operation: overrideLabels, delete and assignee', async () => {
+    const form = 'application/x-www-form-urlencoded';
+    const override = await send({ type: form, body: 'phone=%2B447400222333&labels=only&overrideLabels=TRUE&inviteNewContacts=1' });
+    expect(((await override.json()) as any).contact.labels).toEqual(['only']);
+    await addAgent(t, 'form.agent@company.com');
+    const assign = await send({ type: form, body: 'phone=%2B447400222333&assignee=form.agent%40company.com' });
+    expect(((await assign.json()) as any).operation).toBe('upsert_assign');
+    const del = await send({ method: 'GET', query: 'delete_contact=%2B447400222333' });
+    expect(((await del.json()) as any).deleted.contact).toBe(true);
+  });
+
+  it('flat fields: an unknown field is a warning', async () => {
+    const res = await send({ method: 'GET', query: 'phone=%2B447400222334&utm_source=crm' });
+    expect(((await res.json()) as any).warnings).toEqual(['utm_source: unknown key, ignored']);
+  });
+
+  const refused: { name: string; init: Parameters<typeof send>[0]; status: number; code: string }[] = [
+    { name: 'malformed JSON', init: { type: 'application/json', body: '{"contact": {' }, status: 400, code: 'invalid_payload' },
+    { name: 'a JSON array', init: { type: 'application/json', body: '[{"contact":{"phone":"+447400222333"}}]' }, status: 400, code: 'invalid_payload' },
+    { name: 'JSON null', init: { type: 'application/json', body: 'null' }, status: 400, code: 'invalid_payload' },
+    { name: 'an empty JSON object', init: { type: 'application/json', body: '{}' }, status: 400, code: 'invalid_payload' },
+    { name: 'payload field that is not JSON', init: { type: 'application/x-www-form-urlencoded', body: 'payload=nope' }, status: 400, code: 'invalid_payload' },
+    { name: 'GET with nothing', init: { method: 'GET' }, status: 400, code: 'invalid_payload' },
+    { name: 'text/plain', init: { type: 'text/plain', body: '{"contact":{"phone":"+447400222333"}}' }, status: 415, code: 'unsupported_media_type' },
+    { name: 'no content type with a body', init: { body: '{"contact":{"phone":"+447400222333"}}' }, status: 415, code: 'unsupported_media_type' },
+    { name: 'multipart', init: { type: 'multipart/form-data; boundary=x', body: '--x--' }, status: 415, code: 'unsupported_media_type' },
+  ];
+
+  it.each(refused)('$name → $status $code', async ({ init, status, code }) => {
+    const res = await send(init);
+    expect(res.status).toBe(status);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.code).toBe(code);
+    expect(body.error).toEqual(expect.any(String));
+  });
+
+  describe('which operation the keys choose', () => {
+    it.each([
+      ['delete_contact with contact', { delete_contact: PHONE, contact: { phone: PHONE } }],
+      ['delete_contact with assignee', { delete_contact: PHONE, assignee: 'a@b.co' }],
+      ['assignee alone', { assignee: 'a@b.co' }],
+      ['none of them', { name: 'x' }],
+      ['contact that is not an object', { contact: 'x' }],
+    ])('%s is 400 invalid_payload', async (_name, payload) => {
+      const res = await postWebhook(t, payload);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('invalid_payload');
+      expect(res.body.issues?.[0]?.path).toEqual(expect.any(String));
+    });
+
+    it('delete_contact with an invalid phone is 422 invalid_phone', async () => {
+      const res = await postWebhook(t, { delete_contact: 'not a phone' });
+      expect(res.status).toBe(422);
+      expect(res.body).toMatchObject({ code: 'invalid_phone', error: 'delete_contact is not a valid phone number' });
+    });
+  });
+});

@@ -1,0 +1,218 @@
+import { count, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contacts, deliveries } from '../../src/db/schema.js';
+import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { storedContact, uniquePhone } from '../helpers/fixtures.js';
+
+/** Holds the lane of one phone until released, so that a delivery for it is provably in flight. */
+function holdLane(t: TestApp, phone: string) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const held = t.parts.queues.run(`${t.account.id}\u0000${phone}`, () => gate);
+  return { release: async () => (release(), await held) };
+}
+
+const countContacts = async (t: TestApp) => (await t.database.db.select({ n: count() }).from(contacts))[0]!.n;
+
+describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind, { MAX_BODY_BYTES: '4096' });
+  });
+  afterAll(() => t.close());
+
+  describe('401 unauthorized', () => {
+    it.each([
+      ['an unknown token', '/webhooks/whk_not-a-real-token'],
+      ['a token far too long', `/webhooks/${'x'.repeat(5000)}`],
+      ['no token', '/webhooks'],
+      ['an empty token', '/webhooks/'],
+    ])('%s', async (_name, path) => {
+      const res = await t.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contact: { phone: uniquePhone() } }) });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ code: 'unauthorized', error: expect.any(String) });
+    });
+
+    it("another account's token writes to that account only", async () => {
+      const other = await t.newAccount();
+      const phone = uniquePhone();
+      await postWebhook(t, { contact: { phone, name: 'Theirs' } }, { token: other.webhookToken });
+      expect(await storedContact(t, phone)).toBeNull();
+      expect((await storedContact(t, phone, other.id))?.name).toBe('Theirs');
+    });
+  });
+
+  describe('413 payload_too_large', () => {
+    const big = JSON.stringify({ contact: { phone: '+447400333444', name: 'x'.repeat(5000) } });
+
+    it('with Content-Length, and nothing is written', async () => {
+      const before = await countContacts(t);
+      const res = await postWebhook(t, big);
+      expect(res.status).toBe(413);
+      expect(res.body.code).toBe('payload_too_large');
+      expect(await countContacts(t)).toBe(before);
+    });
+
+    it('chunked (no Content-Length), and nothing is written', async () => {
+      const before = await countContacts(t);
+      const bytes = new TextEncoder().encode(big);
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 1000) controller.enqueue(bytes.slice(i, i + 1000));
+          controller.close();
+        },
+      });
+      const request = new Request(`http://test.local/webhooks/${t.account.webhookToken}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+      expect(request.headers.get('content-length')).toBeNull();
+      const res = await t.app.request(request);
+      expect(res.status).toBe(413);
+      expect(await countContacts(t)).toBe(before);
+    });
+  });
+
+  describe('idempotency', () => {
+    it('the same key and body get the stored answer again, applied once', async () => {
+      const phone = uniquePhone();
+      const key = `key-${phone}`;
+      const first = await postWebhook(t, { contact: { phone, labels: 'one' } }, { headers: { 'idempotency-key': key } });
+      expect(first.status).toBe(200);
+      expect(first.headers.get('idempotent-replayed')).toBeNull();
+      // Something else changes the contact in between: a replay must not re-apply the old delivery.
+      await postWebhook(t, { contact: { phone, labels: 'two' }, overrideLabels: true });
+      const again = await postWebhook(t, { contact: { phone, labels: 'one' } }, { headers: { 'idempotency-key': key } });
+      expect(again.status).toBe(200);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body).toEqual(first.body);
+      expect((await storedContact(t, phone))?.labels).toEqual(['two']);
+    });
+
+    it('webhook-id is the key when Idempotency-Key is absent', async () => {
+      const phone = uniquePhone();
+      const first = await postWebhook(t, { contact: { phone } }, { headers: { 'webhook-id': `msg_${phone}` } });
+      const again = await postWebhook(t, { contact: { phone } }, { headers: { 'webhook-id': `msg_${phone}` } });
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body.delivery_id).toBe(first.body.delivery_id);
+    });
+
+    it('the same key with another body is 422 idempotency_key_reused and applies nothing', async () => {
+      const phone = uniquePhone();
+      await postWebhook(t, { contact: { phone, name: 'A' } }, { headers: { 'idempotency-key': `reuse-${phone}` } });
+      const res = await postWebhook(t, { contact: { phone, name: 'B' } }, { headers: { 'idempotency-key': `reuse-${phone}` } });
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('idempotency_key_reused');
+      expect((await storedContact(t, phone))?.name).toBe('A');
+    });
+
+    it('a refused delivery is final too: the same key and body get the same 400', async () => {
+      const first = await postWebhook(t, { contact: { name: 'no phone' } }, { headers: { 'idempotency-key': 'bad-once' } });
+      const again = await postWebhook(t, { contact: { name: 'no phone' } }, { headers: { 'idempotency-key': 'bad-once' } });
+      expect(first.status).toBe(400);
+      expect(again.status).toBe(400);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body).toEqual(first.body);
+    });
+
+    it('keys belong to one account', async () => {
+      const other = await t.newAccount();
+      const phone = uniquePhone();
+      await postWebhook(t, { contact: { phone } }, { headers: { 'idempotency-key': 'shared-key' } });
+      const res = await postWebhook(t, { contact: { phone, name: 'Other' } }, { token: other.webhookToken, headers: { 'idempotency-key': 'shared-key' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('idempotent-replayed')).toBeNull();
+    });
+
+    it('409 idempotency_in_progress while the same key is being processed, with Retry-After', async () => {
+      const phone = uniquePhone();
+      const lane = holdLane(t, phone);
+      const headers = { 'idempotency-key': `busy-${phone}` };
+      const first = postWebhook(t, { contact: { phone } }, { headers });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const second = await postWebhook(t, { contact: { phone } }, { headers });
+      expect(second.status).toBe(409);
+      expect(second.body.code).toBe('idempotency_in_progress');
+      expect(second.headers.get('retry-after')).toBe('1');
+      await lane.release();
+      expect((await first).status).toBe(200);
+    });
+
+    it('a key over 255 characters is 400', async () => {
+      const res = await postWebhook(t, { contact: { phone: uniquePhone() } }, { headers: { 'idempotency-key': 'k'.repeat(256) } });
+      expect(res.status).toBe(400);
+    });
+  });
+
+  describe('without a key every operation is still idempotent in effect', () => {
+    it.each([
+      ['merge labels', (p: string) => ({ contact: { phone: p, labels: 'a, b' } })],
+      ['override labels', (p: string) => ({ contact: { phone: p, labels: 'a' }, overrideLabels: true })],
+      ['enhanced data', (p: string) => ({ contact: { phone: p, enhanced_data: { S: [{ text: 't', link: 'www.x.com' }] } } })],
+      ['custom attributes', (p: string) => ({ contact: { phone: p, custom_attributes: { a: 1, b: null } } })],
+      ['delete', (p: string) => ({ delete_contact: p })],
+    ])('%s repeated is unchanged and leaves the same state', async (_name, payload) => {
+      const phone = uniquePhone();
+      await postWebhook(t, payload(phone));
+      const state = await storedContact(t, phone);
+      const again = await postWebhook(t, payload(phone));
+      expect(again.body.status).toBe('unchanged');
+      expect(await storedContact(t, phone)).toEqual(state);
+    });
+  });
+
+  describe('the delivery log', () => {
+    it('records applied and refused deliveries; refused ones keep their payload, phones are masked', async () => {
+      const phone = uniquePhone();
+      const ok = await postWebhook(t, { contact: { phone } });
+      const bad = await postWebhook(t, { contact: { phone, email: 'nope' } });
+      const rows = await t.database.db.select().from(deliveries).where(eq(deliveries.accountId, t.account.id));
+      const applied = rows.find((row) => row.id === ok.body.delivery_id);
+      const refused = rows.find((row) => row.id === bad.body.delivery_id);
+      expect(applied).toMatchObject({ status: 'applied', operation: 'upsert', errorCode: null, payload: null });
+      expect(applied?.phoneMasked).toBe(`+44*******${phone.slice(-3)}`);
+      expect(refused).toMatchObject({ status: 'refused', errorCode: 'invalid_payload', payload: JSON.stringify({ contact: { phone, email: 'nope' } }) });
+    });
+  });
+
+  describe('bounded', () => {
+    it('idle per-phone lanes are released', async () => {
+      await Promise.all(Array.from({ length: 10 }, () => postWebhook(t, { contact: { phone: uniquePhone() } })));
+      expect(t.parts.queues.lanesOpen).toBe(0);
+      expect(t.parts.queues.depth).toBe(0);
+    });
+  });
+});
+
+describe('503 unavailable when the backlog is full', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { MAX_BACKLOG: '1' });
+  });
+  afterAll(() => t.close());
+
+  it('answers 503 with Retry-After and applies nothing', async () => {
+    const held = uniquePhone();
+    const lane = holdLane(t, held);
+    const phone = uniquePhone();
+    const res = await postWebhook(t, { contact: { phone } });
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('unavailable');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    await lane.release();
+    expect(await storedContact(t, phone)).toBeNull();
+    expect((await postWebhook(t, { contact: { phone } })).status).toBe(200);
+  });
+});
+
+describe('500 internal', () => {
+  it('never carries internal details', async () => {
+    const t = await createTestApp('pglite');
+    await t.database.close();
+    const res = await postWebhook(t, { contact: { phone: uniquePhone() } });
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: 'internal error', code: 'internal' });
+  });
+});
