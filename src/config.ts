@@ -1,9 +1,5 @@
 import { z } from 'zod';
 
-/** Empty strings in the environment mean "not set", as `FOO= npm start` would suggest. */
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
-
 const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -11,13 +7,13 @@ export const ConfigSchema = z.object({
   PORT: integer(3000, 0, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Base URL the service is reached at, used to print webhook URLs. */
-  PUBLIC_URL: optional(z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, ''))),
-  DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, '')).optional(),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   DB_POOL_SIZE: integer(10, 1, 200),
-  ADMIN_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
+  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Region for the `default` account created on first start (ISO 3166 alpha-2). */
-  DEFAULT_REGION: optional(z.string().regex(/^[A-Za-z]{2}$/, 'must be a two-letter country code').transform((r) => r.toUpperCase())),
+  DEFAULT_REGION: z.string().regex(/^[A-Za-z]{2}$/, 'must be a two-letter country code').transform((r) => r.toUpperCase()).optional(),
   MAX_BODY_BYTES: integer(256 * 1024, 1024, 64 * 1024 * 1024),
   RATE_LIMIT_PER_MINUTE: integer(6000, 1, 10_000_000),
   REQUEST_TIMEOUT_MS: integer(30_000, 100, 600_000),
@@ -33,7 +29,8 @@ export class ConfigError extends Error {}
 
 /** The only reader of process.env. Throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = ConfigSchema.safeParse(env);
+  // An empty variable means "not set", as `FOO= npm start` suggests.
+  const parsed = ConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')));
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);

@@ -30,6 +30,8 @@ export interface TestApp {
   config: Config;
   account: TestAccount;
   newAccount(region?: string | null): Promise<TestAccount>;
+  /** PostgreSQL only: another instance of the app, with a pool of its own, on the same database. */
+  openSibling(): Promise<{ app: TestApp['app']; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,11 @@ export async function createTestApp(kind: DatabaseKind, env: Record<string, stri
   const config = loadConfig({ ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'silent', PUBLIC_URL: 'http://test.local', ...env });
   const logger = pino({ level: 'silent' });
   const parts = createApp({ config, database, logger });
+  const openSibling = async () => {
+    if (!scratch) throw new Error('a sibling instance needs PostgreSQL');
+    const siblingDb = await openDatabase({ url: scratch.url, poolSize: 10 });
+    return { app: createApp({ config, database: siblingDb, logger }).app, close: () => siblingDb.close() };
+  };
   const newAccount = async (region: string | null = 'GB') => {
     const created = await createAccount(database.db, { name: 'test', defaultRegion: region });
     return { id: created.account.id, webhookToken: created.webhookToken, apiKey: created.apiKey };
@@ -54,6 +61,7 @@ export async function createTestApp(kind: DatabaseKind, env: Record<string, stri
     config,
     account: await newAccount(),
     newAccount,
+    openSibling,
     close: async () => {
       await database.close();
       await scratch?.drop();

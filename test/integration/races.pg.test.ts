@@ -1,0 +1,63 @@
+import { count, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contacts } from '../../src/db/schema.js';
+import { createTestApp, postgresUrl, type TestApp } from '../helpers/app.js';
+import { storedContact, uniquePhone } from '../helpers/fixtures.js';
+
+/**
+ * Concurrency on real PostgreSQL (skipped without TEST_DATABASE_URL; .ci/run always sets it).
+ * "Two instances" sends alternately to two apps with pools of their own on one database, so only
+ * the advisory lock, not the in-process queue, keeps one phone's deliveries apart between them.
+ */
+describe.skipIf(!postgresUrl)('races on PostgreSQL', () => {
+  let t: TestApp;
+  let sibling: Awaited<ReturnType<TestApp['openSibling']>>;
+
+  beforeAll(async () => {
+    t = await createTestApp('postgres');
+    sibling = await t.openSibling();
+  });
+  afterAll(async () => {
+    await sibling.close();
+    await t.close();
+  });
+
+  const send = (app: TestApp['app'], payload: unknown) =>
+    app.request(`/webhooks/${t.account.webhookToken}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+    });
+
+  describe.each([
+    ['one instance', () => [t.app]],
+    ['two instances', () => [t.app, sibling.app]],
+  ])('%s', (_name, apps) => {
+    it('60 concurrent merge deliveries to one phone end with all 60 labels', async () => {
+      const phone = uniquePhone();
+      const instances = apps();
+      const responses = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => send(instances[i % instances.length]!, { contact: { phone, labels: `label-${i}` } })),
+      );
+      expect(responses.map((res) => res.status)).toEqual(Array(60).fill(200));
+      const labels = (await storedContact(t, phone))?.labels ?? [];
+      expect([...labels].sort()).toEqual(Array.from({ length: 60 }, (_, i) => `label-${i}`).sort());
+    });
+
+    it('two concurrent first deliveries for a new phone create one contact', async () => {
+      for (let round = 0; round < 10; round++) {
+        const phone = uniquePhone();
+        const instances = apps();
+        const [a, b] = await Promise.all([
+          send(instances[0]!, { contact: { phone, name: 'A' } }),
+          send(instances[instances.length - 1]!, { contact: { phone, name: 'B' } }),
+        ]);
+        expect([a.status, b.status]).toEqual([200, 200]);
+        const created = [((await a.json()) as any).contact.created, ((await b.json()) as any).contact.created];
+        expect(created.sort()).toEqual([false, true]);
+        const [rows] = await t.database.db.select({ n: count() }).from(contacts).where(eq(contacts.phone, phone));
+        expect(rows?.n).toBe(1);
+      }
+    });
+  });
+});
