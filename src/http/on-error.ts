@@ -22,6 +22,23 @@ export function toApiError(error: unknown): ApiError | undefined {
 export const onError = (logger: Logger) => (error: Error, c: Context) => {
   const known = toApiError(error);
   if (known) return errorResponse(c, known);
-  logger.error({ err: error, requestId: c.get('requestId') }, 'unexpected error');
+  logger.error({ err: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
   return errorResponse(c, new ApiError('internal', 'internal error'));
 };
+
+/**
+ * What of an unexpected error may be logged. A failed query's message carries its parameters
+ * (phones, names, bodies), so for those only the driver's own error is kept, and no stack text
+ * that repeats the message.
+ */
+export function loggable(error: Error): { type: string; message: string; code?: string; stack?: string } {
+  const cause = (error as { cause?: unknown }).cause;
+  const failedQuery = error.message.startsWith('Failed query:') && cause instanceof Error;
+  const shown = failedQuery ? cause : error;
+  return {
+    type: shown.name,
+    message: shown.message,
+    code: (shown as { code?: string }).code,
+    stack: error.stack?.split('\n').filter((line) => line.trimStart().startsWith('at ')).join('\n'),
+  };
+}

@@ -1,5 +1,10 @@
 import { count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/client.js';
+import { createAccount } from '../../src/db/queries/accounts.js';
 import { contacts, deliveries } from '../../src/db/schema.js';
 import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
@@ -208,11 +213,26 @@ describe('503 unavailable when the backlog is full', () => {
 });
 
 describe('500 internal', () => {
-  it('never carries internal details', async () => {
-    const t = await createTestApp('pglite');
-    await t.database.close();
-    const res = await postWebhook(t, { contact: { phone: uniquePhone() } });
+  it('never carries internal details, and the log holds neither the query parameters nor the token', async () => {
+    const lines: string[] = [];
+    const database = await openDatabase({ dataDir: 'memory://' });
+    const { account, webhookToken } = await createAccount(database.db, { name: 'x', defaultRegion: 'GB' });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const { app } = createApp({ config: loadConfig({}), database, logger });
+    await database.close();
+    const phone = uniquePhone();
+    const res = await app.request(`/webhooks/${webhookToken}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ contact: { phone } }),
+    });
     expect(res.status).toBe(500);
-    expect(res.body).toEqual({ error: 'internal error', code: 'internal' });
+    expect(await res.json()).toEqual({ error: 'internal error', code: 'internal' });
+    const log = lines.join('');
+    expect(log).toContain('unexpected error');
+    expect(log).not.toContain(webhookToken);
+    expect(log).not.toContain('params:');
+    expect(log).not.toContain(account.webhookTokenHash);
+    expect(log).not.toContain(phone);
   });
 });
