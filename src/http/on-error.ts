@@ -3,7 +3,14 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { Overloaded, Refusal } from '../sync/errors.js';
 import { IdempotencyInProgress } from '../sync/deliver.js';
-import { ApiError, errorResponse } from './errors.js';
+import { ApiError, errorResponse, type ErrorCode } from './errors.js';
+
+/** Hono's own refusals (request validators, body parsing) in the one error body. */
+const httpExceptionCodes: Partial<Record<number, ErrorCode>> = {
+  400: 'invalid_payload',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
 
 /** Every error leaves through here, as the one error body; the unexpected ones as `500 internal`. */
 export function toApiError(error: unknown): ApiError | undefined {
@@ -15,7 +22,10 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof Overloaded) {
     return new ApiError('unavailable', 'too many deliveries waiting; retry shortly', undefined, error.retryAfterSeconds);
   }
-  if (error instanceof HTTPException && error.status === 400) return new ApiError('invalid_payload', error.message || 'bad request');
+  if (error instanceof HTTPException) {
+    const code = httpExceptionCodes[error.status];
+    if (code) return new ApiError(code, error.message || 'the request was refused');
+  }
   return undefined;
 }
 

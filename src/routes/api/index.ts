@@ -1,6 +1,14 @@
+import { createMiddleware } from 'hono/factory';
+import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
+import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
+import { ApiError, errorResponse } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
+import { accountRoutes } from './accounts.js';
+import { agentRoutes } from './agents.js';
+import { contactRoutes } from './contacts.js';
+import { conversationRoutes } from './conversations.js';
 
 export interface ApiDeps {
   config: Config;
@@ -11,5 +19,41 @@ export interface ApiDeps {
 /** `/api/v1`: every route but account creation is scoped to the calling account's API key. */
 export function apiRoutes(deps: ApiDeps) {
   const api = createRouter();
+  api.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'An account API key' });
+  api.openAPIRegistry.registerComponent('securitySchemes', 'adminKey', { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY' });
+
+  api.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: (c) => errorResponse(c, new ApiError('payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`)),
+    }),
+  );
+  // Authentication runs before any route, so a request without a key learns nothing, not even a 404.
+  api.use('/accounts', requireAdmin(deps.config.ADMIN_API_KEY));
+  const apiKey = requireApiKey(deps.db);
+  for (const group of ['/account/*', '/agents/*', '/contacts/*', '/conversations/*']) api.use(group, apiKey);
+  api.use('*', requireJsonBody);
+
+  api.route('/', accountRoutes(deps));
+  api.route('/', agentRoutes(deps));
+  api.route('/', contactRoutes(deps));
+  api.route('/', conversationRoutes(deps));
   return api;
 }
+
+/**
+ * A body that is not JSON is refused here with the one error body; left to the route validators,
+ * it would surface as an HTTPException(415) that `onError` does not map. An empty body passes, so
+ * `curl -X POST -d ''` still rotates a token.
+ */
+const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
+  if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+    const type = c.req.header('content-type');
+    const length = c.req.header('content-length');
+    const mayHaveBody = length === undefined ? c.req.header('transfer-encoding') !== undefined || type !== undefined : Number(length) > 0;
+    const isJson = type !== undefined && /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type);
+    if (mayHaveBody && !isJson) throw new ApiError('unsupported_media_type', 'send the body as JSON, with Content-Type: application/json');
+  }
+  await next();
+});

@@ -1,0 +1,106 @@
+import { and, asc, eq, gt, ilike, inArray, like, or, type SQL } from 'drizzle-orm';
+import type { Db } from '../client.js';
+import { agents, contactLabels, contacts, conversations, labels } from '../schema.js';
+import { findContact, type ContactRow } from './contacts.js';
+import { labelKey, labelsOf } from './labels.js';
+
+export interface ContactWithLabels {
+  contact: ContactRow;
+  /** Names in the order they were given. */
+  labels: string[];
+}
+
+export interface ConversationSummary {
+  id: string;
+  status: 'open' | 'closed';
+  /** The assigned agent's email. */
+  assignee: string | null;
+}
+
+export interface ContactView extends ContactWithLabels {
+  conversations: ConversationSummary[];
+}
+
+export interface ContactSearch {
+  /** Matched as a substring of name, email and external id. */
+  text: string;
+  /** The search as E.164, when it is a valid phone: matched exactly. */
+  phone?: string;
+  /** Digits to find within phones, when the search looks like part of a number. */
+  phoneDigits?: string;
+}
+
+export interface ContactListQuery {
+  search?: ContactSearch;
+  label?: string;
+  limit: number;
+  /** Contacts come in id order; the page starts after this id. */
+  afterId?: number;
+}
+
+export async function findContactView(db: Db, accountId: string, phone: string): Promise<ContactView | undefined> {
+  const contact = await findContact(db, accountId, phone);
+  if (!contact) return undefined;
+  const [labelRows, conversationRows] = await Promise.all([labelsOf(db, contact.id), conversationsOf(db, accountId, contact.id)]);
+  return { contact, labels: labelRows.map((l) => l.name), conversations: conversationRows };
+}
+
+/** One page of contacts, and whether there are more after it. */
+export async function listContacts(db: Db, accountId: string, query: ContactListQuery): Promise<{ items: ContactWithLabels[]; more: boolean }> {
+  const conditions: (SQL | undefined)[] = [eq(contacts.accountId, accountId)];
+  if (query.afterId !== undefined) conditions.push(gt(contacts.id, query.afterId));
+  if (query.search) conditions.push(searchCondition(query.search));
+  if (query.label !== undefined) conditions.push(inArray(contacts.id, contactsLabelled(db, accountId, query.label)));
+  // One row more than asked tells whether another page exists without counting.
+  const rows = await db
+    .select()
+    .from(contacts)
+    .where(and(...conditions))
+    .orderBy(asc(contacts.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const names = await labelNamesByContact(db, page.map((row) => row.id));
+  return { items: page.map((contact) => ({ contact, labels: names.get(contact.id) ?? [] })), more: rows.length > query.limit };
+}
+
+/** `%` and `_` in what a user typed are literal characters, not wildcards. */
+export const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+
+function searchCondition(search: ContactSearch): SQL | undefined {
+  const contains = `%${escapeLike(search.text)}%`;
+  const matches = [ilike(contacts.name, contains), ilike(contacts.email, contains), ilike(contacts.externalId, contains)];
+  if (search.phone) matches.push(eq(contacts.phone, search.phone));
+  else if (search.phoneDigits) matches.push(like(contacts.phone, `%${search.phoneDigits}%`));
+  return or(...matches);
+}
+
+function contactsLabelled(db: Db, accountId: string, label: string) {
+  return db
+    .select({ id: contactLabels.contactId })
+    .from(contactLabels)
+    .innerJoin(labels, eq(labels.id, contactLabels.labelId))
+    .where(and(eq(labels.accountId, accountId), eq(labels.key, labelKey(label))));
+}
+
+/** Labels for a whole page in one query. */
+async function labelNamesByContact(db: Db, contactIds: number[]): Promise<Map<number, string[]>> {
+  const byContact = new Map<number, string[]>();
+  if (contactIds.length === 0) return byContact;
+  const rows = await db
+    .select({ contactId: contactLabels.contactId, name: labels.name })
+    .from(contactLabels)
+    .innerJoin(labels, eq(labels.id, contactLabels.labelId))
+    .where(inArray(contactLabels.contactId, contactIds))
+    .orderBy(asc(contactLabels.contactId), asc(contactLabels.position));
+  for (const { contactId, name } of rows) byContact.set(contactId, [...(byContact.get(contactId) ?? []), name]);
+  return byContact;
+}
+
+async function conversationsOf(db: Db, accountId: string, contactId: number): Promise<ConversationSummary[]> {
+  return db
+    .select({ id: conversations.id, status: conversations.status, assignee: agents.email })
+    .from(conversations)
+    .leftJoin(agents, eq(agents.id, conversations.assigneeId))
+    .where(and(eq(conversations.accountId, accountId), eq(conversations.contactId, contactId)))
+    .orderBy(asc(conversations.createdAt), asc(conversations.id));
+}

@@ -1,0 +1,91 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { isSupportedCountry } from 'libphonenumber-js/max';
+import { publicUrl, type Config } from '../../config.js';
+import type { Db } from '../../db/client.js';
+import { createAccount, rotateWebhookToken } from '../../db/queries/accounts.js';
+import { createRouter } from '../../http/router.js';
+import { adminSecurity, apiKeySecurity, errorResponses, iso, jsonBody, jsonResponse } from './schemas.js';
+
+const Region = z
+  .string()
+  .length(2, { error: 'must be a two-letter country code' })
+  .transform((region) => region.toUpperCase())
+  .refine((region) => isSupportedCountry(region), { error: 'must be a country code libphonenumber knows, like GB or US' })
+  .openapi({ example: 'GB', description: 'ISO 3166-1 alpha-2; numbers without + or 00 are read in this region first' });
+
+const NewAccountBody = z.object({
+  name: z.string().trim().min(1).max(200).openapi({ example: 'Acme' }),
+  default_region: Region.nullable().optional(),
+});
+
+const WebhookCredentials = z.object({
+  webhook_url: z.string().openapi({ example: 'https://contacts.example.com/webhooks/whk_…' }),
+  webhook_token: z.string(),
+});
+
+const NewAccount = WebhookCredentials.extend({
+  id: z.string(),
+  name: z.string(),
+  default_region: z.string().nullable(),
+  api_key: z.string().openapi({ description: 'Shown only here: only its hash is stored' }),
+}).openapi('NewAccount');
+
+const Account = z
+  .object({ id: z.string(), name: z.string(), default_region: z.string().nullable(), created_at: z.string() })
+  .openapi('Account');
+
+const createAccountRoute = createRoute({
+  method: 'post',
+  path: '/accounts',
+  tags: ['accounts'],
+  summary: 'Create an account (admin); its secrets are shown only in this answer',
+  security: adminSecurity,
+  request: { body: jsonBody(NewAccountBody) },
+  responses: { 201: jsonResponse(NewAccount, 'The account with its webhook URL and API key'), ...errorResponses(400, 401, 413, 415) },
+});
+
+const getAccountRoute = createRoute({
+  method: 'get',
+  path: '/account',
+  tags: ['accounts'],
+  summary: 'The calling account, without secrets',
+  security: apiKeySecurity,
+  responses: { 200: jsonResponse(Account, 'The account'), ...errorResponses(401) },
+});
+
+const rotateTokenRoute = createRoute({
+  method: 'post',
+  path: '/account/webhook-token/rotate',
+  tags: ['accounts'],
+  summary: 'Replace the webhook token; the old one stops working at once',
+  security: apiKeySecurity,
+  responses: { 200: jsonResponse(WebhookCredentials.openapi('WebhookCredentials'), 'The new webhook URL and token'), ...errorResponses(401) },
+});
+
+export function accountRoutes(deps: { config: Config; db: Db }) {
+  const webhookUrl = (token: string) => `${publicUrl(deps.config)}/webhooks/${token}`;
+  return createRouter()
+    .openapi(createAccountRoute, async (c) => {
+      const body = c.req.valid('json');
+      const { account, webhookToken, apiKey } = await createAccount(deps.db, { name: body.name, defaultRegion: body.default_region ?? null });
+      return c.json(
+        {
+          id: account.id,
+          name: account.name,
+          default_region: account.defaultRegion,
+          webhook_url: webhookUrl(webhookToken),
+          webhook_token: webhookToken,
+          api_key: apiKey,
+        },
+        201,
+      );
+    })
+    .openapi(getAccountRoute, (c) => {
+      const account = c.get('account');
+      return c.json({ id: account.id, name: account.name, default_region: account.defaultRegion, created_at: iso(account.createdAt) }, 200);
+    })
+    .openapi(rotateTokenRoute, async (c) => {
+      const token = await rotateWebhookToken(deps.db, c.get('account').id);
+      return c.json({ webhook_url: webhookUrl(token), webhook_token: token }, 200);
+    });
+}

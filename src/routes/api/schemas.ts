@@ -1,0 +1,46 @@
+import { z } from '@hono/zod-openapi';
+import { codeToStatus, type ErrorCode } from '../../http/errors.js';
+
+export const ErrorSchema = z
+  .object({
+    error: z.string().openapi({ example: 'email must be an email address' }),
+    code: z.enum(Object.keys(codeToStatus) as [ErrorCode, ...ErrorCode[]]),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Error');
+
+const errorDescriptions: Record<number, string> = {
+  400: 'invalid_payload: the request does not match the schema',
+  401: 'unauthorized: missing or wrong bearer key',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'cannot be applied as sent',
+};
+
+/** The error responses a route can give, for the OpenAPI document; every one has the same body. */
+export function errorResponses<S extends number>(...statuses: S[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [status, { description: errorDescriptions[status] ?? 'error', content: { 'application/json': { schema: ErrorSchema } } }]),
+  ) as Record<S, { description: string; content: { 'application/json': { schema: typeof ErrorSchema } } }>;
+}
+
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+});
+
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** Security requirements, named after the schemes `apiRoutes` registers. */
+export const apiKeySecurity = [{ apiKey: [] }];
+export const adminSecurity = [{ adminKey: [] }];
+
+export const iso = (date: Date) => date.toISOString();
+
+/** Agents are matched case-insensitively, so their emails are kept lower-cased. */
+export const AgentEmail = z.string().trim().toLowerCase().max(320).pipe(z.email({ error: 'must be an email address' }));

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+describe.each(testDatabases())('API accounts on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+
+  describe('POST /accounts (admin)', () => {
+    it('creates an account whose webhook URL and API key work at once', async () => {
+      const created = await callApi(t, 'POST', '/accounts', { key: ADMIN_KEY, body: { name: '  Acme ', default_region: 'gb' } });
+      expect(created.status).toBe(201);
+      const body = created.body;
+      expect(Object.keys(body).sort()).toEqual(['api_key', 'default_region', 'id', 'name', 'webhook_token', 'webhook_url']);
+      expect(body).toMatchObject({ name: 'Acme', default_region: 'GB' });
+      expect(body.id).toMatch(/^acc_/);
+      expect(body.webhook_url).toBe(`http://test.local/webhooks/${body.webhook_token}`);
+
+      const me = await callApi(t, 'GET', '/account', { key: body.api_key });
+      expect(me.status).toBe(200);
+      expect(me.body.id).toBe(body.id);
+      // The account's region is used: a national number is read as British.
+      const hook = await postWebhook(t, { contact: { phone: '07911 123456' } }, { token: body.webhook_token });
+      expect(hook.status).toBe(200);
+      expect(hook.body.contact.phone).toBe('+447911123456');
+    });
+
+    it.each([
+      ['absent', {}, null],
+      ['null', { default_region: null }, null],
+      ['lower-case', { default_region: 'us' }, 'US'],
+    ])('takes default_region %s', async (_, extra, expected) => {
+      const created = await callApi(t, 'POST', '/accounts', { key: ADMIN_KEY, body: { name: 'Region', ...extra } });
+      expect(created.status).toBe(201);
+      expect(created.body.default_region).toBe(expected);
+    });
+
+    it.each([
+      ['no name', {}, 'name'],
+      ['an empty name', { name: '   ' }, 'name'],
+      ['a name over 200 characters', { name: 'x'.repeat(201) }, 'name'],
+      ['a name that is not a string', { name: 42 }, 'name'],
+      ['an unknown region', { name: 'A', default_region: 'XX' }, 'default_region'],
+      ['a three-letter region', { name: 'A', default_region: 'GBR' }, 'default_region'],
+    ])('refuses %s with 400 invalid_payload', async (_, body, path) => {
+      const res = await callApi(t, 'POST', '/accounts', { key: ADMIN_KEY, body });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('invalid_payload');
+      expect(res.body.issues.map((i: { path: string }) => i.path)).toContain(path);
+    });
+
+    it('refuses an account API key, and no key at all', async () => {
+      const withAccountKey = await callApi(t, 'POST', '/accounts', { body: { name: 'Nope' } });
+      expect(withAccountKey.status).toBe(401);
+      expect(withAccountKey.body.code).toBe('unauthorized');
+      const res = await t.app.request('/api/v1/accounts', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Nope' }),
+      });
+      expect(res.status).toBe(401);
+    });
+  });
+
+  describe('GET /account', () => {
+    it('shows the calling account without secrets', async () => {
+      const res = await callApi(t, 'GET', '/account');
+      expect(res.status).toBe(200);
+      expect(Object.keys(res.body).sort()).toEqual(['created_at', 'default_region', 'id', 'name']);
+      expect(res.body).toMatchObject({ id: t.account.id, name: 'test', default_region: 'GB' });
+      expect(res.body.created_at).toMatch(ISO);
+    });
+
+    it.each([
+      ['a wrong key', 'csk_wrong'],
+      ['the admin key', ADMIN_KEY],
+      ['the webhook token', undefined],
+    ])('refuses %s with 401', async (_, key) => {
+      const res = await callApi(t, 'GET', '/account', { key: key ?? t.account.webhookToken });
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('unauthorized');
+    });
+  });
+
+  describe('POST /account/webhook-token/rotate', () => {
+    it('gives a new token and the old one stops at once', async () => {
+      const account = await t.newAccount();
+      const before = await postWebhook(t, { contact: { phone: '+447911123457' } }, { token: account.webhookToken });
+      expect(before.status).toBe(200);
+
+      const rotated = await callApi(t, 'POST', '/account/webhook-token/rotate', { key: account.apiKey });
+      expect(rotated.status).toBe(200);
+      expect(Object.keys(rotated.body).sort()).toEqual(['webhook_token', 'webhook_url']);
+      expect(rotated.body.webhook_token).not.toBe(account.webhookToken);
+      expect(rotated.body.webhook_url).toBe(`http://test.local/webhooks/${rotated.body.webhook_token}`);
+
+      const old = await postWebhook(t, { contact: { phone: '+447911123457' } }, { token: account.webhookToken });
+      expect(old.status).toBe(401);
+      expect(old.body.code).toBe('unauthorized');
+      const fresh = await postWebhook(t, { contact: { phone: '+447911123457', name: 'Rotated' } }, { token: rotated.body.webhook_token });
+      expect(fresh.status).toBe(200);
+      expect(fresh.body.contact.name).toBe('Rotated');
+      // The API key is untouched by a token rotation.
+      expect((await callApi(t, 'GET', '/account', { key: account.apiKey })).status).toBe(200);
+    });
+
+    it('rotates on an empty form POST, as `curl -X POST -d ""` sends it', async () => {
+      const account = await t.newAccount();
+      const res = await t.app.request('/api/v1/account/webhook-token/rotate', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${account.apiKey}`, 'content-type': 'application/x-www-form-urlencoded', 'content-length': '0' },
+        body: '',
+      });
+      expect(res.status).toBe(200);
+      expect((await postWebhook(t, { contact: { phone: '+447911123457' } }, { token: account.webhookToken })).status).toBe(401);
+    });
+
+    it('needs the account key', async () => {
+      const res = await callApi(t, 'POST', '/account/webhook-token/rotate', { key: 'csk_nope' });
+      expect(res.status).toBe(401);
+    });
+  });
+
+  describe('bodies', () => {
+    const raw = (path: string, body: string, type = 'application/json') =>
+      t.app.request(`/api/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': type }, body });
+
+    it('refuses a body over MAX_BODY_BYTES with 413 payload_too_large', async () => {
+      const res = await raw('/accounts', JSON.stringify({ name: 'x'.repeat(t.config.MAX_BODY_BYTES) }));
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
+    });
+
+    it('refuses malformed JSON with 400 invalid_payload', async () => {
+      const res = await raw('/accounts', '{"name": ');
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { code: string }).code).toBe('invalid_payload');
+    });
+
+    it('refuses a body that is not JSON with 415 unsupported_media_type', async () => {
+      const res = await raw('/accounts', 'name=Acme', 'application/x-www-form-urlencoded');
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as { code: string }).code).toBe('unsupported_media_type');
+    });
+  });
+});

@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callApi, createTestApp, postWebhook, testDatabases, type JsonBody, type TestAccount, type TestApp } from '../helpers/app.js';
+
+const JOHN = '+447911123456';
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+const phones = (body: JsonBody) => (body.data as { phone: string }[]).map((c) => c.phone);
+
+describe.each(testDatabases())('API contacts on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+    const contacts = [
+      {
+        phone: JOHN,
+        name: 'John Smith',
+        email: 'john@example.com',
+        external_id: 'CRM-100',
+        labels: 'subscriber, VIP',
+        enhanced_data: { 'Outstanding payments': [{ text: 'INV-1', description: 'Since 13 Aug 2024', link: 'www.google.com' }] },
+        custom_attributes: { plan: 'pro', seats: 3, trial: false },
+      },
+      { phone: '+447911123457', name: 'Jane 100% Doe', email: 'jane@corp.io', external_id: 'ab%c', labels: ['vip'] },
+      { phone: '+447911123458', name: 'Jan_Kowalski', email: 'jan@EXAMPLE.org', external_id: 'abXc' },
+      { phone: '+14155552671', name: 'Mary', labels: 'Customer' },
+      { phone: '+33612345678', name: 'JanXKowalski', labels: 'customer, Vip' },
+    ];
+    for (const contact of contacts) {
+      const res = await postWebhook(t, { contact, inviteNewContacts: contact.phone === JOHN });
+      expect(res.status).toBe(200);
+    }
+  });
+  afterAll(() => t.close());
+
+  const list = (query: string, key?: string) => callApi(t, 'GET', `/contacts${query}`, { key });
+
+  describe('GET /contacts/{phone}', () => {
+    it('shows the whole contact', async () => {
+      const conversation = await callApi(t, 'POST', '/conversations', { body: { phone: JOHN } });
+      const res = await callApi(t, 'GET', `/contacts/${encodeURIComponent(JOHN)}`);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        phone: JOHN,
+        name: 'John Smith',
+        email: 'john@example.com',
+        external_id: 'CRM-100',
+        labels: ['subscriber', 'VIP'],
+        enhanced_data: { 'Outstanding payments': [{ text: 'INV-1', description: 'Since 13 Aug 2024', link: 'https://www.google.com' }] },
+        custom_attributes: { plan: 'pro', seats: 3, trial: false },
+        invite_requested: true,
+        conversations: [{ id: conversation.body.id, status: 'open', assignee: null }],
+        created_at: expect.stringMatching(ISO),
+        updated_at: expect.stringMatching(ISO),
+      });
+    });
+
+    it.each([
+      ['+ URL-encoded', '%2B447911123456'],
+      ['+ and spaces URL-encoded', '%2B44%207911%20123456'],
+      ['a bare +', '+447911123456'],
+      ['national, read in the account region GB', '07911123456'],
+      ['00 international', '00447911123456'],
+      ['digits without +', '447911123456'],
+    ])('finds the phone written %s', async (_, path) => {
+      const res = await callApi(t, 'GET', `/contacts/${path}`);
+      expect(res.status).toBe(200);
+      expect(res.body.phone).toBe(JOHN);
+    });
+
+    it.each([
+      ['not a phone', 'abc'],
+      ['too short', '12'],
+      ['valid but unknown', '%2B12025550173'],
+    ])('answers 404 not_found for a phone %s', async (_, path) => {
+      const res = await callApi(t, 'GET', `/contacts/${path}`);
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe('not_found');
+    });
+  });
+
+  describe('GET /contacts', () => {
+    it('lists every contact in creation order, without conversations', async () => {
+      const res = await list('');
+      expect(res.status).toBe(200);
+      expect(phones(res.body)).toEqual([JOHN, '+447911123457', '+447911123458', '+14155552671', '+33612345678']);
+      expect(res.body.next_cursor).toBeNull();
+      expect(res.body.data[0]).not.toHaveProperty('conversations');
+      expect(res.body.data[0]).toMatchObject({ labels: ['subscriber', 'VIP'], invite_requested: true, custom_attributes: { seats: 3 } });
+      // A label keeps the spelling it was first written with in the account.
+      expect(res.body.data[4].labels).toEqual(['Customer', 'VIP']);
+    });
+
+    it('pages through with the cursor, each contact once', async () => {
+      const seen: string[] = [];
+      const sizes: number[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await list(`?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.status).toBe(200);
+        seen.push(...phones(res.body));
+        sizes.push(res.body.data.length);
+        cursor = res.body.next_cursor;
+      } while (cursor);
+      expect(sizes).toEqual([2, 2, 1]);
+      expect(seen).toEqual(phones((await list('')).body));
+    });
+
+    it('gives no next_cursor when the page ends exactly at the last contact', async () => {
+      const first = await list('?limit=4');
+      const second = await list(`?limit=1&cursor=${first.body.next_cursor}`);
+      expect(phones(second.body)).toEqual(['+33612345678']);
+      expect(second.body.next_cursor).toBeNull();
+    });
+
+    it.each([
+      ['by label in any case', '?label=VIP', [JOHN, '+447911123457', '+33612345678']],
+      ['by another label', '?label=customer', ['+14155552671', '+33612345678']],
+      ['by a label no one has', '?label=nobody', []],
+      ['by label and q', '?label=vip&q=jan', ['+447911123457', '+33612345678']],
+      ['on name, any case', '?q=SMITH', [JOHN]],
+      ['on email, any case', '?q=example.', [JOHN, '+447911123458']],
+      ['on external id exactly', '?q=CRM-100', [JOHN]],
+      ['on external id in part', '?q=crm', [JOHN]],
+      ['on a phone in national form', `?q=${encodeURIComponent('07911 123456')}`, [JOHN]],
+      ['on a phone with +', `?q=${encodeURIComponent('+1 415 555 2671')}`, ['+14155552671']],
+      ['on some digits of a phone', '?q=791112345', [JOHN, '+447911123457', '+447911123458']],
+      ['on digits written with spaces', `?q=${encodeURIComponent('612 345')}`, ['+33612345678']],
+      ['with % as a literal character', `?q=${encodeURIComponent('b%c')}`, ['+447911123457']],
+      ['with % in a name', `?q=${encodeURIComponent('100%')}`, ['+447911123457']],
+      ['with _ as a literal character', '?q=jan_', ['+447911123458']],
+      ['matching nothing', '?q=zzz', []],
+      ['with an empty q', '?q=', [JOHN, '+447911123457', '+447911123458', '+14155552671', '+33612345678']],
+    ])('filters %s', async (_, query, expected) => {
+      const res = await list(query);
+      expect(res.status).toBe(200);
+      expect(phones(res.body)).toEqual(expected);
+    });
+
+    it('pages a filtered list', async () => {
+      const first = await list('?label=vip&limit=2');
+      expect(phones(first.body)).toEqual([JOHN, '+447911123457']);
+      const second = await list(`?label=vip&limit=2&cursor=${first.body.next_cursor}`);
+      expect(phones(second.body)).toEqual(['+33612345678']);
+      expect(second.body.next_cursor).toBeNull();
+    });
+
+    it('accepts limit 200', async () => {
+      expect((await list('?limit=200')).status).toBe(200);
+    });
+
+    it.each([
+      ['limit=0', 'limit'],
+      ['limit=201', 'limit'],
+      ['limit=abc', 'limit'],
+      ['limit=1.5', 'limit'],
+      ['cursor=not-a-cursor!', 'cursor'],
+      [`cursor=${Buffer.from('abc').toString('base64url')}`, 'cursor'],
+      [`cursor=${Buffer.from('12').toString('base64url')}==`, 'cursor'],
+      [`q=${'x'.repeat(201)}`, 'q'],
+    ])('refuses %s with 400 invalid_payload', async (query, path) => {
+      const res = await list(`?${query}`);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('invalid_payload');
+      expect(res.body.issues[0].path).toBe(path);
+    });
+  });
+
+  describe('tenancy', () => {
+    let other: TestAccount;
+    beforeAll(async () => {
+      other = await t.newAccount(null);
+    });
+
+    it('hides one account’s contacts from another', async () => {
+      const res = await callApi(t, 'GET', `/contacts/${encodeURIComponent(JOHN)}`, { key: other.apiKey });
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe('not_found');
+      expect((await list('?q=john', other.apiKey)).body.data).toEqual([]);
+      expect((await list('?label=vip', other.apiKey)).body.data).toEqual([]);
+    });
+
+    it('gives each account its own contact for the same phone, read in its own region', async () => {
+      await postWebhook(t, { contact: { phone: JOHN, name: 'Other John', labels: 'vip' } }, { token: other.webhookToken });
+      const mine = await callApi(t, 'GET', `/contacts/${encodeURIComponent(JOHN)}`, { key: other.apiKey });
+      expect(mine.body).toMatchObject({ name: 'Other John', conversations: [] });
+      expect(phones((await list('?label=vip', other.apiKey)).body)).toEqual([JOHN]);
+      // Without a region, a national number is not British.
+      expect((await callApi(t, 'GET', '/contacts/07911123456', { key: other.apiKey })).status).toBe(404);
+      expect((await callApi(t, 'GET', `/contacts/${encodeURIComponent(JOHN)}`)).body.name).toBe('John Smith');
+    });
+
+    it('needs an API key', async () => {
+      expect((await list('', 'csk_nope')).status).toBe(401);
+      expect((await callApi(t, 'GET', `/contacts/${encodeURIComponent(JOHN)}`, { key: 'csk_nope' })).status).toBe(401);
+    });
+  });
+});
