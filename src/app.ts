@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
+import { HTTPException } from 'hono/http-exception';
+import { timeout } from 'hono/timeout';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import type { AppEnv } from './http/auth.js';
 import { ApiError, errorResponse } from './http/errors.js';
 import { onError } from './http/on-error.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { createRouter } from './http/router.js';
 import { apiRoutes } from './routes/api/index.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
@@ -28,12 +31,14 @@ export function createApp({ config, database, logger }: AppDeps) {
 
   const app = createRouter();
   app.use(requestLog(logger));
+  app.use(timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: 'the request took too long; retry later' })));
   app.onError(onError(logger));
   app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`)));
 
   app.route('/', healthRoutes({ database, readiness }));
-  app.route('/', webhookRoutes({ db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
-  app.route('/api/v1', apiRoutes({ config, db, maxBodyBytes: config.MAX_BODY_BYTES }));
+  const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
+  app.route('/', webhookRoutes({ db, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
+  app.route('/api/v1', apiRoutes({ config, db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
 
   return { app, queues, readiness };
 }

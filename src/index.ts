@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
+import { startPurgeSchedule } from './sync/purge.js';
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -29,9 +30,19 @@ async function main(): Promise<void> {
   }
 
   const { app, queues, readiness } = createApp({ config, database, logger });
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-    logger.info({ port: info.port }, `listening on ${publicUrl(config)}`);
-  });
+  const stopPurge = startPurgeSchedule(database.db, logger, config.PURGE_INTERVAL_MS);
+  const server = serve(
+    {
+      fetch: app.fetch,
+      port: config.PORT,
+      hostname: config.HOST,
+      // A client that trickles its request in is cut off too, not only a slow handler.
+      serverOptions: { requestTimeout: config.REQUEST_TIMEOUT_MS },
+    },
+    (info) => {
+      logger.info({ port: info.port }, `listening on ${publicUrl(config)}`);
+    },
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -43,6 +54,7 @@ async function main(): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
     await Promise.race([Promise.all([closed, queues.drain()]), deadline]);
+    await stopPurge();
     await database.close();
     logger.info('stopped');
     process.exitCode = 0;

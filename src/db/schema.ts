@@ -24,6 +24,21 @@ export const accounts = pgTable('accounts', {
   createdAt: createdAt(),
 });
 
+/**
+ * Standard Webhooks signing secrets. Kept as issued (`whsec_…`): verifying an HMAC needs the key
+ * itself, so unlike tokens and API keys these cannot be stored as hashes.
+ */
+export const signingSecrets = pgTable(
+  'signing_secrets',
+  {
+    id: text('id').primaryKey(),
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    secret: text('secret').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('signing_secrets_account_idx').on(t.accountId)],
+);
+
 export const agents = pgTable(
   'agents',
   {
@@ -144,7 +159,12 @@ export const deliveries = pgTable(
     payloadContentType: text('payload_content_type'),
     payloadExpiresAt: timestamp('payload_expires_at', { withTimezone: true }),
   },
-  (t) => [index('deliveries_account_received_idx').on(t.accountId, t.receivedAt, t.id)],
+  (t) => [
+    index('deliveries_account_received_idx').on(t.accountId, t.receivedAt, t.id),
+    // The purge looks across accounts, by age.
+    index('deliveries_received_idx').on(t.receivedAt),
+    index('deliveries_payload_expires_idx').on(t.payloadExpiresAt).where(sql`${t.payload} is not null`),
+  ],
 );
 
 export const idempotencyKeys = pgTable(
@@ -172,5 +192,5 @@ export const tombstones = pgTable(
       .notNull()
       .default(sql`now() + interval '30 days'`),
   },
-  (t) => [primaryKey({ columns: [t.accountId, t.phoneHash] })],
+  (t) => [primaryKey({ columns: [t.accountId, t.phoneHash] }), index('tombstones_expires_idx').on(t.expiresAt)],
 );

@@ -10,6 +10,17 @@ const httpExceptionCodes: Partial<Record<number, ErrorCode>> = {
   400: 'invalid_payload',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
+  503: 'unavailable',
+};
+
+/** untranslatable_character, character_not_in_repertoire: what a NUL in text or jsonb raises. */
+const UNSTORABLE_TEXT = new Set(['22P05', '22021']);
+
+/** The database driver's SQLSTATE, also when drizzle wrapped the driver's error as its `cause`. */
+const driverCode = (error: unknown): string | undefined => {
+  if (!(error instanceof Error)) return undefined;
+  const cause = (error as { cause?: unknown }).cause;
+  return ((cause instanceof Error ? cause : error) as { code?: string }).code;
 };
 
 /** Every error leaves through here, as the one error body; the unexpected ones as `500 internal`. */
@@ -22,9 +33,12 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof Overloaded) {
     return new ApiError('unavailable', 'too many deliveries waiting; retry shortly', undefined, error.retryAfterSeconds);
   }
+  if (UNSTORABLE_TEXT.has(driverCode(error) ?? '')) {
+    return new ApiError('invalid_payload', 'the request holds text PostgreSQL cannot store (a NUL character, \\u0000)');
+  }
   if (error instanceof HTTPException) {
     const code = httpExceptionCodes[error.status];
-    if (code) return new ApiError(code, error.message || 'the request was refused');
+    if (code) return new ApiError(code, error.message || 'the request was refused', undefined, code === 'unavailable' ? 1 : undefined);
   }
   return undefined;
 }

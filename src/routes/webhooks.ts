@@ -2,7 +2,10 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Db } from '../db/client.js';
 import { findAccountByWebhookToken } from '../db/queries/accounts.js';
+import { signingSecretsOf } from '../db/queries/signing-secrets.js';
 import type { AppEnv } from '../http/auth.js';
+import type { RateLimiter } from '../http/rate-limit.js';
+import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus, errorResponse } from '../http/errors.js';
 import type { Deliverer, DeliveryBody } from '../sync/deliver.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
@@ -10,7 +13,7 @@ import type { RawDelivery } from '../webhook/read-payload.js';
 const MAX_TOKEN_LENGTH = 256;
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
-export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; maxBodyBytes: number }) {
+export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxBodyBytes: number }) {
   const app = new Hono<AppEnv>();
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,
@@ -25,7 +28,11 @@ export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; maxBodyBytes
     const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.db, token) : undefined;
     if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
     c.set('account', account);
-    const raw = await readRaw(c);
+    const allowed = deps.rateLimiter.take(account.id);
+    if (!allowed.ok) throw new ApiError('rate_limited', 'too many deliveries for this account; retry later', undefined, allowed.retryAfterSeconds);
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    await checkSignature(deps.db, account.id, c, bytes);
+    const raw = readRaw(c, bytes);
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
     return c.json(outcome.body, statusOf(outcome.body));
@@ -46,11 +53,20 @@ function idempotencyKey(c: Context): string | undefined {
   return key;
 }
 
+/** With signing secrets registered, the raw bytes must carry a valid signature before anything is parsed. */
+async function checkSignature(db: Db, accountId: string, c: Context, bytes: Uint8Array): Promise<void> {
+  const secrets = await signingSecretsOf(db, accountId);
+  if (secrets.length === 0) return;
+  const headers = { id: c.req.header('webhook-id'), timestamp: c.req.header('webhook-timestamp'), signature: c.req.header('webhook-signature') };
+  const check = verifySignature(secrets, headers, bytes);
+  if (!check.ok) throw new ApiError('unauthorized', `bad signature: ${check.reason}`);
+}
+
 /** The delivery as sent, not yet parsed: JSON, form fields, or (GET, or a POST without a body) the query string. */
-async function readRaw(c: Context): Promise<RawDelivery> {
+function readRaw(c: Context, bytes: Uint8Array): RawDelivery {
   const query = new URL(c.req.url).search.slice(1);
   if (c.req.method === 'GET') return { kind: 'query', query };
-  const body = await c.req.text();
+  const body = new TextDecoder().decode(bytes);
   const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json' || type.endsWith('+json')) return { kind: 'json', body };
   if (type === 'application/x-www-form-urlencoded') return { kind: 'form', body };

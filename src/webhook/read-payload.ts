@@ -11,8 +11,16 @@ const TOP_FIELDS = ['overrideLabels', 'inviteNewContacts', 'assignee', 'delete_c
 
 /** Turns what was sent (JSON, form fields or a query string) into one payload object. */
 export function readPayload(raw: RawDelivery): Record<string, unknown> {
-  if (raw.kind === 'json') return parseJsonObject(raw.body, 'the body');
-  return readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
+  const payload = raw.kind === 'json' ? parseJsonObject(raw.body, 'the body') : readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
+  if (holdsNul(payload)) throw new Refusal('invalid_payload', 'the payload contains a NUL character (\\u0000), which cannot be stored');
+  return payload;
+}
+
+/** PostgreSQL text and jsonb cannot hold U+0000, in values or in keys. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || holdsNul(inner));
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

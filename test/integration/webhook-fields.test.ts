@@ -33,6 +33,7 @@ const cases: FieldCase[] = [
   { name: 'name: absent leaves it as it is', before: (p) => [contact(p, { name: 'Kept' })], send: (p) => contact(p, { labels: 'x' }), expect: (s) => expect(s?.name).toBe('Kept') },
   { name: 'name: null clears it', before: (p) => [contact(p, { name: 'Gone' })], send: (p) => contact(p, { name: null }), expect: (s) => expect(s?.name).toBeNull() },
   { name: 'name: 200 characters are accepted', send: (p) => contact(p, { name: longText(200) }), expect: (s) => expect(s?.name).toHaveLength(200) },
+  { name: 'name: a NUL character is refused (PostgreSQL cannot store it)', send: (p) => contact(p, { name: 'a\u0000b' }), status: 400, code: 'invalid_payload' },
   { name: 'name: 201 characters are refused', send: (p) => contact(p, { name: longText(201) }), status: 400, code: 'invalid_payload' },
   // labels
   { name: 'labels: comma-separated, trimmed, empty ones dropped', send: (p) => contact(p, { labels: ' a , b,, c ,' }), expect: (s) => expect(s?.labels).toEqual(['a', 'b', 'c']) },

@@ -115,6 +115,8 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
   });
 
   const refused: { name: string; init: Parameters<typeof send>[0]; status: number; code: string }[] = [
+    { name: 'a raw NUL byte', init: { type: 'application/json', body: '\u0000' }, status: 400, code: 'invalid_payload' },
+    { name: 'a NUL in a key', init: { type: 'application/json', body: '{"contact":{"phone":"+447400222333"},"a\\u0000":1}' }, status: 400, code: 'invalid_payload' },
     { name: 'malformed JSON', init: { type: 'application/json', body: '{"contact": {' }, status: 400, code: 'invalid_payload' },
     { name: 'a JSON array', init: { type: 'application/json', body: '[{"contact":{"phone":"+447400222333"}}]' }, status: 400, code: 'invalid_payload' },
     { name: 'JSON null', init: { type: 'application/json', body: 'null' }, status: 400, code: 'invalid_payload' },

@@ -1,10 +1,12 @@
+import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../client.js';
 import { deliveries } from '../schema.js';
 
 /** Refused payloads are kept this long so that they can be fixed at the source and replayed. */
 export const REFUSED_PAYLOAD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
-export type DeliveryStatus = 'applied' | 'unchanged' | 'stale' | 'refused';
+export const DELIVERY_STATUSES = ['applied', 'unchanged', 'stale', 'refused'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 export interface DeliveryRecord {
   id: string;
@@ -23,8 +25,81 @@ export async function recordDelivery(db: Db, record: DeliveryRecord): Promise<vo
   const { payload, ...row } = record;
   await db.insert(deliveries).values({
     ...row,
-    payload: payload?.text ?? null,
+    // PostgreSQL text cannot hold U+0000; a payload refused for containing one is kept with U+FFFD instead.
+    payload: payload?.text.replaceAll('\u0000', '\uFFFD') ?? null,
     payloadContentType: payload?.contentType ?? null,
     payloadExpiresAt: payload ? new Date(Date.now() + REFUSED_PAYLOAD_TTL_MS) : null,
   });
+}
+
+export type DeliveryRow = typeof deliveries.$inferSelect;
+
+/** A row of the log without its payload text, which may be large. */
+export type DeliverySummary = Omit<DeliveryRow, 'payload' | 'payloadContentType' | 'accountId'> & {
+  hasPayload: boolean;
+  /** `received_at` to the microsecond, as the database holds it: a millisecond `Date` would skip rows in a page cursor. */
+  receivedAtExact: string;
+};
+
+/** Where a page starts: after this row, in newest-first order. */
+export interface DeliveryPosition {
+  receivedAt: string;
+  id: string;
+}
+
+export interface DeliveryListQuery {
+  status?: DeliveryStatus;
+  limit: number;
+  after?: DeliveryPosition;
+}
+
+const summaryColumns = {
+  id: deliveries.id,
+  receivedAt: deliveries.receivedAt,
+  receivedAtExact: sql<string>`to_char(${deliveries.receivedAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+  operation: deliveries.operation,
+  phoneMasked: deliveries.phoneMasked,
+  status: deliveries.status,
+  errorCode: deliveries.errorCode,
+  durationMs: deliveries.durationMs,
+  idempotencyKey: deliveries.idempotencyKey,
+  payloadExpiresAt: deliveries.payloadExpiresAt,
+  hasPayload: sql<boolean>`(${deliveries.payload} is not null)`,
+};
+
+/** One page of the account's log, newest first, and whether there are more after it. */
+export async function listDeliveries(db: Db, accountId: string, query: DeliveryListQuery): Promise<{ items: DeliverySummary[]; more: boolean }> {
+  const conditions: SQL[] = [eq(deliveries.accountId, accountId)];
+  if (query.status) conditions.push(eq(deliveries.status, query.status));
+  if (query.after) {
+    // A row comparison keeps (account_id, received_at, id) usable as the index it is.
+    conditions.push(sql`(${deliveries.receivedAt}, ${deliveries.id}) < (${query.after.receivedAt}::timestamptz, ${query.after.id})`);
+  }
+  // One row more than asked tells whether another page exists without counting.
+  const rows = await db
+    .select(summaryColumns)
+    .from(deliveries)
+    .where(and(...conditions))
+    .orderBy(desc(deliveries.receivedAt), desc(deliveries.id))
+    .limit(query.limit + 1);
+  return { items: rows.slice(0, query.limit), more: rows.length > query.limit };
+}
+
+export async function findDelivery(db: Db, accountId: string, id: string): Promise<DeliveryRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(deliveries)
+    .where(and(eq(deliveries.accountId, accountId), eq(deliveries.id, id)))
+    .limit(1);
+  return row;
+}
+
+/** The payload of a refused delivery, while it is kept; purging may not have run yet, so expiry is checked here too. */
+export function keptPayload(
+  row: Pick<DeliveryRow, 'payload' | 'payloadContentType' | 'payloadExpiresAt'>,
+  now = new Date(),
+): { text: string; contentType: string; expiresAt: Date } | undefined {
+  const { payload, payloadContentType, payloadExpiresAt } = row;
+  if (payload === null || payloadContentType === null || payloadExpiresAt === null || payloadExpiresAt <= now) return undefined;
+  return { text: payload, contentType: payloadContentType, expiresAt: payloadExpiresAt };
 }

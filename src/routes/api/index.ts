@@ -5,14 +5,18 @@ import type { Db } from '../../db/client.js';
 import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
 import { ApiError, errorResponse } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
+import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
 import { agentRoutes } from './agents.js';
 import { contactRoutes } from './contacts.js';
 import { conversationRoutes } from './conversations.js';
+import { deliveryRoutes } from './deliveries.js';
+import { signingSecretRoutes } from './signing-secrets.js';
 
 export interface ApiDeps {
   config: Config;
   db: Db;
+  deliverer: Deliverer;
   maxBodyBytes: number;
 }
 
@@ -32,13 +36,15 @@ export function apiRoutes(deps: ApiDeps) {
   // Authentication runs before any route, so a request without a key learns nothing, not even a 404.
   api.use('/accounts', requireAdmin(deps.config.ADMIN_API_KEY));
   const apiKey = requireApiKey(deps.db);
-  for (const group of ['/account/*', '/agents/*', '/contacts/*', '/conversations/*']) api.use(group, apiKey);
+  for (const group of ['/account/*', '/agents/*', '/contacts/*', '/conversations/*', '/deliveries/*']) api.use(group, apiKey);
   api.use('*', requireJsonBody);
 
   api.route('/', accountRoutes(deps));
   api.route('/', agentRoutes(deps));
   api.route('/', contactRoutes(deps));
   api.route('/', conversationRoutes(deps));
+  api.route('/', deliveryRoutes(deps));
+  api.route('/', signingSecretRoutes(deps));
   return api;
 }
 

@@ -1,0 +1,156 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Db } from '../../db/client.js';
+import { DELIVERY_STATUSES, findDelivery, keptPayload, listDeliveries, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { ApiError } from '../../http/errors.js';
+import { createRouter } from '../../http/router.js';
+import type { Deliverer } from '../../sync/deliver.js';
+import { replayDelivery } from '../../sync/replay-delivery.js';
+import { statusOf } from '../webhooks.js';
+import { ErrorSchema, apiKeySecurity, errorResponses, iso, jsonResponse } from './schemas.js';
+
+const CURSOR_TEXT = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),(dlv_[0-9a-z]{1,64})$/;
+const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
+
+/** Opaque to callers; inside, the time (to the microsecond) and id of the last delivery of the previous page. */
+const Cursor = z
+  .string()
+  .max(200)
+  .transform((cursor, ctx) => {
+    const match = CURSOR_TEXT.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+    // Re-encoding catches characters the base64 decoder silently skips.
+    if (!match || Number.isNaN(Date.parse(match[1]!)) || encodeCursor(match[1]!, match[2]!) !== cursor) {
+      ctx.issues.push({ code: 'custom', input: cursor, message: 'is not a cursor this API gave out; use next_cursor as returned' });
+      return z.NEVER;
+    }
+    return { receivedAt: match[1]!, id: match[2]! };
+  });
+
+const ListQuery = z.object({
+  status: z.enum(DELIVERY_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ type: 'integer', minimum: 1, maximum: 200, default: 50 }),
+  cursor: Cursor.optional().openapi({ type: 'string', maxLength: 200, description: 'next_cursor from the previous page' }),
+});
+
+const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'dlv_…' }) });
+
+const deliveryFields = {
+  id: z.string(),
+  received_at: z.string(),
+  operation: z.string().nullable().openapi({ description: 'upsert, upsert_assign or delete; null when the payload was not understood' }),
+  phone: z.string().nullable().openapi({ example: '+44******3456', description: 'Masked' }),
+  status: z.enum(DELIVERY_STATUSES),
+  error_code: z.string().nullable(),
+  duration_ms: z.number().int(),
+  idempotency_key: z.string().nullable(),
+  payload_kept: z.boolean().openapi({ description: 'Whether the payload is still kept and can be replayed' }),
+};
+const DeliveryListItem = z.object(deliveryFields).openapi('DeliveryListItem');
+const Delivery = z
+  .object({
+    ...deliveryFields,
+    payload: z.string().nullable().openapi({ description: 'As it was sent; refused deliveries only, for 7 days' }),
+    payload_content_type: z.string().nullable().openapi({ example: 'application/json', description: 'application/json, application/x-www-form-urlencoded or query' }),
+    payload_expires_at: z.string().nullable(),
+  })
+  .openapi('Delivery');
+const DeliveryPage = z.object({ data: z.array(DeliveryListItem), next_cursor: z.string().nullable() }).openapi('DeliveryPage');
+
+/** What the webhook answers (SPEC §2.3); its fields depend on the operation. */
+const DeliveryResult = z
+  .object({ status: z.enum(['applied', 'unchanged', 'stale']), operation: z.string(), delivery_id: z.string(), warnings: z.array(z.string()) })
+  .loose()
+  .openapi('DeliveryResult');
+const DeliveryRefusal = ErrorSchema.extend({ delivery_id: z.string() }).openapi('DeliveryRefusal');
+
+const listDeliveriesRoute = createRoute({
+  method: 'get',
+  path: '/deliveries',
+  tags: ['deliveries'],
+  summary: 'The delivery log, newest first, in pages',
+  security: apiKeySecurity,
+  request: { query: ListQuery },
+  responses: { 200: jsonResponse(DeliveryPage, 'One page of deliveries'), ...errorResponses(400, 401) },
+});
+
+const getDeliveryRoute = createRoute({
+  method: 'get',
+  path: '/deliveries/{id}',
+  tags: ['deliveries'],
+  summary: 'One delivery, with its payload while kept',
+  security: apiKeySecurity,
+  request: { params: IdParam },
+  responses: { 200: jsonResponse(Delivery, 'The delivery'), ...errorResponses(401, 404) },
+});
+
+const replayDeliveryRoute = createRoute({
+  method: 'post',
+  path: '/deliveries/{id}/replay',
+  tags: ['deliveries'],
+  summary: 'Apply a refused delivery’s kept payload again, as a new delivery; answered as the webhook answers',
+  security: apiKeySecurity,
+  request: { params: IdParam },
+  responses: {
+    200: jsonResponse(DeliveryResult, 'Applied, unchanged or stale'),
+    400: jsonResponse(DeliveryRefusal, 'invalid_payload: refused again'),
+    422: jsonResponse(DeliveryRefusal, 'invalid_phone, unknown_assignee, …: refused again'),
+    ...errorResponses(401, 404, 409, 503),
+  },
+});
+
+const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) => ({
+  id: row.id,
+  received_at: iso(row.receivedAt),
+  operation: row.operation,
+  phone: row.phoneMasked,
+  status: row.status as DeliveryStatus,
+  error_code: row.errorCode,
+  duration_ms: row.durationMs,
+  idempotency_key: row.idempotencyKey,
+  payload_kept: row.hasPayload && row.payloadExpiresAt !== null && row.payloadExpiresAt > now,
+});
+
+const notFound = () => new ApiError('not_found', 'no delivery with this id in this account');
+
+export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer }) {
+  return createRouter()
+    .openapi(listDeliveriesRoute, async (c) => {
+      const { status, limit, cursor } = c.req.valid('query');
+      const { items, more } = await listDeliveries(deps.db, c.get('account').id, { status, limit, after: cursor });
+      const last = items.at(-1);
+      const now = new Date();
+      return c.json({ data: items.map((row) => deliveryJson(row, now)), next_cursor: more && last ? encodeCursor(last.receivedAtExact, last.id) : null }, 200);
+    })
+    .openapi(getDeliveryRoute, async (c) => {
+      const row = await findDelivery(deps.db, c.get('account').id, c.req.valid('param').id);
+      if (!row) throw notFound();
+      const now = new Date();
+      const payload = keptPayload(row, now);
+      return c.json(
+        {
+          ...deliveryJson({ ...row, hasPayload: row.payload !== null }, now),
+          payload: payload?.text ?? null,
+          payload_content_type: payload?.contentType ?? null,
+          payload_expires_at: payload ? iso(payload.expiresAt) : null,
+        },
+        200,
+      );
+    })
+    .openapi(replayDeliveryRoute, async (c) => {
+      const result = await replayDelivery(deps.db, deps.deliverer, c.get('account'), c.req.valid('param').id);
+      switch (result.kind) {
+        case 'not_found':
+          throw notFound();
+        case 'payload_gone':
+          throw new ApiError(
+            'conflict',
+            'this delivery has no payload to replay: only refused deliveries keep theirs, for 7 days; send it again from its source',
+          );
+        case 'delivered': {
+          const body = result.outcome.body;
+          const status = statusOf(body);
+          // Narrowed for the typed responses only: a refusal's code maps to 400 or 422.
+          return 'code' in body ? c.json(body, status as 400 | 422) : c.json(body, status as 200);
+        }
+      }
+    });
+}

@@ -1,0 +1,43 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Db } from '../../db/client.js';
+import { createSigningSecret, deleteSigningSecret } from '../../db/queries/signing-secrets.js';
+import { ApiError } from '../../http/errors.js';
+import { createRouter } from '../../http/router.js';
+import { apiKeySecurity, errorResponses, jsonResponse } from './schemas.js';
+
+const SigningSecret = z
+  .object({
+    id: z.string(),
+    secret: z.string().openapi({ example: 'whsec_…', description: 'Shown only here' }),
+  })
+  .openapi('SigningSecret');
+
+const createSecretRoute = createRoute({
+  method: 'post',
+  path: '/account/signing-secrets',
+  tags: ['accounts'],
+  summary: 'Add a signing secret: from now on every webhook must carry a Standard Webhooks signature',
+  security: apiKeySecurity,
+  responses: { 201: jsonResponse(SigningSecret, 'The new secret, shown once'), ...errorResponses(401) },
+});
+
+const deleteSecretRoute = createRoute({
+  method: 'delete',
+  path: '/account/signing-secrets/{id}',
+  tags: ['accounts'],
+  summary: 'Remove a signing secret; with none left, signatures are no longer required',
+  security: apiKeySecurity,
+  request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) }) },
+  responses: { 204: { description: 'Removed' }, ...errorResponses(401, 404) },
+});
+
+export function signingSecretRoutes(deps: { db: Db }) {
+  return createRouter()
+    .openapi(createSecretRoute, async (c) => c.json(await createSigningSecret(deps.db, c.get('account').id), 201))
+    .openapi(deleteSecretRoute, async (c) => {
+      if (!(await deleteSigningSecret(deps.db, c.get('account').id, c.req.valid('param').id))) {
+        throw new ApiError('not_found', 'no signing secret with this id in this account');
+      }
+      return c.body(null, 204);
+    });
+}

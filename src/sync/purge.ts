@@ -1,0 +1,72 @@
+import { count, lt, lte } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { deliveries, idempotencyKeys, tombstones } from '../db/schema.js';
+import { loggable } from '../http/on-error.js';
+
+/** The delivery log keeps 30 days; a refused payload goes sooner, at its own `payload_expires_at`. */
+export const DELIVERY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+export interface PurgeCounts {
+  idempotencyKeys: number;
+  tombstones: number;
+  payloads: number;
+  deliveries: number;
+}
+
+/**
+ * Removes what has outlived its time. Readers already ignore expired keys and payloads, so a purge
+ * that runs late changes nothing a caller sees. Each statement is counted inside the database, so
+ * memory does not grow with the number of rows purged.
+ */
+export async function purgeExpired(db: Db, now = new Date()): Promise<PurgeCounts> {
+  const keys = db.$with('keys').as(db.delete(idempotencyKeys).where(lte(idempotencyKeys.expiresAt, now)).returning({ key: idempotencyKeys.key }));
+  const graves = db.$with('graves').as(db.delete(tombstones).where(lte(tombstones.expiresAt, now)).returning({ hash: tombstones.phoneHash }));
+  const payloads = db.$with('payloads').as(
+    db
+      .update(deliveries)
+      .set({ payload: null, payloadContentType: null, payloadExpiresAt: null })
+      .where(lte(deliveries.payloadExpiresAt, now))
+      .returning({ id: deliveries.id }),
+  );
+  const old = db.$with('old').as(
+    db
+      .delete(deliveries)
+      .where(lt(deliveries.receivedAt, new Date(now.getTime() - DELIVERY_RETENTION_MS)))
+      .returning({ id: deliveries.id }),
+  );
+  const [k] = await db.with(keys).select({ n: count() }).from(keys);
+  const [t] = await db.with(graves).select({ n: count() }).from(graves);
+  // Payloads first: a row both expired and too old is then counted in both, as it lost both.
+  const [p] = await db.with(payloads).select({ n: count() }).from(payloads);
+  const [d] = await db.with(old).select({ n: count() }).from(old);
+  return { idempotencyKeys: k?.n ?? 0, tombstones: t?.n ?? 0, payloads: p?.n ?? 0, deliveries: d?.n ?? 0 };
+}
+
+/**
+ * Runs `purgeExpired` every `intervalMs`, one run at a time, without keeping the process alive.
+ * A failure is logged and the next tick tries again. `stop()` resolves once a run in progress ends,
+ * so the database can then be closed.
+ */
+export function startPurgeSchedule(db: Db, logger: Logger, intervalMs: number): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const run = async () => {
+    try {
+      const counts = await purgeExpired(db);
+      if (Object.values(counts).some((n) => n > 0)) logger.info({ purged: counts }, 'purged expired rows');
+    } catch (error) {
+      logger.error({ err: loggable(error instanceof Error ? error : new Error(String(error))) }, 'purge failed');
+    }
+  };
+  const timer = setInterval(() => {
+    if (running) return;
+    running = run().finally(() => {
+      running = undefined;
+    });
+  }, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}

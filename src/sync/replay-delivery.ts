@@ -1,0 +1,37 @@
+import type { Db } from '../db/client.js';
+import { findDelivery, keptPayload } from '../db/queries/deliveries.js';
+import type { RawDelivery } from '../webhook/read-payload.js';
+import type { Account, Deliverer, DeliveryOutcome } from './deliver.js';
+
+export type ReplayResult =
+  | { kind: 'delivered'; outcome: DeliveryOutcome }
+  | { kind: 'not_found' }
+  /** Not refused (nothing was kept), or kept too long ago. */
+  | { kind: 'payload_gone' };
+
+/** The delivery as it was sent, from the payload and the content type the Deliverer stored with it. */
+export function storedRaw(text: string, contentType: string): RawDelivery {
+  switch (contentType) {
+    case 'application/json':
+      return { kind: 'json', body: text };
+    case 'application/x-www-form-urlencoded':
+      return { kind: 'form', body: text };
+    case 'query':
+      return { kind: 'query', query: text };
+    default:
+      throw new Error(`a stored payload has an unknown content type: ${contentType.slice(0, 100)}`);
+  }
+}
+
+/**
+ * Applies a kept payload again as a new delivery. Without an idempotency key: the original's key
+ * holds the original's answer, which would only be given back.
+ */
+export async function replayDelivery(db: Db, deliverer: Deliverer, account: Account, id: string): Promise<ReplayResult> {
+  const row = await findDelivery(db, account.id, id);
+  if (!row) return { kind: 'not_found' };
+  const payload = keptPayload(row);
+  if (!payload) return { kind: 'payload_gone' };
+  const outcome = await deliverer.deliver({ account, raw: storedRaw(payload.text, payload.contentType), idempotencyKey: undefined });
+  return { kind: 'delivered', outcome };
+}

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign } from '../../src/http/signature.js';
+import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { storedContact, uniquePhone } from '../helpers/fixtures.js';
+
+const nowSeconds = () => String(Math.floor(Date.now() / 1000));
+
+/** Standard Webhooks headers for `body`, signed with `secret`. */
+function signed(secret: string, body: string, init: { id?: string; timestamp?: string } = {}) {
+  const id = init.id ?? `msg_${Math.random().toString(36).slice(2)}`;
+  const timestamp = init.timestamp ?? nowSeconds();
+  return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${sign(secret, id, timestamp, new TextEncoder().encode(body))}` };
+}
+
+describe.each(testDatabases())('SPEC §2.5 signatures on %s', (kind) => {
+  let t: TestApp;
+  let secret: { id: string; secret: string };
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+
+  it('without signing secrets, unsigned deliveries are accepted', async () => {
+    expect((await postWebhook(t, { contact: { phone: uniquePhone() } })).status).toBe(200);
+  });
+
+  it('POST /account/signing-secrets answers 201 with a whsec_ secret shown once', async () => {
+    const res = await callApi(t, 'POST', '/account/signing-secrets');
+    expect(res.status).toBe(201);
+    expect(res.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
+    secret = res.body as typeof secret;
+  });
+
+  const refused: [string, (body: string) => Record<string, string>, string?][] = [
+    ['no signature headers', () => ({})],
+    ['a tampered body', (body) => signed(secret.secret, body.replace('}', ' }'))],
+    ['a wrong secret', (body) => signed(`whsec_${Buffer.from('not the secret, 24 bytes').toString('base64')}`, body)],
+    ['a stale timestamp', (body) => signed(secret.secret, body, { timestamp: String(Math.floor(Date.now() / 1000) - 301) })],
+    ['a future timestamp', (body) => signed(secret.secret, body, { timestamp: String(Math.floor(Date.now() / 1000) + 301) })],
+    ['a signature of the wrong length', (body) => ({ ...signed(secret.secret, body), 'webhook-signature': 'v1,c2hvcnQ=' })],
+    ['invalid JSON with a bad signature (verified before parsing)', () => ({ 'webhook-id': 'x', 'webhook-timestamp': nowSeconds(), 'webhook-signature': 'v1,AAAA' }), '{not json'],
+  ];
+
+  it.each(refused)('%s → 401, nothing written', async (_name, headersFor, rawBody) => {
+    const phone = uniquePhone();
+    const body = rawBody ?? JSON.stringify({ contact: { phone, name: 'Signed?' } });
+    const res = await postWebhook(t, body, { headers: headersFor(body) });
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('unauthorized');
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+
+  it('a valid signature over the raw bytes is accepted', async () => {
+    const phone = uniquePhone();
+    const body = `{ "contact": { "phone": "${phone}", "name": "Signed" } }`;
+    const res = await postWebhook(t, body, { headers: signed(secret.secret, body) });
+    expect(res.status).toBe(200);
+    expect((await storedContact(t, phone))?.name).toBe('Signed');
+  });
+
+  it('rotation: a second secret, both accepted, then the first removed stops working', async () => {
+    const second = (await callApi(t, 'POST', '/account/signing-secrets')).body as typeof secret;
+    const body = JSON.stringify({ contact: { phone: uniquePhone() } });
+    expect((await postWebhook(t, body, { headers: signed(secret.secret, body) })).status).toBe(200);
+    expect((await postWebhook(t, body, { headers: signed(second.secret, body) })).status).toBe(200);
+    expect((await callApi(t, 'DELETE', `/account/signing-secrets/${secret.id}`)).status).toBe(204);
+    const next = JSON.stringify({ contact: { phone: uniquePhone() } });
+    expect((await postWebhook(t, next, { headers: signed(secret.secret, next) })).status).toBe(401);
+    expect((await postWebhook(t, next, { headers: signed(second.secret, next) })).status).toBe(200);
+    secret = second;
+  });
+
+  it("another account's secret id is 404, and its deliveries need no signature", async () => {
+    const other = await t.newAccount();
+    expect((await callApi(t, 'DELETE', `/account/signing-secrets/${secret.id}`, { key: other.apiKey })).status).toBe(404);
+    expect((await postWebhook(t, { contact: { phone: uniquePhone() } }, { token: other.webhookToken })).status).toBe(200);
+  });
+
+  it('with no secret left, signatures are no longer required', async () => {
+    expect((await callApi(t, 'DELETE', `/account/signing-secrets/${secret.id}`)).status).toBe(204);
+    expect((await callApi(t, 'DELETE', `/account/signing-secrets/${secret.id}`)).status).toBe(404);
+    expect((await postWebhook(t, { contact: { phone: uniquePhone() } })).status).toBe(200);
+  });
+});
+
+describe('SPEC §2.6 rate limit and request timeout', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { RATE_LIMIT_PER_MINUTE: '3', REQUEST_TIMEOUT_MS: '300' });
+  });
+  afterAll(() => t.close());
+
+  it('429 rate_limited with Retry-After beyond the per-account limit; other accounts are not affected', async () => {
+    for (let i = 0; i < 3; i++) expect((await postWebhook(t, { contact: { phone: uniquePhone() } })).status).toBe(200);
+    const phone = uniquePhone();
+    const res = await postWebhook(t, { contact: { phone } });
+    expect(res.status).toBe(429);
+    expect(res.body.code).toBe('rate_limited');
+    expect(Number(res.headers.get('retry-after'))).toBe(20);
+    expect(await storedContact(t, phone)).toBeNull();
+    const other = await t.newAccount();
+    expect((await postWebhook(t, { contact: { phone } }, { token: other.webhookToken })).status).toBe(200);
+  });
+
+  it('a request that takes longer than REQUEST_TIMEOUT_MS gets 503 unavailable with Retry-After', async () => {
+    const other = await t.newAccount();
+    const phone = uniquePhone();
+    let release!: () => void;
+    const held = t.parts.queues.run(`${other.id}\u0000${phone}`, () => new Promise<void>((resolve) => (release = resolve)));
+    const res = await postWebhook(t, { contact: { phone } }, { token: other.webhookToken });
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('unavailable');
+    expect(res.headers.get('retry-after')).toBe('1');
+    release();
+    await held;
+  });
+});
+
+describe.each(testDatabases())('text PostgreSQL cannot store, on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+
+  it.each([
+    ['an agent name', '/agents', { email: 'nul@company.com', name: 'a\u0000b' }],
+    ['a conversation subject', '/conversations', { phone: '+447400777000', subject: 'a\u0000b' }],
+  ])('a NUL in %s is 400 invalid_payload, not 500', async (_name, path, body) => {
+    const res = await callApi(t, 'POST', path, { body });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('invalid_payload');
+  });
+});

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { RateLimiter } from '../../src/http/rate-limit.js';
+
+describe('RateLimiter', () => {
+  it('allows perMinute at once, then refuses with the seconds until the next token', () => {
+    let now = 0;
+    const limiter = new RateLimiter(60, () => now);
+    for (let i = 0; i < 60; i++) expect(limiter.take('a').ok).toBe(true);
+    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 1 });
+    now += 1000;
+    expect(limiter.take('a').ok).toBe(true);
+    expect(limiter.take('a').ok).toBe(false);
+  });
+
+  it('keeps keys apart', () => {
+    const limiter = new RateLimiter(1, () => 0);
+    expect(limiter.take('a').ok).toBe(true);
+    expect(limiter.take('a').ok).toBe(false);
+    expect(limiter.take('b').ok).toBe(true);
+  });
+
+  it('a slow limit says how long to wait', () => {
+    const limiter = new RateLimiter(2, () => 0);
+    limiter.take('a');
+    limiter.take('a');
+    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 30 });
+  });
+});
