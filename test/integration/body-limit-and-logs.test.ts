@@ -1,0 +1,79 @@
+import { count } from 'drizzle-orm';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { contacts, deliveries } from '../../src/db/schema.js';
+import { createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
+
+const ONE_MB = 1024 * 1024;
+
+describe.each(testDatabases())('1 MB bodies against the default limit on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+
+  const rows = async () => ({
+    contacts: (await t.database.db.select({ n: count() }).from(contacts))[0]!.n,
+    deliveries: (await t.database.db.select({ n: count() }).from(deliveries))[0]!.n,
+  });
+  const body = JSON.stringify({ contact: { phone: '+447400888000', name: 'big' }, padding: 'x'.repeat(ONE_MB) });
+  const chunked = () => {
+    const bytes = new TextEncoder().encode(body);
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // 64 KiB at a time, as a sender streaming without Content-Length would.
+        const offset = (controller as unknown as { offset?: number }).offset ?? 0;
+        if (offset >= bytes.length) return controller.close();
+        controller.enqueue(bytes.slice(offset, offset + 65536));
+        (controller as unknown as { offset: number }).offset = offset + 65536;
+      },
+    });
+  };
+
+  it.each([
+    ['the webhook with Content-Length', () => ({ path: `/webhooks/${t.account.webhookToken}`, body: body as RequestInit['body'], key: undefined })],
+    ['the webhook chunked', () => ({ path: `/webhooks/${t.account.webhookToken}`, body: chunked() as RequestInit['body'], key: undefined })],
+    ['the API with Content-Length', () => ({ path: '/api/v1/agents', body: body as RequestInit['body'], key: t.account.apiKey })],
+    ['the API chunked', () => ({ path: '/api/v1/agents', body: chunked() as RequestInit['body'], key: t.account.apiKey })],
+  ])('%s: 413 and nothing written', async (_name, make) => {
+    const before = await rows();
+    const { path, body: sent, key } = make();
+    const request = new Request(`http://test.local${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: sent,
+      duplex: 'half',
+    } as RequestInit);
+    const res = await t.app.request(request);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
+    expect(await rows()).toEqual(before);
+  });
+});
+
+describe('the request log', () => {
+  it('has one line per request with route, status, account and duration, and no token, key, phone or body', async () => {
+    const lines: string[] = [];
+    const t = await createTestApp('pglite');
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const { app } = createApp({ config: loadConfig({}), database: t.database, logger });
+    const phone = '+447400888001';
+    await app.request(`/webhooks/${t.account.webhookToken}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ contact: { phone, name: 'Secret Name' } }),
+    });
+    await app.request(`/api/v1/contacts/${encodeURIComponent(phone)}`, { headers: { authorization: `Bearer ${t.account.apiKey}` } });
+    await app.request(`/webhooks/whk_wrong-token-value`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries).toHaveLength(3);
+    expect(entries[0]).toMatchObject({ msg: 'request', route: '/webhooks/:token', status: 200, account: t.account.id, durationMs: expect.any(Number) });
+    expect(entries[2]).toMatchObject({ route: '/webhooks/:token', status: 401 });
+    const log = lines.join('');
+    for (const secret of [t.account.webhookToken, t.account.apiKey, 'whk_wrong-token-value', phone, 'Secret Name']) expect(log).not.toContain(secret);
+    await t.close();
+  });
+});
