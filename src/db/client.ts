@@ -41,7 +41,15 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   const client = postgres(url, {
     max: poolSize,
     onnotice: () => {},
-    connection: { application_name: 'contact-sync' },
+    // While the database is unreachable, fail within seconds (and answer 503) rather than hang.
+    connect_timeout: 5,
+    connection: {
+      application_name: 'contact-sync',
+      // A phone's advisory lock held by a stuck transaction must not hold every sender for ever.
+      lock_timeout: 10_000,
+      idle_in_transaction_session_timeout: 30_000,
+      statement_timeout: 30_000,
+    },
   });
   const db = drizzlePostgres(client, { schema });
   return {

@@ -13,6 +13,21 @@ const httpExceptionCodes: Partial<Record<number, ErrorCode>> = {
   503: 'unavailable',
 };
 
+/**
+ * Worth retrying: the database cannot be reached or is restarting (network errors, postgres.js's
+ * own connection codes, SQLSTATE class 08 and 57P0x), is out of connections (53300), or a lock
+ * waited longer than lock_timeout (55P03), or the transaction lost a deadlock or serialization (40xxx).
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  '53300', '55P03', '57P01', '57P02', '57P03', '40001', '40P01',
+]);
+
+export function isDatabaseUnavailable(code: string | undefined): boolean {
+  return code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'));
+}
+
 /** untranslatable_character, character_not_in_repertoire: what a NUL in text or jsonb raises. */
 const UNSTORABLE_TEXT = new Set(['22P05', '22021']);
 
@@ -32,6 +47,9 @@ export function toApiError(error: unknown): ApiError | undefined {
   }
   if (error instanceof Overloaded) {
     return new ApiError('unavailable', 'too many deliveries waiting; retry shortly', undefined, error.retryAfterSeconds);
+  }
+  if (isDatabaseUnavailable(driverCode(error))) {
+    return new ApiError('unavailable', 'the database is unavailable right now; retry shortly', undefined, 1);
   }
   if (UNSTORABLE_TEXT.has(driverCode(error) ?? '')) {
     return new ApiError('invalid_payload', 'the request holds text PostgreSQL cannot store (a NUL character, \\u0000)');

@@ -6,13 +6,18 @@ export interface Readiness {
   draining: boolean;
 }
 
+const PING_TIMEOUT_MS = 2000;
+
 export function healthRoutes(deps: { database: Database; readiness: Readiness }) {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     if (deps.readiness.draining) return c.json({ status: 'draining' }, 503);
     try {
-      await deps.database.ping();
+      await Promise.race([
+        deps.database.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), PING_TIMEOUT_MS).unref()),
+      ]);
     } catch {
       return c.json({ status: 'database unreachable' }, 503);
     }
