@@ -31,6 +31,7 @@ export function createApp({ config, database, logger }: AppDeps) {
 
   const app = createRouter();
   app.use(requestLog(logger));
+  app.use(refuseWhileDraining(readiness));
   app.use(timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: 'the request took too long; retry later' })));
   app.onError(onError(logger));
   app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`)));
@@ -64,5 +65,20 @@ function requestLog(logger: Logger) {
       },
       'request',
     );
+  });
+}
+
+/**
+ * Once shutdown has begun, new work on connections that are still open is refused, so the drain
+ * only waits for what was already accepted; health checks still answer.
+ */
+function refuseWhileDraining(readiness: Readiness) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const path = new URL(c.req.url).pathname;
+    if (readiness.draining && (path.startsWith('/webhooks') || path.startsWith('/api/'))) {
+      c.header('Connection', 'close');
+      return errorResponse(c, new ApiError('unavailable', 'the service is shutting down; retry shortly', undefined, 1));
+    }
+    await next();
   });
 }

@@ -54,6 +54,8 @@ async function main(): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
     await Promise.race([Promise.all([closed, queues.drain()]), deadline]);
+    // Past the deadline, connections still open are cut: what they carry was not acknowledged.
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
     await stopPurge();
     await database.close();
     logger.info('stopped');

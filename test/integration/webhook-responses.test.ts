@@ -236,3 +236,21 @@ describe('500 internal', () => {
     expect(log).not.toContain(phone);
   });
 });
+
+describe('while draining for shutdown', () => {
+  it('new deliveries and API calls get 503 with Retry-After and Connection: close; /readyz is 503, /healthz 200', async () => {
+    const t = await createTestApp('pglite');
+    t.parts.readiness.draining = true;
+    const phone = uniquePhone();
+    const res = await postWebhook(t, { contact: { phone } });
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('unavailable');
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.headers.get('connection')).toBe('close');
+    expect((await t.app.request('/api/v1/account', { headers: { authorization: `Bearer ${t.account.apiKey}` } })).status).toBe(503);
+    expect((await t.app.request('/readyz')).status).toBe(503);
+    expect((await t.app.request('/healthz')).status).toBe(200);
+    expect(await storedContact(t, phone)).toBeNull();
+    await t.close();
+  });
+});
