@@ -10,8 +10,12 @@ import { ApiError, errorResponse } from './http/errors.js';
 import { onError } from './http/on-error.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { createRouter } from './http/router.js';
+import { createMetrics } from './metrics.js';
 import { apiRoutes } from './routes/api/index.js';
+import { docsRoutes } from './routes/docs.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { registerWebhookDocs } from './routes/webhook-openapi.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { Deliverer } from './sync/deliver.js';
 import { PhoneQueues } from './sync/phone-queue.js';
@@ -26,7 +30,8 @@ export interface AppDeps {
 export function createApp({ config, database, logger }: AppDeps) {
   const db = database.db;
   const queues = new PhoneQueues({ concurrency: database.concurrency, maxBacklog: config.MAX_BACKLOG });
-  const deliverer = new Deliverer(db, queues);
+  const metrics = createMetrics({ queues, database });
+  const deliverer = new Deliverer(db, queues, { metrics });
   const readiness: Readiness = { draining: false };
 
   const app = createRouter();
@@ -37,11 +42,14 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`)));
 
   app.route('/', healthRoutes({ database, readiness }));
+  app.route('/', metricsRoutes(metrics.registry));
   const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
   app.route('/', webhookRoutes({ db, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   app.route('/api/v1', apiRoutes({ config, db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
+  registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES });
+  app.route('/', docsRoutes(app));
 
-  return { app, queues, readiness };
+  return { app, queues, readiness, metrics };
 }
 
 export type App = ReturnType<typeof createApp>['app'];

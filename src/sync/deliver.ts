@@ -46,6 +46,13 @@ export interface DeliveryOutcome {
   body: DeliveryBody;
   /** The stored answer to an earlier delivery with the same idempotency key. */
   replayed: boolean;
+  /** A refusal's operation, when the payload was read that far (a refusal body does not carry it). */
+  operation?: OperationName;
+}
+
+/** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
+export interface DeliveryObserver {
+  observe(run: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>;
 }
 
 /** The same idempotency key is being processed right now in this process. */
@@ -76,9 +83,14 @@ export class Deliverer {
   constructor(
     private readonly db: Db,
     private readonly queues: PhoneQueues,
+    private readonly options: { metrics?: DeliveryObserver } = {},
   ) {}
 
-  async deliver({ account, raw, idempotencyKey: key }: DeliveryInput): Promise<DeliveryOutcome> {
+  deliver(input: DeliveryInput): Promise<DeliveryOutcome> {
+    return this.options.metrics ? this.options.metrics.observe(() => this.deliverKeyed(input)) : this.deliverKeyed(input);
+  }
+
+  private async deliverKeyed({ account, raw, idempotencyKey: key }: DeliveryInput): Promise<DeliveryOutcome> {
     const ctx: Context = { id: newId('dlv'), started: performance.now(), account, raw, key, fingerprint: fingerprintOf(raw.kind, rawText(raw)) };
     if (key === undefined) return this.deliverOnce(ctx);
     const flight = `${account.id}\u0000${key}`;
@@ -154,7 +166,7 @@ export class Deliverer {
       await this.record(tx, ctx, 'refused', operation ? operationName(operation) : null, operation?.phone ?? null, code);
       if (ctx.key !== undefined && code !== 'idempotency_key_reused') await storeResponse(tx, ctx.account.id, ctx.key, ctx.fingerprint, body);
     });
-    return { body, replayed: false };
+    return { body, replayed: false, ...(operation ? { operation: operationName(operation) } : {}) };
   }
 
   private record(tx: Tx, ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, errorCode?: string) {

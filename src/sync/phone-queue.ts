@@ -30,6 +30,11 @@ export class PhoneQueues {
     return this.lanes.size;
   }
 
+  /** Tasks running now, each holding one of the `concurrency` slots. */
+  get running(): number {
+    return this.limiter.pending;
+  }
+
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
     if (this.backlog >= this.options.maxBacklog) throw new Overloaded(1);
     let lane = this.lanes.get(key);

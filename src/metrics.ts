@@ -1,0 +1,102 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Database } from './db/client.js';
+import type { DeliveryOutcome } from './sync/deliver.js';
+import type { PhoneQueues } from './sync/phone-queue.js';
+import type { OperationName } from './webhook/operation.js';
+
+/**
+ * `replayed`: the stored answer to an earlier delivery with the same idempotency key, whatever it was.
+ * `error`: answered with an error and not recorded in the log (409 in progress, 503 backlog full, 500).
+ */
+export type DeliveryStatusLabel = 'applied' | 'unchanged' | 'stale' | 'refused' | 'replayed' | 'error';
+/** `unknown`: refused before the operation could be read, or a replayed refusal. */
+export type OperationLabel = OperationName | 'unknown';
+
+/** From 1 ms to 5 s: a delivery is one short transaction, queueing behind its phone included. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface MetricSources {
+  queues: PhoneQueues;
+  database: Pick<Database, 'kind' | 'concurrency'>;
+}
+
+/**
+ * One registry per app, so that several apps in one process (tests, siblings) never share or clash.
+ * Gauges are read from their sources when scraped; counters and the histogram are fed by `observe`.
+ */
+export function createMetrics({ queues, database }: MetricSources) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const deliveries = new Counter({
+    name: 'contact_sync_deliveries_total',
+    help: 'Deliveries answered, by operation and status. status: applied|unchanged|stale (200), refused (400/422), replayed (stored answer to a repeated Idempotency-Key), error (409/503/500, not logged).',
+    labelNames: ['operation', 'status'] as const,
+    registers,
+  });
+  const deliveryDuration = new Histogram({
+    name: 'contact_sync_delivery_duration_seconds',
+    help: 'Time from accepting a delivery to its answer: idempotency check, per-phone queue, transaction and commit.',
+    labelNames: ['operation'] as const,
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const queueDepth = new Gauge({
+    name: 'contact_sync_queue_depth',
+    help: 'Deliveries accepted into the per-phone queues and not yet answered; at MAX_BACKLOG new ones get 503.',
+    registers,
+    collect() {
+      this.set(queues.depth);
+    },
+  });
+  const queueLanes = new Gauge({
+    name: 'contact_sync_queue_lanes',
+    help: 'Per-phone lanes open (phones with a delivery queued or running); idle lanes are released.',
+    registers,
+    collect() {
+      this.set(queues.lanesOpen);
+    },
+  });
+  const inFlight = new Gauge({
+    name: 'contact_sync_in_flight',
+    help: 'Deliveries being applied right now: each holds one database connection for its transaction.',
+    registers,
+    collect() {
+      this.set(queues.running);
+    },
+  });
+  const dbPoolSize = new Gauge({
+    name: 'contact_sync_db_pool_size',
+    help: 'Configured maximum database connections (DB_POOL_SIZE; 1 for PGlite). postgres.js exposes no live pool counts: contact_sync_in_flight is the number of connections held by deliveries.',
+    labelNames: ['driver'] as const,
+    registers,
+    collect() {
+      this.set({ driver: database.kind }, database.concurrency);
+    },
+  });
+
+  /** Counts and times one delivery once, when it is answered or fails. */
+  async function observe(run: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+    const stopTimer = deliveryDuration.startTimer();
+    let labels: { operation: OperationLabel; status: DeliveryStatusLabel } = { operation: 'unknown', status: 'error' };
+    try {
+      const outcome = await run();
+      labels = labelsOf(outcome);
+      return outcome;
+    } finally {
+      deliveries.inc(labels);
+      stopTimer({ operation: labels.operation });
+    }
+  }
+
+  return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, dbPoolSize, observe };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+function labelsOf({ body, replayed, operation }: DeliveryOutcome): { operation: OperationLabel; status: DeliveryStatusLabel } {
+  const name = 'operation' in body ? body.operation : (operation ?? 'unknown');
+  if (replayed) return { operation: name, status: 'replayed' };
+  return { operation: name, status: 'code' in body ? 'refused' : body.status };
+}

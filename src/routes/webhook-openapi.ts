@@ -1,0 +1,211 @@
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
+import { codeToStatus, type ErrorCode } from '../http/errors.js';
+import { ContactPayload, WebhookPayload } from '../webhook/payload.js';
+import { ErrorSchema } from './api/schemas.js';
+
+/*
+ * The webhook handler reads raw bytes (size limit and signature before parsing), so it is not an
+ * `openapi()` route; its contract is registered here, for the document only. The body schemas are the
+ * ones the handler validates with, so the document cannot drift from them; descriptions are added on copies.
+ */
+
+type Notes<S> = Record<keyof S, string>;
+
+/**
+ * Copies of the fields with a description each; the `Record` fails to compile when a field is added
+ * undocumented. zod's own `.meta()`, not `.openapi()`: these schemas may be built before
+ * @hono/zod-openapi extends zod, and the generator reads both.
+ */
+function described<S extends Record<string, z.ZodType>>(shape: S, notes: Notes<S>): Record<string, z.ZodType> {
+  return Object.fromEntries(Object.entries(shape).map(([key, schema]) => [key, schema.meta({ description: notes[key as keyof S] })]));
+}
+
+const boolish = '`true`/`false`, `"true"`/`"false"` (any case), `1`/`0`';
+
+const contactNotes: Notes<typeof ContactPayload.shape> = {
+  phone: 'Required. Normalised to E.164; digits without `+` or `00` are read in the account’s region first. Not a valid number: 422 invalid_phone.',
+  name: 'Sets the name; absent leaves it; `null` or `""` clears it.',
+  email: 'Stored and searchable; `null` or `""` clears it.',
+  external_id: 'The contact’s id in the CRM, unique in the account: held by another phone’s contact is 422 external_id_taken.',
+  labels: 'Comma-separated string or list; trimmed, empty ones dropped; a label is one label whatever its case. Added to the contact’s labels unless overrideLabels.',
+  overrideLabels: `${boolish}. True: the labels become exactly \`labels\` (\`""\` or \`[]\` clears them).`,
+  removeLabels: 'Like labels: these are removed, after any added.',
+  enhanced_data: '`{ "Section": [item, …] }` or a list of such objects. A section sent replaces that section; `[]` removes it; sections not sent are kept. Links: http(s), mailto:, tel: or scheme-less (www.x.com); any other scheme is 400.',
+  custom_attributes: 'Shallow merge; `null` removes the key.',
+};
+
+const WebhookContact = z.object(described(ContactPayload.shape, contactNotes)).openapi('WebhookContact');
+
+const payloadNotes: Notes<typeof WebhookPayload.shape> = {
+  contact: 'Upserts this contact (with assignee: then assigns its conversations, atomically).',
+  delete_contact: 'Deletes the contact with this phone, its conversations, messages, labels and data. Not combinable with contact or assignee.',
+  assignee: 'Email of an active agent of the account (any case); every conversation of the contact is assigned to them. No such agent: 422 unknown_assignee and nothing is applied.',
+  overrideLabels: `Polser's place for contact.overrideLabels: ${boolish}.`,
+  removeLabels: 'Polser-style top-level place for contact.removeLabels.',
+  inviteNewContacts: `${boolish}. A new contact is marked invite_requested (no message is sent).`,
+  occurred_at: 'ISO 8601 with a zone, or epoch milliseconds. A delivery older than the last one applied to the phone, or than its deletion, is not applied (status stale).',
+};
+
+const WebhookBody = z
+  .object({ ...described(WebhookPayload.shape, payloadNotes), contact: WebhookContact.optional().openapi({ description: payloadNotes.contact }) })
+  .openapi('WebhookPayload', { description: 'One delivery is one operation: delete_contact, contact with assignee, or contact. Unknown keys are ignored and listed in warnings.' });
+
+const text = (max: number, description: string) => z.string().max(max).optional().openapi({ description });
+
+/** Form fields and GET query parameters: the JSON document in `payload`, or flat fields. */
+const FlatFields = z
+  .object({
+    payload: text(262_144, 'The whole JSON document (as the JSON body); when present the other fields are ignored.'),
+    phone: text(64, 'contact.phone. Every contact field may also be sent as contact[field].'),
+    'contact[phone]': text(64, 'Same as phone.'),
+    name: text(200, 'contact.name'),
+    email: text(320, 'contact.email'),
+    external_id: text(200, 'contact.external_id'),
+    labels: text(10_200, 'contact.labels: comma-separated, or the field repeated (or labels[]) for a list.'),
+    removeLabels: text(10_200, 'contact.removeLabels, like labels.'),
+    overrideLabels: text(5, boolish),
+    inviteNewContacts: text(5, boolish),
+    assignee: text(320, 'Agent email'),
+    delete_contact: text(64, 'Phone of the contact to delete'),
+    occurred_at: text(64, 'ISO 8601 with a zone, or epoch milliseconds'),
+  })
+  .openapi('WebhookFields');
+
+const ContactResult = z.object({
+  phone: z.string().openapi({ example: '+447911123456' }),
+  name: z.string().nullable(),
+  email: z.string().nullable(),
+  external_id: z.string().nullable(),
+  labels: z.array(z.string()),
+  enhanced_data: z.record(z.string(), z.array(z.object({ text: z.string(), description: z.string().optional(), link: z.string().optional() }))),
+  custom_attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  invite_requested: z.boolean(),
+  created: z.boolean().openapi({ description: 'Whether this delivery created the contact' }),
+}).openapi('WebhookContactResult');
+
+const resultFields = {
+  status: z.enum(['applied', 'unchanged', 'stale']).openapi({ description: 'applied: something changed; unchanged: a repeat that changed nothing; stale: older than what was applied' }),
+  delivery_id: z.string().openapi({ example: 'dlv_…' }),
+  warnings: z.array(z.string()).openapi({ description: 'Keys that were ignored' }),
+};
+
+const UpsertResult = z
+  .object({
+    ...resultFields,
+    operation: z.enum(['upsert', 'upsert_assign']),
+    contact: ContactResult.nullable().openapi({ description: 'null only when stale and the contact does not exist' }),
+    assigned_conversations: z.number().int(),
+  })
+  .openapi('WebhookUpsertResult');
+
+const DeleteResult = z
+  .object({
+    ...resultFields,
+    operation: z.literal('delete'),
+    contact: z.boolean().openapi({ description: 'Whether a contact was deleted; deleting a phone with none is 200 unchanged' }),
+    deleted: z.object({ contact: z.boolean(), conversations: z.number().int(), messages: z.number().int() }),
+  })
+  .openapi('WebhookDeleteResult');
+
+const WebhookResult = z.union([UpsertResult, DeleteResult]).openapi('WebhookResult');
+
+const WebhookError = ErrorSchema.extend({
+  delivery_id: z.string().optional().openapi({ description: 'For refusals recorded in the delivery log (400, 422)' }),
+}).openapi('WebhookError');
+
+const whenRefused: Partial<Record<number, string>> = {
+  400: 'malformed JSON, wrong types, missing phone, ambiguous operation, forbidden link scheme',
+  401: 'unknown, rotated or missing token; bad or stale signature',
+  409: 'the same idempotency key is being processed right now; retry after Retry-After',
+  413: 'body over MAX_BODY_BYTES, chunked bodies included',
+  415: 'a content type other than JSON or form-urlencoded',
+  422: 'well-formed but cannot be applied; nothing of it was applied',
+  429: 'the account’s rate limit; retry after Retry-After',
+  500: 'unexpected; carries no details; retry later',
+  503: 'draining for shutdown, database unreachable, or backlog full; retry after Retry-After',
+};
+
+/** API-only codes the webhook never answers with. */
+const NOT_FROM_WEBHOOK: ReadonlySet<ErrorCode> = new Set(['not_found', 'conflict']);
+
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } } };
+
+function errorResponses(maxBodyBytes: number) {
+  return Object.fromEntries(
+    Object.entries(whenRefused).map(([status, when]) => {
+      const codes = (Object.keys(codeToStatus) as ErrorCode[]).filter((code) => String(codeToStatus[code]) === status && !NOT_FROM_WEBHOOK.has(code));
+      const detail = status === '413' ? `${when} (${maxBodyBytes} bytes here)` : when;
+      return [
+        status,
+        {
+          description: `${codes.join(', ')}: ${detail}`,
+          ...(['409', '429', '503'].includes(status) ? { headers: retryAfter } : {}),
+          content: { 'application/json': { schema: WebhookError } },
+        },
+      ];
+    }),
+  );
+}
+
+const phone = '+447911123456';
+const examples = {
+  upsert: { summary: 'Upsert with labels (Polser)', value: { contact: { phone, name: 'John Smith', labels: 'subscriber, trialing' }, overrideLabels: 'true', inviteNewContacts: 'true' } },
+  enhanced: {
+    summary: 'Enhanced data (Polser)',
+    value: { contact: { phone, name: 'John Smith', enhanced_data: { 'Outstanding payments': [{ text: 'INV-2812381_456', description: 'Since 13 Aug 2024', link: 'www.google.com' }] } } },
+  },
+  delete: { summary: 'Delete (Polser)', value: { delete_contact: phone } },
+  assign: { summary: 'Upsert and assign (Polser)', value: { contact: { phone }, assignee: 'agent@company.com' } },
+};
+
+const headerParams = z.object({
+  'idempotency-key': text(255, 'Deduplicates retries for 72 hours; a repeat gets the stored answer with Idempotent-Replayed: true. Falls back to webhook-id.'),
+  'webhook-id': text(255, 'Standard Webhooks message id; required, with the two below, when the account has signing secrets'),
+  'webhook-timestamp': text(12, 'Unix seconds; within ±5 minutes'),
+  'webhook-signature': text(4096, '`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, space-separated for several'),
+});
+
+const tokenParam = z.object({
+  token: z.string().max(256).openapi({ param: { name: 'token', in: 'path' }, description: 'The account’s secret webhook token' }),
+});
+
+/** Registers `POST` and `GET /webhooks/{token}` in the app's OpenAPI registry. */
+export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, options: { maxBodyBytes: number }): void {
+  const responses = {
+    200: {
+      description: 'Applied, unchanged or stale; sent only after commit',
+      headers: { 'Idempotent-Replayed': { description: '`true` when this is the stored answer to an earlier delivery with the same key', schema: { type: 'string' as const } } },
+      content: { 'application/json': { schema: WebhookResult } },
+    },
+    ...errorResponses(options.maxBodyBytes),
+  };
+  const common = { tags: ['webhooks'], security: [] };
+  app.openAPIRegistry.registerPath({
+    ...common,
+    method: 'post',
+    path: '/webhooks/{token}',
+    summary: 'Deliver one contact operation (upsert, upsert and assign, or delete)',
+    description: 'Applied exactly once, one phone at a time, and answered after commit. Only 2xx means applied; 4xx but 409/429 will not succeed if retried.',
+    request: {
+      params: tokenParam,
+      headers: headerParams,
+      body: {
+        required: true,
+        content: {
+          'application/json': { schema: WebhookBody, examples },
+          'application/x-www-form-urlencoded': { schema: FlatFields },
+        },
+      },
+    },
+    responses,
+  });
+  app.openAPIRegistry.registerPath({
+    ...common,
+    method: 'get',
+    path: '/webhooks/{token}',
+    summary: 'Deliver one contact operation from query parameters',
+    description: 'The same as POST, with the payload as query parameters (flat fields or payload=<JSON>).',
+    request: { params: tokenParam, headers: headerParams, query: FlatFields },
+    responses,
+  });
+}

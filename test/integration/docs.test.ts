@@ -1,0 +1,179 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, postWebhook, type JsonBody, type TestApp } from '../helpers/app.js';
+import { uniquePhone } from '../helpers/fixtures.js';
+
+const root = new URL('../../', import.meta.url);
+const packageVersion = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { version: string }).version;
+
+/** The API routes as written in src/routes/api, read from the source rather than from the generator. */
+function declaredApiRoutes(): string[] {
+  const folder = new URL('src/routes/api/', root);
+  return readdirSync(folder)
+    .filter((file) => file.endsWith('.ts'))
+    .flatMap((file) => [...readFileSync(new URL(file, folder), 'utf8').matchAll(/method:\s*'(\w+)',\s*path:\s*'([^']+)'/g)])
+    .map(([, method, path]) => `${method} /api/v1${path}`)
+    .sort();
+}
+
+const WEBHOOK_ERROR_STATUSES = ['400', '401', '409', '413', '415', '422', '429', '500', '503'];
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
+
+/** As hono/html escapes text and attribute values. */
+const escapeHtml = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+describe('OpenAPI document and reference page', () => {
+  let t: TestApp;
+  let doc: JsonBody;
+  const schemaRef = (name: string) => `#/components/schemas/${name}`;
+  const component = (ref: string) => doc.components.schemas[ref.replace('#/components/schemas/', '')] as JsonBody;
+  const operations = () =>
+    Object.entries(doc.paths as Record<string, JsonBody>).flatMap(([path, item]) =>
+      METHODS.filter((method) => item[method]).map((method) => ({ path, method, op: item[method] as JsonBody })),
+    );
+
+  beforeAll(async () => {
+    t = await createTestApp('pglite');
+    const res = await t.app.request('/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    doc = JSON.parse(await res.text()) as JsonBody;
+  });
+  afterAll(() => t.close());
+
+  describe('GET /openapi.json', () => {
+    it('is OpenAPI 3.1 named after the service, with the package version', () => {
+      expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
+      expect(doc.info).toMatchObject({ title: 'contact-sync', version: packageVersion });
+    });
+
+    it('lists exactly the /api/v1 routes declared in src/routes/api, with their prefix', () => {
+      const declared = declaredApiRoutes();
+      expect(declared.length).toBeGreaterThanOrEqual(15);
+      const documented = operations()
+        .filter(({ path }) => path.startsWith('/api/v1/'))
+        .map(({ method, path }) => `${method} ${path}`)
+        .sort();
+      expect(documented).toEqual(declared);
+      expect(Object.keys(doc.paths).every((path) => path.startsWith('/api/v1/') || path.startsWith('/webhooks/'))).toBe(true);
+    });
+
+    it('gives every API route its bearer scheme and a 401 with the error body', () => {
+      expect(doc.components.securitySchemes).toMatchObject({ apiKey: { type: 'http', scheme: 'bearer' }, adminKey: { type: 'http', scheme: 'bearer' } });
+      for (const { path, method, op } of operations().filter(({ path }) => path.startsWith('/api/v1/'))) {
+        expect(op.security, `${method} ${path}`).toEqual([path === '/api/v1/accounts' ? { adminKey: [] } : { apiKey: [] }]);
+        expect(op.responses['401']?.content['application/json'].schema, `${method} ${path}`).toEqual({ $ref: schemaRef('Error') });
+      }
+    });
+
+    it('describes every error response with a body holding error and code', () => {
+      for (const { path, method, op } of operations()) {
+        for (const [status, response] of Object.entries(op.responses as Record<string, JsonBody>)) {
+          if (Number(status) < 400) continue;
+          const ref = response.content?.['application/json']?.schema?.$ref as string | undefined;
+          expect(ref, `${method} ${path} ${status}`).toBeDefined();
+          const schema = component(ref!);
+          const properties = { ...schema.properties, ...(schema.allOf ?? []).reduce((all: JsonBody, part: JsonBody) => ({ ...all, ...(part.$ref ? component(part.$ref).properties : part.properties) }), {}) };
+          expect(Object.keys(properties), `${method} ${path} ${status}`).toEqual(expect.arrayContaining(['error', 'code']));
+        }
+      }
+    });
+
+    it('documents POST /webhooks/{token} with JSON and form bodies and every status of SPEC §2.3', () => {
+      const post = doc.paths['/webhooks/{token}'].post as JsonBody;
+      expect(post.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'token', in: 'path', required: true })]));
+      expect(post.parameters.map((p: JsonBody) => p.name)).toEqual(expect.arrayContaining(['idempotency-key', 'webhook-id', 'webhook-timestamp', 'webhook-signature']));
+      expect(post.requestBody.content['application/json'].schema).toEqual({ $ref: schemaRef('WebhookPayload') });
+      expect(post.requestBody.content['application/json'].examples.upsert.value.contact.labels).toBe('subscriber, trialing');
+      expect(post.requestBody.content['application/x-www-form-urlencoded'].schema).toEqual({ $ref: schemaRef('WebhookFields') });
+      expect(Object.keys(component(schemaRef('WebhookPayload')).properties).sort()).toEqual(
+        ['assignee', 'contact', 'delete_contact', 'inviteNewContacts', 'occurred_at', 'overrideLabels', 'removeLabels'].sort(),
+      );
+      expect(component(schemaRef('WebhookContact')).required).toEqual(['phone']);
+      expect(Object.keys(post.responses).sort()).toEqual(['200', ...WEBHOOK_ERROR_STATUSES].sort());
+      expect(post.responses['200'].content['application/json'].schema).toEqual({ $ref: schemaRef('WebhookResult') });
+      for (const status of WEBHOOK_ERROR_STATUSES) {
+        expect(post.responses[status].content['application/json'].schema).toEqual({ $ref: schemaRef('WebhookError') });
+      }
+      expect(post.responses['422'].description).toMatch(/invalid_phone, unknown_assignee, external_id_taken, idempotency_key_reused, limit_exceeded/);
+      for (const status of ['409', '429', '503']) expect(post.responses[status].headers).toHaveProperty('Retry-After');
+      expect(post.security).toEqual([]);
+    });
+
+    it('documents GET /webhooks/{token} with the flat fields as query parameters', () => {
+      const get = doc.paths['/webhooks/{token}'].get as JsonBody;
+      const query = get.parameters.filter((p: JsonBody) => p.in === 'query').map((p: JsonBody) => p.name);
+      expect(query).toEqual(expect.arrayContaining(['payload', 'phone', 'contact[phone]', 'name', 'labels', 'overrideLabels', 'delete_contact', 'assignee', 'occurred_at']));
+      expect(Object.keys(get.responses).sort()).toEqual(['200', ...WEBHOOK_ERROR_STATUSES].sort());
+    });
+
+    it('has no $ref to a schema it does not define', () => {
+      const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]+)"/g)].map(([, ref]) => ref!);
+      expect(refs.length).toBeGreaterThan(20);
+      for (const ref of new Set(refs)) expect(component(ref), ref).toBeDefined();
+    });
+
+    it('matches what the webhook really answers', async () => {
+      const phone = uniquePhone();
+      const upsert = await postWebhook(t, { contact: { phone, name: 'Ann', labels: 'a' } });
+      const removal = await postWebhook(t, { delete_contact: phone });
+      const refusal = await postWebhook(t, { contact: { phone: 'not a phone' } });
+      expect([upsert.status, removal.status, refusal.status]).toEqual([200, 200, 422]);
+      const check = (body: JsonBody, name: string) => {
+        const schema = component(schemaRef(name));
+        const properties = schema.properties ?? Object.assign({}, ...schema.allOf.map((part: JsonBody) => (part.$ref ? component(part.$ref).properties : part.properties)));
+        expect(Object.keys(properties), name).toEqual(expect.arrayContaining(Object.keys(body)));
+        expect(Object.keys(body), name).toEqual(expect.arrayContaining(schema.required ?? []));
+      };
+      check(upsert.body, 'WebhookUpsertResult');
+      check(upsert.body.contact, 'WebhookContactResult');
+      check(removal.body, 'WebhookDeleteResult');
+      check(refusal.body, 'WebhookError');
+    });
+  });
+
+  describe('GET /docs', () => {
+    let page: string;
+    let res: Response;
+    beforeAll(async () => {
+      res = await t.app.request('/docs');
+      page = await res.text();
+    });
+
+    it('is an HTML page that nothing outside the service can feed', () => {
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+      expect(page).toMatch(/^<!doctype html>/i);
+    });
+
+    it('lists every path and method of the document, with its summary', () => {
+      for (const { path, method, op } of operations()) {
+        expect(page).toContain(`<span class="method ${method}">${method}</span> <code>${escapeHtml(path)}</code>`);
+        expect(page).toContain(escapeHtml(op.summary));
+      }
+      for (const name of Object.keys(doc.components.schemas)) expect(page).toContain(`id="schema-${name}"`);
+    });
+
+    it('shows parameters, request bodies and responses', () => {
+      expect(page).toContain('<code>contact[phone]</code>');
+      expect(page).toContain('<code>application/x-www-form-urlencoded</code>');
+      expect(page).toContain('<code>422</code>');
+      expect(page).toContain('unknown_assignee');
+    });
+
+    it('loads nothing from anywhere: every link and source is on this page or this service', () => {
+      const targets = [...page.matchAll(/\b(?:src|href|action|srcset|poster|data)\s*=\s*["']?([^"'\s>]*)/gi)].map(([, target]) => target!);
+      expect(targets.length).toBeGreaterThan(10);
+      for (const target of targets) expect(target, target).toMatch(/^(#|\/(?!\/))/);
+      expect(page).not.toMatch(/<script|@import|url\(|<link|<iframe|<img/i);
+    });
+
+    it('escapes what it shows', () => {
+      expect(page).toContain('v1,&lt;base64 HMAC-SHA256');
+      expect(page).not.toContain('<base64');
+      expect(page).toContain('&quot;delete_contact&quot;: &quot;+447911123456&quot;');
+    });
+  });
+});

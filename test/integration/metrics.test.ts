@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { uniquePhone } from '../helpers/fixtures.js';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Prometheus text exposition, samples only. */
+function parseSamples(text: string): Sample[] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (!match) throw new Error(`not a sample: ${line}`);
+      const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k!, v!]));
+      return { name: match[1]!, labels, value: Number(match[3]) };
+    });
+}
+
+async function scrape(t: TestApp | { app: TestApp['app'] }) {
+  const res = await t.app.request('/metrics');
+  const text = await res.text();
+  const samples = parseSamples(text);
+  /** The value of the sample with exactly these labels, or undefined. */
+  const value = (name: string, labels: Record<string, string> = {}) =>
+    samples.find((s) => s.name === name && Object.keys(s.labels).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  return { res, text, samples, value };
+}
+
+describe.each(testDatabases())('GET /metrics on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind, { MAX_BACKLOG: '2' });
+  });
+  afterAll(() => t.close());
+
+  it('counts each delivery once by operation and status, and times it', async () => {
+    const phone = uniquePhone();
+    const sent = [
+      await postWebhook(t, { contact: { phone, name: 'Ann' } }, { headers: { 'Idempotency-Key': 'metrics-1' } }),
+      await postWebhook(t, { contact: { phone, name: 'Ann' } }, { headers: { 'Idempotency-Key': 'metrics-1' } }),
+      await postWebhook(t, { contact: { phone, name: 'Ann' } }),
+      await postWebhook(t, { contact: { phone: 'not a phone' } }),
+      await postWebhook(t, { contact: { phone }, assignee: 'nobody@example.com' }),
+      await postWebhook(t, { delete_contact: phone }),
+    ];
+    expect(sent.map((s) => [s.status, s.body.status ?? s.body.code])).toEqual([
+      [200, 'applied'],
+      [200, 'applied'],
+      [200, 'unchanged'],
+      [422, 'invalid_phone'],
+      [422, 'unknown_assignee'],
+      [200, 'applied'],
+    ]);
+    expect(sent[1]!.headers.get('idempotent-replayed')).toBe('true');
+
+    const { res, value } = await scrape(t);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const deliveries = (operation: string, status: string) => value('contact_sync_deliveries_total', { operation, status });
+    expect(deliveries('upsert', 'applied')).toBe(1);
+    expect(deliveries('upsert', 'replayed')).toBe(1);
+    expect(deliveries('upsert', 'unchanged')).toBe(1);
+    expect(deliveries('unknown', 'refused')).toBe(1);
+    expect(deliveries('upsert_assign', 'refused')).toBe(1);
+    expect(deliveries('delete', 'applied')).toBe(1);
+    expect(deliveries('upsert', 'refused')).toBeUndefined();
+
+    const count = (operation: string) => value('contact_sync_delivery_duration_seconds_count', { operation });
+    expect([count('upsert'), count('unknown'), count('upsert_assign'), count('delete')]).toEqual([3, 1, 1, 1]);
+    expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '+Inf' })).toBe(3);
+    expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '0.001' })).toBeDefined();
+    expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '5' })).toBe(3);
+    expect(value('contact_sync_delivery_duration_seconds_sum', { operation: 'upsert' })).toBeGreaterThan(0);
+  });
+
+  it('shows queue depth, lanes and in-flight while deliveries wait, and the error answer when the backlog is full', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // Two tasks on one lane fill the backlog (MAX_BACKLOG=2): the first runs, the second waits behind it.
+    const running = t.parts.queues.run('metrics-test-lane', () => gate);
+    const waiting = t.parts.queues.run('metrics-test-lane', async () => {});
+    const full = await postWebhook(t, { contact: { phone: uniquePhone() } });
+    expect(full.status).toBe(503);
+
+    const during = await scrape(t);
+    expect(during.value('contact_sync_queue_depth')).toBe(2);
+    expect(during.value('contact_sync_queue_lanes')).toBe(1);
+    expect(during.value('contact_sync_in_flight')).toBe(1);
+    expect(during.value('contact_sync_deliveries_total', { operation: 'unknown', status: 'error' })).toBe(1);
+
+    release();
+    await Promise.all([running, waiting]);
+    const after = await scrape(t);
+    expect(after.value('contact_sync_queue_depth')).toBe(0);
+    expect(after.value('contact_sync_queue_lanes')).toBe(0);
+    expect(after.value('contact_sync_in_flight')).toBe(0);
+  });
+
+  it('reports the configured pool size, explains the missing live counts, and includes the Node metrics', async () => {
+    const { text, value } = await scrape(t);
+    expect(value('contact_sync_db_pool_size', { driver: kind })).toBe(t.database.concurrency);
+    expect(text).toMatch(/# HELP contact_sync_db_pool_size .*exposes no live pool counts/);
+    for (const name of ['contact_sync_deliveries_total', 'contact_sync_delivery_duration_seconds', 'contact_sync_queue_depth', 'contact_sync_queue_lanes', 'contact_sync_in_flight']) {
+      expect(text).toMatch(new RegExp(`^# HELP ${name} \\S`, 'm'));
+    }
+    expect(text).toMatch(/^# TYPE contact_sync_delivery_duration_seconds histogram$/m);
+    expect(value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+  });
+
+  it('keeps one registry per app: another app starts from zero', async () => {
+    const other = await createTestApp(kind);
+    try {
+      await postWebhook(other, { contact: { phone: uniquePhone() } });
+      const mine = await scrape(t);
+      const theirs = await scrape(other);
+      expect(theirs.value('contact_sync_deliveries_total', { operation: 'upsert', status: 'applied' })).toBe(1);
+      expect(mine.value('contact_sync_deliveries_total', { operation: 'upsert', status: 'applied' })).toBe(1);
+      expect(theirs.value('contact_sync_deliveries_total', { operation: 'delete', status: 'applied' })).toBeUndefined();
+    } finally {
+      await other.close();
+    }
+  });
+});
