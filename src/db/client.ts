@@ -43,6 +43,8 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     onnotice: () => {},
     // While the database is unreachable, fail within seconds (and answer 503) rather than hang.
     connect_timeout: 5,
+    // Reconnect quickly once the database is back; the default delay grows towards 20 s.
+    backoff: () => 0.2,
     connection: {
       application_name: 'contact-sync',
       // A phone's advisory lock held by a stuck transaction must not hold every sender for ever.
