@@ -69,6 +69,7 @@ function requestLog(logger: Logger) {
         route: c.req.routePath,
         status: c.res.status,
         account: c.get('account')?.id,
+        operation: c.get('operation'),
         durationMs: Math.round(performance.now() - started),
       },
       'request',

@@ -5,7 +5,8 @@ import { findAccountByApiKey, type AccountRow } from '../db/queries/accounts.js'
 import { hashSecret } from '../ids.js';
 import { ApiError } from './errors.js';
 
-export type AppEnv = { Variables: { account: AccountRow; requestId: string } };
+/** `operation` is set by the webhook routes, for the request log. */
+export type AppEnv = { Variables: { account: AccountRow; requestId: string; operation?: string } };
 
 const MAX_CREDENTIAL_LENGTH = 256;
 

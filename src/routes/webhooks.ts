@@ -35,6 +35,7 @@ export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter:
     const raw = readRaw(c, bytes);
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
+    if ('operation' in outcome.body) c.set('operation', outcome.body.operation);
     return c.json(outcome.body, statusOf(outcome.body));
   });
   return app;

@@ -70,7 +70,15 @@ describe('the request log', () => {
     await app.request(`/webhooks/whk_wrong-token-value`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(entries).toHaveLength(3);
-    expect(entries[0]).toMatchObject({ msg: 'request', route: '/webhooks/:token', status: 200, account: t.account.id, durationMs: expect.any(Number) });
+    expect(entries[0]).toMatchObject({
+      msg: 'request',
+      requestId: expect.any(String),
+      route: '/webhooks/:token',
+      status: 200,
+      account: t.account.id,
+      operation: 'upsert',
+      durationMs: expect.any(Number),
+    });
     expect(entries[2]).toMatchObject({ route: '/webhooks/:token', status: 401 });
     const log = lines.join('');
     for (const secret of [t.account.webhookToken, t.account.apiKey, 'whk_wrong-token-value', phone, 'Secret Name']) expect(log).not.toContain(secret);
