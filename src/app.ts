@@ -15,9 +15,11 @@ import { apiRoutes } from './routes/api/index.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { uiRoutes } from './routes/ui.js';
 import { registerWebhookDocs } from './routes/webhook-openapi.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { Deliverer } from './sync/deliver.js';
+import { GroupCommitter } from './sync/group-commit.js';
 import { PhoneQueues } from './sync/phone-queue.js';
 
 export interface AppDeps {
@@ -29,9 +31,13 @@ export interface AppDeps {
 /** Wiring only: no I/O happens until a request arrives. */
 export function createApp({ config, database, logger }: AppDeps) {
   const db = database.db;
-  const queues = new PhoneQueues({ concurrency: database.concurrency, maxBacklog: config.MAX_BACKLOG });
-  const metrics = createMetrics({ queues, database });
-  const deliverer = new Deliverer(db, queues, { metrics });
+  const queues = new PhoneQueues({ maxBacklog: config.MAX_BACKLOG });
+  // Two connections stay free of batches for token lookups, refusals and the API, so that a busy
+  // committer never starves the reads that feed it.
+  const batchSlots = database.concurrency > 2 ? database.concurrency - 2 : 1;
+  const committer = new GroupCommitter(db, { concurrency: batchSlots, maxBatch: config.MAX_BATCH });
+  const metrics = createMetrics({ queues, committer, database });
+  const deliverer = new Deliverer(db, queues, committer, { metrics });
   const readiness: Readiness = { draining: false };
 
   const app = createRouter();
@@ -48,8 +54,9 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.route('/api/v1', apiRoutes({ config, db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
   registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES });
   app.route('/', docsRoutes(app));
+  app.route('/ui', uiRoutes({ config, db, deliverer, logger }));
 
-  return { app, queues, readiness, metrics };
+  return { app, queues, committer, readiness, metrics };
 }
 
 export type App = ReturnType<typeof createApp>['app'];

@@ -20,6 +20,8 @@ export const ConfigSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: integer(25_000, 0, 600_000),
   /** Deliveries accepted but not yet answered; beyond this new ones get 503. */
   MAX_BACKLOG: integer(10_000, 1, 10_000_000),
+  /** Most deliveries applied in one transaction (group commit); 1 turns batching off. */
+  MAX_BATCH: integer(64, 1, 1000),
   /** How often expired idempotency keys, tombstones, kept payloads and old deliveries are removed. */
   PURGE_INTERVAL_MS: integer(15 * 60_000, 1000, 24 * 60 * 60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './db/client.js';
 import type { DeliveryOutcome } from './sync/deliver.js';
+import type { GroupCommitter } from './sync/group-commit.js';
 import type { PhoneQueues } from './sync/phone-queue.js';
 import type { OperationName } from './webhook/operation.js';
 
@@ -17,6 +18,7 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 
 export interface MetricSources {
   queues: PhoneQueues;
+  committer: GroupCommitter;
   database: Pick<Database, 'kind' | 'concurrency'>;
 }
 
@@ -24,7 +26,7 @@ export interface MetricSources {
  * One registry per app, so that several apps in one process (tests, siblings) never share or clash.
  * Gauges are read from their sources when scraped; counters and the histogram are fed by `observe`.
  */
-export function createMetrics({ queues, database }: MetricSources) {
+export function createMetrics({ queues, committer, database }: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -60,10 +62,10 @@ export function createMetrics({ queues, database }: MetricSources) {
   });
   const inFlight = new Gauge({
     name: 'contact_sync_in_flight',
-    help: 'Deliveries being applied right now: each holds one database connection for its transaction.',
+    help: 'Deliveries inside a running transaction now (several share one transaction under group commit).',
     registers,
     collect() {
-      this.set(queues.running);
+      this.set(committer.inFlight);
     },
   });
   const dbPoolSize = new Gauge({

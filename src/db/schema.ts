@@ -194,3 +194,18 @@ export const tombstones = pgTable(
   },
   (t) => [primaryKey({ columns: [t.accountId, t.phoneHash] }), index('tombstones_expires_idx').on(t.expiresAt)],
 );
+
+/**
+ * Sessions of the web pages (`/ui`). The cookie holds a random token; only its SHA-256 is kept, so
+ * a copy of this table opens no session. Logging out deletes the row: the cookie is then worthless.
+ */
+export const uiSessions = pgTable(
+  'ui_sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('ui_sessions_expires_idx').on(t.expiresAt)],
+);

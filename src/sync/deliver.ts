@@ -7,7 +7,8 @@ import { readPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact, type DeleteResult } from './delete-contact.js';
 import { Refusal, type RefusalCode, type RefusalIssue } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
-import { lockPhone } from './phone-key.js';
+import type { GroupCommitter } from './group-commit.js';
+import { lockKey } from './phone-key.js';
 import type { PhoneQueues } from './phone-queue.js';
 import { upsertContact, type UpsertResult } from './upsert-contact.js';
 
@@ -83,6 +84,7 @@ export class Deliverer {
   constructor(
     private readonly db: Db,
     private readonly queues: PhoneQueues,
+    private readonly committer: GroupCommitter,
     private readonly options: { metrics?: DeliveryObserver } = {},
   ) {}
 
@@ -118,7 +120,7 @@ export class Deliverer {
     const { operation, warnings } = parsed;
     try {
       return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, () =>
-        this.db.transaction((tx) => this.apply(tx, ctx, operation, warnings)),
+        this.committer.submit(lockKey(ctx.account.id, operation.phone), (tx) => this.apply(tx, ctx, operation, warnings)),
       );
     } catch (error) {
       if (error instanceof Refusal) return this.refuse(ctx, error, operation);
@@ -127,8 +129,8 @@ export class Deliverer {
     }
   }
 
+  /** Runs inside the group committer's transaction, which already holds the phone's advisory lock. */
   private async apply(tx: Tx, ctx: Context, operation: Operation, warnings: string[]): Promise<DeliveryOutcome> {
-    await lockPhone(tx, ctx.account.id, operation.phone);
     if (ctx.key !== undefined) {
       // Checked again under the lock: another process may have applied the same delivery meanwhile.
       const stored = await findStoredResponse(tx, ctx.account.id, ctx.key);

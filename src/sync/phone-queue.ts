@@ -9,17 +9,14 @@ interface Lane {
 
 /**
  * One lane per account and phone, run one task at a time in arrival order; lanes run in parallel
- * up to `concurrency` tasks in all. Beyond `maxBacklog` unsettled tasks new ones are refused rather
- * than held in memory.
+ * (how many transactions run at once is the group committer's business). Beyond `maxBacklog`
+ * unsettled tasks new ones are refused rather than held in memory.
  */
 export class PhoneQueues {
   private readonly lanes = new Map<string, Lane>();
-  private readonly limiter: PQueue;
   private backlog = 0;
 
-  constructor(private readonly options: { concurrency: number; maxBacklog: number }) {
-    this.limiter = new PQueue({ concurrency: options.concurrency });
-  }
+  constructor(private readonly options: { maxBacklog: number }) {}
 
   /** Deliveries accepted and not yet answered. */
   get depth(): number {
@@ -28,11 +25,6 @@ export class PhoneQueues {
 
   get lanesOpen(): number {
     return this.lanes.size;
-  }
-
-  /** Tasks running now, each holding one of the `concurrency` slots. */
-  get running(): number {
-    return this.limiter.pending;
   }
 
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
@@ -46,7 +38,7 @@ export class PhoneQueues {
     current.count++;
     this.backlog++;
     try {
-      return await current.queue.add(() => this.limiter.add(task));
+      return await current.queue.add(task);
     } finally {
       this.backlog--;
       if (--current.count === 0) this.lanes.delete(key);
@@ -56,6 +48,5 @@ export class PhoneQueues {
   /** Resolves when every accepted task has settled. */
   async drain(): Promise<void> {
     await Promise.all([...this.lanes.values()].map((lane) => lane.queue.onIdle()));
-    await this.limiter.onIdle();
   }
 }

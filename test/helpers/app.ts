@@ -27,6 +27,8 @@ export interface TestApp {
   app: ReturnType<typeof createApp>['app'];
   parts: ReturnType<typeof createApp>;
   database: Database;
+  /** PostgreSQL only: the scratch database's URL, for a connection of a test's own. */
+  databaseUrl?: string;
   config: Config;
   account: TestAccount;
   newAccount(region?: string | null): Promise<TestAccount>;
@@ -58,6 +60,7 @@ export async function createTestApp(kind: DatabaseKind, env: Record<string, stri
     app: parts.app,
     parts,
     database,
+    databaseUrl: scratch?.url,
     config,
     account: await newAccount(),
     newAccount,

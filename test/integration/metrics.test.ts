@@ -90,11 +90,17 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
     const during = await scrape(t);
     expect(during.value('contact_sync_queue_depth')).toBe(2);
     expect(during.value('contact_sync_queue_lanes')).toBe(1);
-    expect(during.value('contact_sync_in_flight')).toBe(1);
     expect(during.value('contact_sync_deliveries_total', { operation: 'unknown', status: 'error' })).toBe(1);
 
     release();
     await Promise.all([running, waiting]);
+    // In flight: inside a group-commit transaction (the scrape itself needs no database).
+    let finish!: () => void;
+    const applying = t.parts.committer.submit(1n, () => new Promise<void>((resolve) => (finish = resolve)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await scrape(t)).value('contact_sync_in_flight')).toBe(1);
+    finish();
+    await applying;
     const after = await scrape(t);
     expect(after.value('contact_sync_queue_depth')).toBe(0);
     expect(after.value('contact_sync_queue_lanes')).toBe(0);

@@ -8,10 +8,10 @@ import { normalisePhone } from '../../webhook/phone.js';
 import { apiKeySecurity, errorResponses, iso, jsonResponse } from './schemas.js';
 
 const MAX_CURSOR_ID = Number.MAX_SAFE_INTEGER;
-const encodeCursor = (id: number) => Buffer.from(String(id)).toString('base64url');
+export const encodeCursor = (id: number) => Buffer.from(String(id)).toString('base64url');
 
 /** Opaque to callers; inside, the id of the last contact of the previous page. */
-const Cursor = z
+export const Cursor = z
   .string()
   .max(64)
   .transform((cursor, ctx) => {
@@ -85,7 +85,7 @@ const getContactRoute = createRoute({
 /** Characters a phone is written with: a search made only of them is (part of) a number. */
 const PHONE_LIKE = /^[+\d\s().\-/]+$/;
 
-function searchFor(q: string, region: string | null): ContactSearch {
+export function searchFor(q: string, region: string | null): ContactSearch {
   const phone = normalisePhone(q, region) ?? undefined;
   const digits = q.replace(/\D/g, '');
   return { text: q, phone, phoneDigits: PHONE_LIKE.test(q) && digits ? digits : undefined };

@@ -9,10 +9,10 @@ import { statusOf } from '../webhooks.js';
 import { ErrorSchema, apiKeySecurity, errorResponses, iso, jsonResponse } from './schemas.js';
 
 const CURSOR_TEXT = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),(dlv_[0-9a-z]{1,64})$/;
-const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
+export const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
 
 /** Opaque to callers; inside, the time (to the microsecond) and id of the last delivery of the previous page. */
-const Cursor = z
+export const Cursor = z
   .string()
   .max(200)
   .transform((cursor, ctx) => {

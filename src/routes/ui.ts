@@ -1,0 +1,201 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Db } from '../db/client.js';
+import { findAccountByApiKey } from '../db/queries/accounts.js';
+import { findContactView, listContacts } from '../db/queries/contact-views.js';
+import { DELIVERY_STATUSES, findDelivery, listDeliveries, type DeliveryStatus } from '../db/queries/deliveries.js';
+import { loggable, toApiError } from '../http/on-error.js';
+import type { Deliverer } from '../sync/deliver.js';
+import { replayDelivery } from '../sync/replay-delivery.js';
+import { loginCsrfToken, loginCsrfValid } from '../ui/csrf.js';
+import { cookiePolicy, requireSession, sameOriginForms, securityHeaders, type UiEnv } from '../ui/middleware.js';
+import { ContactProfilePage } from '../ui/pages/contact-profile.js';
+import { ContactsPage } from '../ui/pages/contacts.js';
+import { DeliveriesPage, type ReplayFlash } from '../ui/pages/deliveries.js';
+import { LoginPage } from '../ui/pages/login.js';
+import { MessagePage } from '../ui/pages/message.js';
+import { renderPage } from '../ui/render.js';
+import { endSession, findSessionAccount, sessionToken, setSessionCookie, startSession, clearSessionCookie } from '../ui/session.js';
+import { STYLESHEET } from '../ui/style.js';
+import { FAVICON_SVG } from '../ui/favicon.js';
+import { normalisePhone } from '../webhook/phone.js';
+import { Cursor as ContactCursor, encodeCursor as encodeContactCursor, searchFor } from './api/contacts.js';
+import { Cursor as DeliveryCursor, encodeCursor as encodeDeliveryCursor } from './api/deliveries.js';
+
+export interface UiDeps {
+  config: Pick<Config, 'PUBLIC_URL'>;
+  db: Db;
+  deliverer: Deliverer;
+  logger: Logger;
+}
+
+const PAGE_SIZE = 50;
+/** Forms here hold a key, a token or a search: a few hundred bytes. */
+const MAX_FORM_BYTES = 16 * 1024;
+const MAX_API_KEY_LENGTH = 256;
+
+/** The web pages (SPEC §4): server-rendered, no script, behind a session cookie. */
+export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
+  const ui = new Hono<UiEnv>();
+  const policyOf = cookiePolicy(config);
+  const message = (c: Context<UiEnv>, status: 400 | 403 | 404 | 413, title: string, text: string) =>
+    renderPage(c, MessagePage({ title, message: text, csrfToken: c.get('csrfToken') }), status);
+
+  ui.use(securityHeaders);
+  ui.use(bodyLimit({ maxSize: MAX_FORM_BYTES, onError: (c) => message(c, 413, 'Too large', 'The form sent more than this page accepts.') }));
+  ui.use(sameOriginForms(config));
+  ui.use(requireSession(db, policyOf));
+  ui.onError((error, c) => {
+    if (error instanceof HTTPException && error.status === 403) {
+      return message(c, 403, 'Form refused', 'This form was not sent from this site’s own pages, so it was refused.');
+    }
+    const known = toApiError(error);
+    if (!known || known.status === 500) logger.error({ err: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
+    if (known?.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds));
+    const text = known && known.status !== 500 ? known.message : 'Something went wrong on our side; try again.';
+    return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), known?.status ?? 500);
+  });
+
+  ui.get('/style.css', (c) => {
+    c.header('Cache-Control', 'public, max-age=3600');
+    return c.body(STYLESHEET, 200, { 'Content-Type': 'text/css; charset=utf-8' });
+  });
+
+  ui.get('/favicon.svg', (c) => {
+    c.header('Cache-Control', 'public, max-age=86400');
+    return c.body(FAVICON_SVG, 200, { 'Content-Type': 'image/svg+xml' });
+  });
+
+  ui.get('/login', async (c) => {
+    const token = sessionToken(c);
+    if (token && (await findSessionAccount(db, token))) return c.redirect('/ui/contacts', 303);
+    return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policyOf(c)) }));
+  });
+
+  ui.post('/login', async (c) => {
+    const form = await c.req.parseBody();
+    const policy = policyOf(c);
+    if (!loginCsrfValid(c, form)) {
+      return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policy), error: 'The form had expired. Please sign in again.' }), 403);
+    }
+    const key = typeof form.api_key === 'string' ? form.api_key.trim() : '';
+    const account = key && key.length <= MAX_API_KEY_LENGTH ? await findAccountByApiKey(db, key) : undefined;
+    if (!account) return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policy), error: 'That API key is not valid.' }), 401);
+    // A new token at every sign-in, so a token planted before it (session fixation) never becomes valid.
+    const previous = sessionToken(c);
+    if (previous) await endSession(db, previous);
+    const session = await startSession(db, account.id);
+    setSessionCookie(c, policy, session.token, session.expiresAt);
+    return c.redirect('/ui/contacts', 303);
+  });
+
+  ui.post('/logout', async (c) => {
+    await endSession(db, c.get('sessionToken'));
+    clearSessionCookie(c, policyOf(c));
+    return c.redirect('/ui/login', 303);
+  });
+
+  ui.get('/', (c) => c.redirect('/ui/contacts', 303));
+
+  ui.get('/contacts', async (c) => {
+    const account = c.get('account');
+    const q = (c.req.query('q') ?? '').trim().slice(0, 200);
+    const label = (c.req.query('label') ?? '').trim().slice(0, 100);
+    const cursor = optional(ContactCursor, c.req.query('cursor'));
+    if (cursor === INVALID) return message(c, 400, 'Not a page', 'This page link is not one these pages gave out; start again from the first page.');
+    const { items, more } = await listContacts(db, account.id, {
+      search: q ? searchFor(q, account.defaultRegion) : undefined,
+      label: label || undefined,
+      limit: PAGE_SIZE,
+      afterId: cursor,
+    });
+    const href = (page: { cursor?: string }) => pageHref('/ui/contacts', { q, label, ...page });
+    const last = items.at(-1);
+    return renderPage(
+      c,
+      ContactsPage({
+        csrfToken: c.get('csrfToken'),
+        q,
+        label,
+        items,
+        nextHref: more && last ? href({ cursor: encodeContactCursor(last.contact.id) }) : undefined,
+        firstHref: cursor !== undefined ? href({}) : undefined,
+      }),
+    );
+  });
+
+  ui.get('/contacts/:phone', async (c) => {
+    const account = c.get('account');
+    const phone = normalisePhone(c.req.param('phone').slice(0, 64), account.defaultRegion);
+    const view = phone ? await findContactView(db, account.id, phone) : undefined;
+    if (!view) return message(c, 404, 'No such contact', 'There is no contact with this phone in this account.');
+    return renderPage(c, ContactProfilePage({ csrfToken: c.get('csrfToken'), view }));
+  });
+
+  ui.get('/deliveries', async (c) => {
+    const accountId = c.get('account').id;
+    const requested = c.req.query('status') ?? '';
+    const status = (DELIVERY_STATUSES as readonly string[]).includes(requested) ? (requested as DeliveryStatus) : undefined;
+    const cursor = optional(DeliveryCursor, c.req.query('cursor'));
+    if (cursor === INVALID) return message(c, 400, 'Not a page', 'This page link is not one these pages gave out; start again from the first page.');
+    const [{ items, more }, flash] = await Promise.all([
+      listDeliveries(db, accountId, { status, limit: PAGE_SIZE, after: cursor }),
+      replayFlash(db, accountId, c.req.query('replayed'), c.req.query('replay')),
+    ]);
+    const href = (page: { cursor?: string }) => pageHref('/ui/deliveries', { status: status ?? '', ...page });
+    const last = items.at(-1);
+    return renderPage(
+      c,
+      DeliveriesPage({
+        csrfToken: c.get('csrfToken'),
+        status: status ?? '',
+        items,
+        now: new Date(),
+        flash,
+        nextHref: more && last ? href({ cursor: encodeDeliveryCursor(last.receivedAtExact, last.id) }) : undefined,
+        firstHref: cursor !== undefined ? href({}) : undefined,
+      }),
+    );
+  });
+
+  ui.post('/deliveries/:id/replay', async (c) => {
+    const id = c.req.param('id').slice(0, 100);
+    const result = await replayDelivery(db, deliverer, c.get('account'), id);
+    switch (result.kind) {
+      case 'not_found':
+        return message(c, 404, 'No such delivery', 'There is no delivery with this id in this account.');
+      case 'payload_gone':
+        return c.redirect('/ui/deliveries?replay=gone', 303);
+      case 'delivered':
+        return c.redirect(`/ui/deliveries?${new URLSearchParams({ replayed: result.outcome.body.delivery_id })}`, 303);
+    }
+  });
+
+  ui.all('*', (c) => message(c, 404, 'Not found', 'There is no page here.'));
+  return ui;
+}
+
+const INVALID = Symbol('invalid');
+
+/** A query parameter through the API's own schema: absent, valid, or not one this app gave out. */
+function optional<T>(schema: { safeParse(input: unknown): { success: true; data: T } | { success: false } }, value: string | undefined): T | undefined | typeof INVALID {
+  if (value === undefined || value === '') return undefined;
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : INVALID;
+}
+
+const pageHref = (path: string, params: Record<string, string | undefined>) => {
+  const search = new URLSearchParams(Object.entries(params).filter((entry): entry is [string, string] => !!entry[1]));
+  return search.size ? `${path}?${search}` : path;
+};
+
+/** The result of a replay, read back from the log by the new delivery's id (only this account's). */
+async function replayFlash(db: Db, accountId: string, replayed: string | undefined, replay: string | undefined): Promise<ReplayFlash | undefined> {
+  if (replay === 'gone') return { kind: 'gone' };
+  if (!replayed || replayed.length > 100) return undefined;
+  const row = await findDelivery(db, accountId, replayed);
+  return row ? { kind: 'replayed', id: row.id, status: row.status, errorCode: row.errorCode } : undefined;
+}

@@ -1,0 +1,64 @@
+import type { Context } from 'hono';
+import { csrf } from 'hono/csrf';
+import { createMiddleware } from 'hono/factory';
+import type { Config } from '../config.js';
+import type { Db } from '../db/client.js';
+import type { AppEnv } from '../http/auth.js';
+import { CSRF_FIELD, sessionCsrfToken, tokensMatch } from './csrf.js';
+import { MessagePage } from './pages/message.js';
+import { renderPage } from './render.js';
+import { clearSessionCookie, findSessionAccount, sessionToken, type CookiePolicy } from './session.js';
+
+export type UiEnv = { Variables: AppEnv['Variables'] & { sessionToken: string; csrfToken: string } };
+
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** On every /ui response, redirects and errors included. */
+export const securityHeaders = createMiddleware(async (c, next) => {
+  await next();
+  c.res.headers.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  c.res.headers.set('X-Content-Type-Options', 'nosniff');
+  c.res.headers.set('Referrer-Policy', 'same-origin');
+});
+
+export function cookiePolicy(config: Pick<Config, 'PUBLIC_URL'>) {
+  const publishedOverHttps = config.PUBLIC_URL?.startsWith('https:') === true;
+  return (c: Context): CookiePolicy => ({ secure: publishedOverHttps || new URL(c.req.url).protocol === 'https:' });
+}
+
+/**
+ * A form may be posted from this origin only: the one the request reached, or PUBLIC_URL's when a
+ * proxy in front changes the scheme or host. A refusal is an HTTPException(403) the UI's onError renders.
+ */
+export function sameOriginForms(config: Pick<Config, 'PUBLIC_URL'>) {
+  const published = config.PUBLIC_URL ? new URL(config.PUBLIC_URL).origin : undefined;
+  return csrf({ origin: (origin, c) => origin === new URL(c.req.url).origin || origin === published });
+}
+
+const PUBLIC_PATHS = new Set(['/ui/login', '/ui/style.css', '/ui/favicon.svg']);
+
+/**
+ * Every /ui page but the login form, the stylesheet and the icon needs a live session; without one the
+ * browser is sent to the login form. A POST must also carry the session's CSRF token.
+ */
+export function requireSession(db: Db, policyOf: (c: Context) => CookiePolicy) {
+  return createMiddleware<UiEnv>(async (c, next) => {
+    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    const token = sessionToken(c);
+    const account = token ? await findSessionAccount(db, token) : undefined;
+    if (!token || !account) {
+      if (token) clearSessionCookie(c, policyOf(c));
+      return c.redirect('/ui/login', 303);
+    }
+    const csrfToken = sessionCsrfToken(token);
+    if (c.req.method === 'POST' && !tokensMatch(csrfToken, (await c.req.parseBody())[CSRF_FIELD])) {
+      const message = 'This form was refused: it carried no valid security token. Reload the page and try again.';
+      return renderPage(c, MessagePage({ title: 'Form refused', message, csrfToken }), 403);
+    }
+    c.set('account', account);
+    c.set('sessionToken', token);
+    c.set('csrfToken', csrfToken);
+    await next();
+  });
+}

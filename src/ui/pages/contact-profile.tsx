@@ -1,0 +1,123 @@
+import type { ContactView } from '../../db/queries/contact-views.js';
+import type { StoredItem, StoredSection } from '../../db/schema.js';
+import { Chips, Layout, Time } from '../layout.js';
+import { linkLabel, safeHref } from '../links.js';
+
+export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; view: ContactView }) {
+  const { contact, labels, conversations } = view;
+  const attributes = Object.entries(contact.customAttributes);
+  const email = contact.email ? safeHref(`mailto:${contact.email}`) : undefined;
+  return (
+    <Layout title={contact.name ?? contact.phone} csrfToken={csrfToken} current="contacts">
+      <p class="muted">
+        <a href="/ui/contacts">← Contacts</a>
+      </p>
+      <h1>{contact.name ?? '(no name)'}</h1>
+      {labels.length > 0 && <Chips labels={labels} linked />}
+
+      <h2>Details</h2>
+      <dl class="facts card">
+        <dt>Phone</dt>
+        <dd>{contact.phone}</dd>
+        <dt>Email</dt>
+        <dd>{contact.email ? email ? <a href={email}>{contact.email}</a> : contact.email : <span class="muted">none</span>}</dd>
+        <dt>External id</dt>
+        <dd>{contact.externalId ?? <span class="muted">none</span>}</dd>
+        {contact.inviteRequested && (
+          <>
+            <dt>Invite</dt>
+            <dd>requested</dd>
+          </>
+        )}
+        <dt>Created</dt>
+        <dd>
+          <Time at={contact.createdAt} />
+        </dd>
+        <dt>Updated</dt>
+        <dd>
+          <Time at={contact.updatedAt} />
+        </dd>
+      </dl>
+
+      {contact.enhancedData.length > 0 && (
+        <>
+          <h2>Enhanced data</h2>
+          <div class="blocks">
+            {contact.enhancedData.map((section) => (
+              <SectionBlock section={section} />
+            ))}
+          </div>
+        </>
+      )}
+
+      <h2>Custom attributes</h2>
+      {attributes.length === 0 ? (
+        <p class="muted">None.</p>
+      ) : (
+        <dl class="facts card">
+          {attributes.map(([key, value]) => (
+            <>
+              <dt>{key}</dt>
+              <dd>{String(value)}</dd>
+            </>
+          ))}
+        </dl>
+      )}
+
+      <h2>Conversations</h2>
+      {conversations.length === 0 ? (
+        <p class="muted">None.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Conversation</th>
+              <th>Status</th>
+              <th>Assignee</th>
+            </tr>
+          </thead>
+          <tbody>
+            {conversations.map((conversation) => (
+              <tr>
+                <td data-label="Conversation">
+                  <code>{conversation.id}</code>
+                </td>
+                <td data-label="Status">{conversation.status}</td>
+                <td data-label="Assignee">{conversation.assignee ?? <span class="muted">unassigned</span>}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+}
+
+const SectionBlock = ({ section }: { section: StoredSection }) => (
+  <section class="card">
+    <h3>{section.title}</h3>
+    <ul class="items">
+      {section.items.map((item) => (
+        <SectionItem item={item} />
+      ))}
+    </ul>
+  </section>
+);
+
+/** The item's text is the link, opening in a new tab; a link that is not http(s), mailto or tel stays text. */
+function SectionItem({ item }: { item: StoredItem }) {
+  const href = safeHref(item.link);
+  return (
+    <li>
+      {href ? (
+        <a class="text" href={href} target="_blank" rel="noopener noreferrer">
+          {item.text}
+        </a>
+      ) : (
+        <span class="text">{item.text}</span>
+      )}
+      {item.description && <span class="description">{item.description}</span>}
+      {href ? <span class="link">{linkLabel(href)}</span> : item.link && <span class="link">{item.link}</span>}
+    </li>
+  );
+}

@@ -1,0 +1,79 @@
+import type { ContactWithLabels } from '../../db/queries/contact-views.js';
+import { Chips, Layout, profileHref } from '../layout.js';
+
+export interface ContactsPageProps {
+  csrfToken: string;
+  q: string;
+  label: string;
+  items: ContactWithLabels[];
+  /** The next page's URL, when there is one. */
+  nextHref?: string;
+  /** Past the first page: a way back to it. */
+  firstHref?: string;
+}
+
+export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref }: ContactsPageProps) {
+  const filtered = q !== '' || label !== '';
+  return (
+    <Layout title="Contacts" csrfToken={csrfToken} current="contacts">
+      <h1>Contacts</h1>
+      <form method="get" action="/ui/contacts" class="filters" role="search">
+        <div>
+          <label for="q">Search</label>
+          <input id="q" name="q" type="search" value={q} maxlength={200} placeholder="Phone, name, email or external id" />
+        </div>
+        <div>
+          <label for="label">Label</label>
+          <input id="label" name="label" type="text" value={label} maxlength={100} />
+        </div>
+        <button type="submit">Search</button>
+        {filtered && <a href="/ui/contacts">Clear</a>}
+      </form>
+      {items.length === 0 ? (
+        <p class="muted">{filtered ? 'No contact matches.' : 'No contacts yet: they appear here as webhooks arrive.'}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Phone</th>
+              <th>Email</th>
+              <th>External id</th>
+              <th>Labels</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map(({ contact, labels }) => (
+              <tr>
+                <td data-label="Name">
+                  <a href={profileHref(contact.phone)}>{contact.name ?? '(no name)'}</a>
+                </td>
+                <td data-label="Phone">
+                  <a href={profileHref(contact.phone)}>{contact.phone}</a>
+                </td>
+                <td data-label="Email">{contact.email ?? ''}</td>
+                <td data-label="External id">{contact.externalId ?? ''}</td>
+                <td data-label="Labels">
+                  <Chips labels={labels} linked />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Pager nextHref={nextHref} firstHref={firstHref} />
+    </Layout>
+  );
+}
+
+export const Pager = ({ nextHref, firstHref }: { nextHref?: string; firstHref?: string }) =>
+  nextHref || firstHref ? (
+    <nav class="pager" aria-label="Pages">
+      {firstHref && <a href={firstHref}>← First page</a>}
+      {nextHref && (
+        <a href={nextHref} rel="next">
+          Next page →
+        </a>
+      )}
+    </nav>
+  ) : null;

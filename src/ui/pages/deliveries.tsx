@@ -1,0 +1,130 @@
+import { DELIVERY_STATUSES, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { CsrfField, Layout, Time } from '../layout.js';
+import { refusalText } from '../refusal-text.js';
+import { Pager } from './contacts.js';
+
+/** What the page says after a replay: read back from the log, never taken from the URL. */
+export type ReplayFlash = { kind: 'replayed'; id: string; status: string; errorCode: string | null } | { kind: 'gone' };
+
+export interface DeliveriesPageProps {
+  csrfToken: string;
+  status: string;
+  items: DeliverySummary[];
+  now: Date;
+  flash?: ReplayFlash;
+  nextHref?: string;
+  firstHref?: string;
+}
+
+export function DeliveriesPage({ csrfToken, status, items, now, flash, nextHref, firstHref }: DeliveriesPageProps) {
+  return (
+    <Layout title="Deliveries" csrfToken={csrfToken} current="deliveries">
+      <h1>Deliveries</h1>
+      {flash && <Flash flash={flash} />}
+      <form method="get" action="/ui/deliveries" class="filters">
+        <div>
+          <label for="status">Status</label>
+          <select id="status" name="status">
+            <option value="" selected={status === ''}>
+              all
+            </option>
+            {DELIVERY_STATUSES.map((s) => (
+              <option value={s} selected={status === s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </div>
+        <button type="submit" class="secondary">
+          Show
+        </button>
+      </form>
+      {items.length === 0 ? (
+        <p class="muted">No deliveries{status ? ` with status ${status}` : ''}.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Received</th>
+              <th>Delivery</th>
+              <th>Operation</th>
+              <th>Phone</th>
+              <th>Status</th>
+              <th>Error</th>
+              <th>ms</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((row) => (
+              <DeliveryRow row={row} now={now} csrfToken={csrfToken} />
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Pager nextHref={nextHref} firstHref={firstHref} />
+    </Layout>
+  );
+}
+
+function DeliveryRow({ row, now, csrfToken }: { row: DeliverySummary; now: Date; csrfToken: string }) {
+  const refused = row.status === 'refused';
+  const replayable = refused && row.hasPayload && row.payloadExpiresAt !== null && row.payloadExpiresAt > now;
+  return (
+    <tr class={refused ? 'refused' : undefined} id={row.id}>
+      <td data-label="Received">
+        <Time at={row.receivedAt} />
+      </td>
+      <td data-label="Delivery">
+        <code>{row.id}</code>
+        {row.idempotencyKey && <div class="muted">key {row.idempotencyKey}</div>}
+      </td>
+      <td data-label="Operation">{row.operation ?? <span class="muted">—</span>}</td>
+      <td data-label="Phone">{row.phoneMasked ?? <span class="muted">—</span>}</td>
+      <td data-label="Status">
+        <span class={`status ${row.status}`}>{row.status}</span>
+      </td>
+      <td data-label="Error">
+        {row.errorCode && (
+          <>
+            <code class="error">{row.errorCode}</code>
+            <div>{refusalText(row.errorCode)}</div>
+          </>
+        )}
+      </td>
+      <td data-label="Duration (ms)">{row.durationMs}</td>
+      <td>
+        {replayable && (
+          <form method="post" action={`/ui/deliveries/${encodeURIComponent(row.id)}/replay`} class="inline">
+            <CsrfField token={csrfToken} />
+            <button type="submit" class="secondary">
+              Replay
+            </button>
+          </form>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function Flash({ flash }: { flash: ReplayFlash }) {
+  if (flash.kind === 'gone') {
+    return (
+      <p class="flash bad" role="status">
+        Nothing to replay: only refused deliveries keep their payload, for 7 days. Send it again from its source.
+      </p>
+    );
+  }
+  if (flash.status === 'refused') {
+    return (
+      <p class="flash bad" role="status">
+        Replayed as <code>{flash.id}</code>, and refused again: <code>{flash.errorCode ?? ''}</code> {refusalText(flash.errorCode)}
+      </p>
+    );
+  }
+  return (
+    <p class="flash ok" role="status">
+      Replayed as <code>{flash.id}</code>: <strong>{flash.status}</strong>.
+    </p>
+  );
+}

@@ -1,0 +1,101 @@
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
+
+/** Holds the committer's only slots, so that everything sent meanwhile queues into one batch. */
+function holdCommitter(t: TestApp) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const slots = Array.from({ length: t.parts.committer.concurrency }, (_, i) => t.parts.committer.submit(BigInt(-1 - i), () => gate));
+  return async () => {
+    release();
+    await Promise.all(slots);
+  };
+}
+
+describe.each(testDatabases())('group commit on %s', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+
+  it('applies waiting deliveries for different phones in one transaction; a bad one fails alone', async () => {
+    await addAgent(t, 'batch.agent@company.com');
+    const taken = uniquePhone();
+    await postWebhook(t, { contact: { phone: taken, external_id: 'batch-ext' } });
+    const good = Array.from({ length: 12 }, () => uniquePhone());
+    const [unknownAgent, externalIdClash, badLabels] = [uniquePhone(), uniquePhone(), uniquePhone()];
+    const before = { ...t.parts.committer.stats };
+    const release = holdCommitter(t);
+    const sends = [
+      ...good.map((phone, i) => postWebhook(t, { contact: { phone, name: `Good ${i}`, labels: ['batch', `n${i}`] }, assignee: i % 2 ? 'batch.agent@company.com' : undefined })),
+      postWebhook(t, { contact: { phone: unknownAgent, name: 'No agent' }, assignee: 'nobody@company.com' }),
+      postWebhook(t, { contact: { phone: externalIdClash, external_id: 'batch-ext' } }),
+      postWebhook(t, { contact: { phone: badLabels, labels: Array.from({ length: 60 }, (_, i) => `x${i}`) } }).then(() =>
+        postWebhook(t, { contact: { phone: badLabels, labels: Array.from({ length: 60 }, (_, i) => `y${i}`) } }),
+      ),
+    ];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await release();
+    const answers = await Promise.all(sends);
+
+    expect(answers.slice(0, 12).map((a) => a.status)).toEqual(Array(12).fill(200));
+    expect(answers[12]!.body.code).toBe('unknown_assignee');
+    expect(answers[13]!.body.code).toBe('external_id_taken');
+    expect(answers[14]!.body.code).toBe('limit_exceeded');
+    for (const [i, phone] of good.entries()) expect((await storedContact(t, phone))?.labels).toEqual(['batch', `n${i}`]);
+    expect(await storedContact(t, unknownAgent)).toBeNull();
+    expect(await storedContact(t, externalIdClash)).toBeNull();
+    expect((await storedContact(t, badLabels))?.labels).toHaveLength(60);
+    // Batching did happen: fewer transactions than deliveries, and one carried several of them.
+    const batches = t.parts.committer.stats.batches - before.batches;
+    const deliveries = t.parts.committer.stats.deliveries - before.deliveries;
+    expect(batches).toBeLessThan(deliveries);
+    expect(t.parts.committer.stats.largest).toBeGreaterThanOrEqual(10);
+    // The refusals were rolled back to their savepoints: the batch itself never had to be retried.
+    expect(t.parts.committer.stats.retriedAlone).toBe(before.retriedAlone);
+  });
+
+  it('keeps per-phone order on hot phones under load: every answer and the final state follow arrival order', async () => {
+    const hot = Array.from({ length: 10 }, () => uniquePhone());
+    const sendInOrder = async (phone: string) => {
+      for (let i = 0; i < 15; i++) {
+        const res = await postWebhook(t, { contact: { phone, labels: [`v${i}`] }, overrideLabels: true });
+        expect(res.body.contact.labels).toEqual([`v${i}`]);
+      }
+    };
+    const background = Array.from({ length: 60 }, () => postWebhook(t, { contact: { phone: uniquePhone(), labels: 'noise' } }));
+    await Promise.all([...hot.map(sendInOrder), ...background]);
+    for (const phone of hot) expect((await storedContact(t, phone))?.labels).toEqual(['v14']);
+  });
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('no answer before its commit, on PostgreSQL', () => {
+  let t: TestApp;
+  let observer: postgres.Sql;
+  beforeAll(async () => {
+    t = await createTestApp('postgres');
+    observer = postgres(t.databaseUrl!, { max: 2 });
+  });
+  afterAll(async () => {
+    await observer.end();
+    await t.close();
+  });
+
+  it('every 200 is visible to another connection the moment it arrives', async () => {
+    const phones = Array.from({ length: 200 }, () => uniquePhone());
+    const misses: string[] = [];
+    await Promise.all(
+      phones.map(async (phone) => {
+        const res = await postWebhook(t, { contact: { phone, name: 'Committed' } });
+        expect(res.status).toBe(200);
+        const rows = await observer`select name from contacts where phone = ${phone}`;
+        if (rows[0]?.name !== 'Committed') misses.push(phone);
+      }),
+    );
+    expect(misses).toEqual([]);
+    expect(t.parts.committer.stats.largest).toBeGreaterThan(1);
+  });
+});

@@ -1,0 +1,449 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { contacts, deliveries, uiSessions } from '../../src/db/schema.js';
+import { safeHref } from '../../src/ui/links.js';
+import { callApi, createTestApp, postWebhook, testDatabases, type TestAccount, type TestApp } from '../helpers/app.js';
+import { uniquePhone } from '../helpers/fixtures.js';
+
+const ORIGIN = 'http://localhost';
+const HOSTILE = '<img src=x onerror="window.__xss=1">';
+
+/** What a browser keeps between requests: cookies, by name. */
+class Visitor {
+  readonly cookies = new Map<string, string>();
+  constructor(private readonly t: TestApp) {}
+
+  async request(path: string, init: { method?: string; form?: Record<string, string>; origin?: string | null; base?: string } = {}) {
+    const headers: Record<string, string> = {};
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const origin = init.origin === undefined ? (init.base ?? ORIGIN) : init.origin;
+    if (init.method === 'POST' && origin !== null) headers.origin = origin;
+    const res = await this.t.app.request(`${init.base ?? ORIGIN}${path}`, {
+      method: init.method ?? 'GET',
+      headers,
+      body: init.form ? new URLSearchParams(init.form).toString() : undefined,
+    });
+    for (const cookie of res.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const [name, value] = pair!.split('=') as [string, string];
+      if (value === '' || /max-age=0/i.test(cookie)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return { status: res.status, headers: res.headers, html: await res.text() };
+  }
+
+  post(path: string, form: Record<string, string>, init: { origin?: string | null; base?: string } = {}) {
+    return this.request(path, { method: 'POST', form, ...init });
+  }
+
+  /** The login form, then the key; answers the POST. */
+  async logIn(apiKey: string) {
+    const page = await this.request('/ui/login');
+    return this.post('/ui/login', { _csrf: csrfOf(page.html), api_key: apiKey });
+  }
+
+  /** The CSRF token from a signed-in page. */
+  async csrf(path = '/ui/contacts') {
+    return csrfOf((await this.request(path)).html);
+  }
+}
+
+const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+const hrefsOf = (html: string) => [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]!.replaceAll('&amp;', '&'));
+
+describe.each(testDatabases())('web pages on %s', (kind) => {
+  let t: TestApp;
+  let account: TestAccount;
+  let visitor: Visitor;
+  beforeAll(async () => {
+    t = await createTestApp(kind);
+  });
+  afterAll(() => t.close());
+  beforeEach(async () => {
+    account = await t.newAccount();
+    visitor = new Visitor(t);
+  });
+  const webhook = (payload: unknown) => postWebhook(t, payload, { token: account.webhookToken });
+  const signedIn = async () => {
+    expect((await visitor.logIn(account.apiKey)).status).toBe(303);
+    return visitor;
+  };
+
+  describe('login', () => {
+    it('shows a form with one password field named api_key, with the security headers', async () => {
+      const res = await visitor.request('/ui/login');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(res.html).toMatch(/^<!doctype html>/);
+      expect(res.html.match(/<input[^>]*type="password"[^>]*>/g)).toEqual([expect.stringContaining('name="api_key"')]);
+      expect(res.headers.get('content-security-policy')).toBe(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      );
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('referrer-policy')).toBe('same-origin');
+    });
+
+    it('refuses a wrong key with 401 and the form again, setting no session', async () => {
+      const res = await visitor.logIn('csk_not-a-real-key');
+      expect(res.status).toBe(401);
+      expect(res.html).toContain('That API key is not valid.');
+      expect(res.html).toContain('name="api_key"');
+      expect(visitor.cookies.has('cs_session')).toBe(false);
+      expect((await visitor.request('/ui/contacts')).status).toBe(303);
+    });
+
+    it('accepts the right key: an HttpOnly, SameSite, /ui-scoped session cookie that is not the key, then 303 to the contacts', async () => {
+      const res = await visitor.logIn(account.apiKey);
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/ui/contacts');
+      const cookie = res.headers.getSetCookie().find((c) => c.startsWith('cs_session='))!;
+      expect(cookie).toMatch(/; HttpOnly/);
+      expect(cookie).toMatch(/; SameSite=Lax/);
+      expect(cookie).toMatch(/; Path=\/ui(;|$)/);
+      expect(cookie).not.toMatch(/; Secure/);
+      expect(cookie).not.toContain(account.apiKey);
+      expect(visitor.cookies.get('cs_session')).not.toContain(account.apiKey.slice(4));
+      // Only a hash of the session token is stored.
+      const [row] = await t.database.db.select().from(uiSessions).where(eq(uiSessions.accountId, account.id));
+      expect(row!.idHash).toMatch(/^[0-9a-f]{64}$/);
+      expect(row!.idHash).not.toBe(visitor.cookies.get('cs_session'));
+      expect((await visitor.request('/ui/contacts')).status).toBe(200);
+    });
+
+    it('marks the cookie Secure when the request came over https', async () => {
+      const page = await visitor.request('/ui/login', { base: 'https://localhost' });
+      const res = await visitor.post('/ui/login', { _csrf: csrfOf(page.html), api_key: account.apiKey }, { base: 'https://localhost' });
+      expect(res.status).toBe(303);
+      expect(res.headers.getSetCookie().find((c) => c.startsWith('cs_session='))).toMatch(/; Secure/);
+    });
+
+    it('sends a visitor already signed in from the form to the contacts', async () => {
+      await signedIn();
+      const res = await visitor.request('/ui/login');
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/ui/contacts');
+    });
+  });
+
+  describe('without a session', () => {
+    it.each(['/ui', '/ui/contacts', '/ui/contacts/%2B447400000001', '/ui/deliveries', '/ui/no-such-page'])('GET %s redirects to the login form', async (path) => {
+      const res = await visitor.request(path);
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/ui/login');
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    });
+
+    it('a made-up session cookie is refused and cleared', async () => {
+      visitor.cookies.set('cs_session', 'uis_made-up');
+      const res = await visitor.request('/ui/contacts');
+      expect(res.status).toBe(303);
+      expect(visitor.cookies.has('cs_session')).toBe(false);
+    });
+
+    it('POSTs redirect too, and replay applies nothing', async () => {
+      const refused = await webhook({ contact: { phone: 'nope' } });
+      const res = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: 'x' });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/ui/login');
+      expect(await t.database.db.select().from(deliveries).where(eq(deliveries.accountId, account.id))).toHaveLength(1);
+    });
+
+    it('serves the stylesheet', async () => {
+      const res = await visitor.request('/ui/style.css');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/css; charset=utf-8');
+      expect(res.html).toContain('@media (max-width: 640px)');
+    });
+  });
+
+  describe('logout', () => {
+    it('ends the session: a copy of the old cookie no longer opens any page', async () => {
+      await signedIn();
+      const copied = visitor.cookies.get('cs_session')!;
+      const res = await visitor.post('/ui/logout', { _csrf: await visitor.csrf() });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/ui/login');
+      expect(res.headers.getSetCookie().find((c) => c.startsWith('cs_session='))).toMatch(/Max-Age=0/);
+      expect(visitor.cookies.has('cs_session')).toBe(false);
+
+      const thief = new Visitor(t);
+      thief.cookies.set('cs_session', copied);
+      const after = await thief.request('/ui/contacts');
+      expect(after.status).toBe(303);
+      expect(after.headers.get('location')).toBe('/ui/login');
+      expect(await t.database.db.select().from(uiSessions).where(eq(uiSessions.accountId, account.id))).toHaveLength(0);
+    });
+
+    it('ends only that session', async () => {
+      await signedIn();
+      const other = new Visitor(t);
+      await other.logIn(account.apiKey);
+      await visitor.post('/ui/logout', { _csrf: await visitor.csrf() });
+      expect((await other.request('/ui/contacts')).status).toBe(200);
+    });
+  });
+
+  describe('CSRF', () => {
+    it('refuses a logout without the token (403) and the session lives on', async () => {
+      await signedIn();
+      const res = await visitor.post('/ui/logout', {});
+      expect(res.status).toBe(403);
+      expect(res.html).toContain('Form refused');
+      expect((await visitor.request('/ui/contacts')).status).toBe(200);
+    });
+
+    it('refuses a token from another session', async () => {
+      await signedIn();
+      const other = new Visitor(t);
+      await other.logIn(account.apiKey);
+      expect((await visitor.post('/ui/logout', { _csrf: await other.csrf() })).status).toBe(403);
+    });
+
+    it('refuses a login without the token, or with one not matching its cookie (403)', async () => {
+      await visitor.request('/ui/login');
+      expect((await visitor.post('/ui/login', { api_key: account.apiKey })).status).toBe(403);
+      expect((await visitor.post('/ui/login', { api_key: account.apiKey, _csrf: 'guessed-token-guessed-token-guessed' })).status).toBe(403);
+      expect(visitor.cookies.has('cs_session')).toBe(false);
+    });
+
+    it('refuses a form posted from another site even with the right token (Origin check)', async () => {
+      await signedIn();
+      const token = await visitor.csrf();
+      const res = await visitor.post('/ui/logout', { _csrf: token }, { origin: 'https://evil.example' });
+      expect(res.status).toBe(403);
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect((await visitor.post('/ui/logout', { _csrf: token }, { origin: null })).status).toBe(403);
+      expect((await visitor.request('/ui/contacts')).status).toBe(200);
+    });
+
+    it('refuses a replay without the token, replaying nothing', async () => {
+      await signedIn();
+      const refused = await webhook({ contact: { phone: 'nope' } });
+      expect((await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, {})).status).toBe(403);
+      expect(await t.database.db.select().from(deliveries).where(eq(deliveries.accountId, account.id))).toHaveLength(1);
+    });
+  });
+
+  describe('contacts', () => {
+    it('lists, searches by name, phone, email and external id, and filters by label', async () => {
+      const [a, b] = [uniquePhone(), uniquePhone()];
+      await webhook({ contact: { phone: a, name: 'Ann Archer', email: 'ann@example.com', external_id: 'crm-1', labels: 'VIP, trial' } });
+      await webhook({ contact: { phone: b, name: 'Bob Baker', labels: 'trial' } });
+      await signedIn();
+      const names = async (query: string) => {
+        const { html } = await visitor.request(`/ui/contacts${query}`);
+        return ['Ann Archer', 'Bob Baker'].filter((name) => html.includes(name));
+      };
+      expect(await names('')).toEqual(['Ann Archer', 'Bob Baker']);
+      expect(await names('?q=archer')).toEqual(['Ann Archer']);
+      expect(await names(`?q=${encodeURIComponent(b)}`)).toEqual(['Bob Baker']);
+      expect(await names('?q=ann%40example')).toEqual(['Ann Archer']);
+      expect(await names('?q=crm-1')).toEqual(['Ann Archer']);
+      expect(await names('?label=vip')).toEqual(['Ann Archer']);
+      expect(await names('?label=trial&q=bob')).toEqual(['Bob Baker']);
+
+      const { html } = await visitor.request('/ui/contacts');
+      expect(hrefsOf(html)).toContain(`/ui/contacts/${encodeURIComponent(a)}`);
+      expect(html).toContain('<a class="chip" href="/ui/contacts?label=VIP">VIP</a>');
+    });
+
+    it('pages with next links on the API’s cursor', async () => {
+      const phones = Array.from({ length: 52 }, () => uniquePhone());
+      for (const phone of phones) await webhook({ contact: { phone, labels: 'bulk' } });
+      await signedIn();
+      const first = await visitor.request('/ui/contacts?label=bulk');
+      const next = hrefsOf(first.html).find((href) => href.includes('cursor='))!;
+      expect(next).toMatch(/^\/ui\/contacts\?label=bulk&cursor=/);
+      expect(phones.filter((p) => first.html.includes(p))).toHaveLength(50);
+      const second = await visitor.request(next);
+      expect(phones.filter((p) => second.html.includes(p))).toEqual(phones.slice(50));
+      expect(hrefsOf(second.html).some((href) => href.includes('cursor='))).toBe(false);
+      expect(hrefsOf(second.html)).toContain('/ui/contacts?label=bulk');
+      expect((await visitor.request('/ui/contacts?cursor=bm9wZQ')).status).toBe(400);
+    });
+
+    it('shows the profile: details, labels as chips, sections with their items, attributes, conversations with their assignee', async () => {
+      const phone = uniquePhone();
+      await callApi(t, 'POST', '/agents', { key: account.apiKey, body: { email: 'agent@company.com', name: 'Agent' } });
+      await callApi(t, 'POST', '/conversations', { key: account.apiKey, body: { phone } });
+      await webhook({
+        contact: {
+          phone,
+          name: 'John Smith',
+          email: 'john@example.com',
+          external_id: 'crm-42',
+          labels: 'subscriber, trialing',
+          custom_attributes: { plan: 'gold', seats: 3 },
+          enhanced_data: {
+            'Outstanding payments': [{ text: 'INV-2812381_456', description: 'Since 13 Aug 2024', link: 'www.google.com' }],
+            Orders: [{ text: 'A-1' }, { text: 'A-2', link: 'mailto:orders@example.com' }],
+          },
+        },
+        assignee: 'agent@company.com',
+      });
+      await signedIn();
+      const res = await visitor.request(`/ui/contacts/${encodeURIComponent(phone)}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      for (const text of ['John Smith', phone, 'john@example.com', 'crm-42', 'Outstanding payments', 'INV-2812381_456', 'Since 13 Aug 2024', 'Orders', 'A-1', 'A-2', 'agent@company.com']) {
+        expect(res.html).toContain(text);
+      }
+      expect(res.html).toContain('<a class="chip" href="/ui/contacts?label=subscriber">subscriber</a>');
+      expect(res.html).toMatch(/<dt>plan<\/dt><dd>gold<\/dd><dt>seats<\/dt><dd>3<\/dd>/);
+      expect(res.html).toContain('<a class="text" href="https://www.google.com" target="_blank" rel="noopener noreferrer">INV-2812381_456</a>');
+      expect(res.html).toContain('<a class="text" href="mailto:orders@example.com" target="_blank" rel="noopener noreferrer">A-2</a>');
+      // Any accepted form of the phone finds the contact.
+      expect((await visitor.request(`/ui/contacts/${encodeURIComponent(`0${phone.slice(3)}`)}`)).status).toBe(200);
+      expect((await visitor.request('/ui/contacts/%2B447400999999')).status).toBe(404);
+    });
+
+    it('escapes a hostile name, labels, section and attribute text everywhere', async () => {
+      const phone = uniquePhone();
+      await webhook({
+        contact: {
+          phone,
+          name: HOSTILE,
+          email: 'x@example.com',
+          external_id: '"><script>alert(1)</script>',
+          labels: ['<b>bold</b>'],
+          custom_attributes: { '<i>key</i>': '</dd><script>alert(2)</script>' },
+          enhanced_data: { '<script>alert(3)</script>': [{ text: '<svg onload=alert(4)>', description: '<iframe src=//evil>', link: 'https://e.com/"onmouseover="alert(5)' }] },
+        },
+      });
+      await signedIn();
+      for (const path of ['/ui/contacts', `/ui/contacts/${encodeURIComponent(phone)}`]) {
+        const { html } = await visitor.request(path);
+        expect(html).not.toMatch(/<(img|script|svg|iframe|b|i)[\s>]/);
+        expect(html).not.toContain('"onmouseover');
+        expect(html).toContain('&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;');
+      }
+      const { html } = await visitor.request(`/ui/contacts/${encodeURIComponent(phone)}`);
+      expect(html).toContain('<title>&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt; · contact-sync</title>');
+      expect(html).toContain('&lt;script&gt;alert(3)&lt;/script&gt;');
+      expect(html).toContain('&lt;/dd&gt;&lt;script&gt;alert(2)&lt;/script&gt;');
+    });
+
+    it('renders only http(s), mailto and tel links as href, whatever is in the database', async () => {
+      const phone = uniquePhone();
+      await webhook({ contact: { phone, name: 'Links' } });
+      const links = [
+        'javascript:alert(1)',
+        ' JaVaScRiPt:alert(1)',
+        'java\tscript:alert(1)',
+        'data:text/html,<script>alert(1)</script>',
+        'vbscript:msgbox(1)',
+        'ftp://files.example.com',
+        '//evil.example',
+        'www.google.com',
+        'https://example.com/a?b=1&c=2',
+        'http://example.org',
+        'mailto:someone@example.com',
+        'tel:+447911123456',
+      ];
+      // Written straight to the table: the webhook would refuse the bad ones, the page must not trust that.
+      await t.database.db
+        .update(contacts)
+        .set({ enhancedData: [{ title: 'Links', items: links.map((link, i) => ({ text: `item ${i}`, link })) }] })
+        .where(eq(contacts.phone, phone));
+      await signedIn();
+      const { html } = await visitor.request(`/ui/contacts/${encodeURIComponent(phone)}`);
+      const rendered = hrefsOf(html).filter((href) => !href.startsWith('/ui/'));
+      expect(rendered).toEqual(['https://www.google.com', 'https://example.com/a?b=1&c=2', 'http://example.org', 'mailto:someone@example.com', 'tel:+447911123456']);
+      expect(html).toContain('<span class="text">item 0</span><span class="link">javascript:alert(1)</span>');
+      expect(html).toContain('data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;');
+    });
+
+    it('shows no other account’s contact', async () => {
+      const phone = uniquePhone();
+      await webhook({ contact: { phone, name: 'Mine' } });
+      const other = await t.newAccount();
+      const stranger = new Visitor(t);
+      await stranger.logIn(other.apiKey);
+      expect((await stranger.request(`/ui/contacts/${encodeURIComponent(phone)}`)).status).toBe(404);
+      expect((await stranger.request('/ui/contacts')).html).not.toContain('Mine');
+    });
+  });
+
+  describe('deliveries', () => {
+    it('shows the log newest first, the refused one highlighted with its error code and a Replay button', async () => {
+      const phone = uniquePhone();
+      const applied = await webhook({ contact: { phone } });
+      const refused = await webhook({ contact: { phone }, assignee: 'nobody@company.com' });
+      expect(refused.status).toBe(422);
+      await signedIn();
+      const { html, status } = await visitor.request('/ui/deliveries');
+      expect(status).toBe(200);
+      expect(html.indexOf(refused.body.delivery_id)).toBeLessThan(html.indexOf(applied.body.delivery_id));
+      const row = html.slice(html.indexOf(`<tr class="refused" id="${refused.body.delivery_id}">`));
+      expect(row).toMatch(/^<tr class="refused"/);
+      const refusedRow = row.slice(0, row.indexOf('</tr>'));
+      expect(refusedRow).toContain('unknown_assignee');
+      expect(refusedRow).toContain('No active agent');
+      expect(refusedRow).toContain(`action="/ui/deliveries/${refused.body.delivery_id}/replay"`);
+      expect(html).toContain(`<tr id="${applied.body.delivery_id}">`);
+      // Only the refused one can be replayed.
+      expect(html.match(/\/replay"/g)).toHaveLength(1);
+      expect((await visitor.request('/ui/deliveries?status=applied')).html).not.toContain(refused.body.delivery_id);
+    });
+
+    it('replays a refused delivery through the form, after the cause is fixed, and says what happened', async () => {
+      const phone = uniquePhone();
+      await callApi(t, 'POST', '/conversations', { key: account.apiKey, body: { phone } });
+      const refused = await webhook({ contact: { phone, name: 'Replayed' }, assignee: 'late@company.com' });
+      await signedIn();
+      const token = await visitor.csrf('/ui/deliveries');
+
+      const again = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token });
+      expect(again.status).toBe(303);
+      const refusedAgain = await visitor.request(again.headers.get('location')!);
+      expect(refusedAgain.html).toMatch(/class="flash bad"[^]*refused again[^]*unknown_assignee/);
+
+      expect((await callApi(t, 'POST', '/agents', { key: account.apiKey, body: { email: 'late@company.com', name: 'Late' } })).status).toBe(201);
+      const res = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toMatch(/^\/ui\/deliveries\?replayed=dlv_[0-9a-z]+$/);
+      const page = await visitor.request(res.headers.get('location')!);
+      const newId = new URL(res.headers.get('location')!, ORIGIN).searchParams.get('replayed')!;
+      expect(page.html).toContain(`Replayed as <code>${newId}</code>: <strong>applied</strong>`);
+      const contact = await callApi(t, 'GET', `/contacts/${encodeURIComponent(phone)}`, { key: account.apiKey });
+      expect(contact.body.name).toBe('Replayed');
+      expect(contact.body.conversations[0].assignee).toBe('late@company.com');
+    });
+
+    it('says so when there is nothing to replay, and 404s another account’s delivery', async () => {
+      const applied = await webhook({ contact: { phone: uniquePhone() } });
+      await signedIn();
+      const res = await visitor.post(`/ui/deliveries/${applied.body.delivery_id}/replay`, { _csrf: await visitor.csrf() });
+      expect(res.headers.get('location')).toBe('/ui/deliveries?replay=gone');
+      expect((await visitor.request('/ui/deliveries?replay=gone')).html).toContain('Nothing to replay');
+
+      const other = await t.newAccount();
+      const theirs = await postWebhook(t, { contact: { phone: 'nope' } }, { token: other.webhookToken });
+      expect((await visitor.post(`/ui/deliveries/${theirs.body.delivery_id}/replay`, { _csrf: await visitor.csrf() })).status).toBe(404);
+      // A replayed= id from another account shows nothing.
+      expect((await visitor.request(`/ui/deliveries?replayed=${theirs.body.delivery_id}`)).html).not.toContain('Replayed as');
+    });
+  });
+});
+
+describe('safeHref', () => {
+  it.each([
+    ['https://www.google.com', 'https://www.google.com'],
+    ['www.google.com', 'https://www.google.com'],
+    ['example.com/path?q=1', 'https://example.com/path?q=1'],
+    ['HTTP://EXAMPLE.COM', 'HTTP://EXAMPLE.COM'],
+    ['mailto:a@b.co', 'mailto:a@b.co'],
+    ['tel:+447911123456', 'tel:+447911123456'],
+    ['javascript:alert(1)', undefined],
+    ['JAVASCRIPT:alert(1)', undefined],
+    ['\u0001javascript:alert(1)', undefined],
+    ['data:text/html,hi', undefined],
+    ['file:///etc/passwd', undefined],
+    ['https://exa mple.com', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('%j → %j', (link, href) => {
+    expect(safeHref(link)).toBe(href);
+  });
+});
