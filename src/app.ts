@@ -13,6 +13,7 @@ import { createRouter } from './http/router.js';
 import { createMetrics } from './metrics.js';
 import { apiRoutes } from './routes/api/index.js';
 import { docsRoutes } from './routes/docs.js';
+import { bulkRoutes } from './routes/bulk.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { uiRoutes } from './routes/ui.js';
@@ -43,13 +44,16 @@ export function createApp({ config, database, logger }: AppDeps) {
   const app = createRouter();
   app.use(requestLog(logger));
   app.use(refuseWhileDraining(readiness));
-  app.use(timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: 'the request took too long; retry later' })));
+  const requestTimeout = timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: 'the request took too long; retry later' }));
+  // A bulk request streams for as long as its lines take; every other request is bounded.
+  app.use((c, next) => (c.req.path.endsWith('/bulk') ? next() : requestTimeout(c, next)));
   app.onError(onError(logger));
   app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`)));
 
   app.route('/', healthRoutes({ database, readiness }));
   app.route('/', metricsRoutes(metrics.registry));
   const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
+  app.route('/', bulkRoutes({ db, deliverer, rateLimiter, maxLineBytes: config.MAX_BODY_BYTES }));
   app.route('/', webhookRoutes({ db, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   app.route('/api/v1', apiRoutes({ config, db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
   registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES });

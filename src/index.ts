@@ -36,8 +36,9 @@ async function main(): Promise<void> {
       fetch: app.fetch,
       port: config.PORT,
       hostname: config.HOST,
-      // A client that trickles its request in is cut off too, not only a slow handler.
-      serverOptions: { requestTimeout: config.REQUEST_TIMEOUT_MS },
+      // Node's own limit on receiving a whole request would cut a long bulk upload; every other
+      // route is bounded by REQUEST_TIMEOUT_MS in the app, headers by Node's headersTimeout.
+      serverOptions: { requestTimeout: 0 },
     },
     (info) => {
       logger.info({ port: info.port }, `listening on ${publicUrl(config)}`);

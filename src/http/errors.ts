@@ -58,4 +58,5 @@ export function errorResponse(c: Context, error: ApiError, extra: Partial<ErrorB
   return c.json({ ...error.body(), ...extra }, error.status);
 }
 
+/** What an unexpected error answers: never its message. */
 export const internalError = () => new ApiError('internal', 'internal error');

@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { Overloaded, Refusal } from '../sync/errors.js';
 import { IdempotencyInProgress } from '../sync/deliver.js';
-import { ApiError, errorResponse, type ErrorCode } from './errors.js';
+import { ApiError, errorResponse, internalError, type ErrorCode } from './errors.js';
 
 /** Hono's own refusals (request validators, body parsing) in the one error body. */
 const httpExceptionCodes: Partial<Record<number, ErrorCode>> = {
@@ -65,7 +65,7 @@ export const onError = (logger: Logger) => (error: Error, c: Context) => {
   const known = toApiError(error);
   if (known) return errorResponse(c, known);
   logger.error({ err: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
-  return errorResponse(c, new ApiError('internal', 'internal error'));
+  return errorResponse(c, internalError());
 };
 
 /**

@@ -1,0 +1,97 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Hono, type Context } from 'hono';
+import { stream } from 'hono/streaming';
+import type { Db } from '../db/client.js';
+import { findAccountByWebhookToken } from '../db/queries/accounts.js';
+import { signingSecretsOf } from '../db/queries/signing-secrets.js';
+import type { AppEnv } from '../http/auth.js';
+import { ApiError, internalError } from '../http/errors.js';
+import { toApiError } from '../http/on-error.js';
+import type { RateLimiter } from '../http/rate-limit.js';
+import { signatureVerifier } from '../http/signature.js';
+import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
+import type { Deliverer } from '../sync/deliver.js';
+import { readNdjsonLines } from '../webhook/ndjson.js';
+
+const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'application/json-lines']);
+
+/**
+ * `POST /webhooks/{token}/bulk`: NDJSON in, one result per line out in line order, then a summary.
+ * The request is streamed; with signing secrets it is first spooled to a temporary file while its
+ * HMAC is computed, so that nothing is applied before the signature over the whole body holds.
+ */
+export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxLineBytes: number }) {
+  const app = new Hono<AppEnv>();
+  app.post('/webhooks/:token/bulk', async (c) => {
+    const account = await findAccountByWebhookToken(deps.db, c.req.param('token').slice(0, 256));
+    if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
+    c.set('account', account);
+    const allowed = deps.rateLimiter.take(account.id);
+    if (!allowed.ok) throw new ApiError('rate_limited', 'too many deliveries for this account; retry later', undefined, allowed.retryAfterSeconds);
+    const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!NDJSON_TYPES.has(type)) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
+    const body = c.req.raw.body;
+    if (!body) throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
+
+    const secrets = await signingSecretsOf(deps.db, account.id);
+    const source: Spooled = secrets.length === 0 ? (body as unknown as AsyncIterable<Uint8Array>) : await spoolVerified(c, secrets, body);
+
+    c.header('Content-Type', 'application/x-ndjson');
+    return stream(c, async (out) => {
+      const summary: BulkSummary = { lines: 0, applied: 0, unchanged: 0, stale: 0, failed: 0 };
+      try {
+        for await (const result of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes)) {
+          summarise(summary, result);
+          await out.write(`${JSON.stringify(resultLine(result))}\n`);
+        }
+      } finally {
+        await source.cleanup?.();
+      }
+      await out.write(`${JSON.stringify({ summary })}\n`);
+    });
+  });
+  return app;
+}
+
+function resultLine(result: BulkResult): Record<string, unknown> {
+  if ('body' in result) return { line: result.line, ...result.body };
+  const known = toApiError(result.error);
+  return { line: result.line, ...(known ?? internalError()).body() };
+}
+
+type Spooled = AsyncIterable<Uint8Array> & { cleanup?: () => Promise<void> };
+
+/** Writes the body to a temporary file while computing its HMAC; answers 401 before anything is applied if it does not match. */
+async function spoolVerified(c: Context, secrets: string[], body: ReadableStream<Uint8Array>): Promise<Spooled> {
+  const headers = { id: c.req.header('webhook-id'), timestamp: c.req.header('webhook-timestamp'), signature: c.req.header('webhook-signature') };
+  const verifier = signatureVerifier(secrets, headers);
+  const early = verifier.headerProblem();
+  if (!early.ok) throw new ApiError('unauthorized', `bad signature: ${early.reason}`);
+  const dir = await mkdtemp(join(tmpdir(), 'contact-sync-bulk-'));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const file = join(dir, 'body.ndjson');
+  try {
+    await pipeline(
+      body as unknown as AsyncIterable<Uint8Array>,
+      async function* (chunks: AsyncIterable<Uint8Array>) {
+        for await (const chunk of chunks) {
+          verifier.update(chunk);
+          yield chunk;
+        }
+      },
+      createWriteStream(file),
+    );
+    const check = verifier.verify();
+    if (!check.ok) throw new ApiError('unauthorized', `bad signature: ${check.reason}`);
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  const spooled = createReadStream(file) as unknown as Spooled;
+  spooled.cleanup = cleanup;
+  return spooled;
+}

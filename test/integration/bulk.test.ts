@@ -1,0 +1,132 @@
+import { createServer } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign } from '../../src/http/signature.js';
+import { callApi, createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
+import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
+
+type Line = Record<string, any>;
+
+/** Bulk is about streaming, so it is driven over real HTTP. */
+describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
+  let t: TestApp;
+  let server: ServerType;
+  let base: string;
+
+  beforeAll(async () => {
+    t = await createTestApp(kind, { MAX_BODY_BYTES: '2048' });
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    server = serve({ fetch: t.app.fetch, port, hostname: '127.0.0.1' });
+    base = `http://127.0.0.1:${port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await t.close();
+  });
+
+  const bulk = async (body: BodyInitLike, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${base}/webhooks/${t.account.webhookToken}/bulk`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', ...headers },
+      body: body as RequestInit['body'],
+      duplex: 'half',
+    } as RequestInit);
+    const text = await res.text();
+    return { status: res.status, type: res.headers.get('content-type'), lines: text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line) };
+  };
+
+  it('answers one result per line in line order, then a summary; a bad line fails alone', async () => {
+    const [a, b] = [uniquePhone(), uniquePhone()];
+    await addAgent(t, 'bulk.agent@company.com');
+    const body = [
+      JSON.stringify({ contact: { phone: a, name: 'A', labels: 'one' } }),
+      '',
+      JSON.stringify({ contact: { phone: 'not a phone' } }),
+      '{not json',
+      JSON.stringify({ contact: { phone: b, name: 'B' }, assignee: 'nobody@company.com' }),
+      JSON.stringify({ contact: { phone: a, labels: 'two' } }),
+      JSON.stringify({ contact: { phone: a, name: 'A' } }),
+      JSON.stringify({ contact: { phone: b, name: 'B' }, assignee: 'bulk.agent@company.com' }),
+      JSON.stringify({ contact: { phone: a, labels: 'x'.repeat(3000) } }),
+      JSON.stringify({ delete_contact: uniquePhone() }),
+    ].join('\n');
+    const res = await bulk(body);
+    expect(res.status).toBe(200);
+    expect(res.type).toContain('application/x-ndjson');
+    const results = res.lines.slice(0, -1);
+    expect(results.map((r) => r.line)).toEqual([1, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(results.map((r) => r.status ?? r.code)).toEqual(['applied', 'invalid_phone', 'invalid_payload', 'unknown_assignee', 'applied', 'unchanged', 'applied', 'invalid_payload', 'unchanged']);
+    expect(results[0]!.delivery_id).toMatch(/^dlv_/);
+    expect(res.lines.at(-1)).toEqual({ summary: { lines: 9, applied: 3, unchanged: 2, stale: 0, failed: 4 } });
+    expect((await storedContact(t, a))?.labels).toEqual(['one', 'two']);
+    expect((await storedContact(t, b))?.name).toBe('B');
+  });
+
+  it('applies lines for the same phone in line order among many phones', async () => {
+    const hot = uniquePhone();
+    const lines: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      lines.push(JSON.stringify({ contact: { phone: hot, labels: [`v${i}`] }, overrideLabels: true }));
+      lines.push(JSON.stringify({ contact: { phone: uniquePhone(), labels: 'bulk' } }));
+    }
+    const res = await bulk(lines.join('\n') + '\n');
+    const hotResults = res.lines.filter((r) => r.contact?.phone === hot);
+    expect(hotResults.map((r) => r.contact.labels[0])).toEqual(Array.from({ length: 300 }, (_, i) => `v${i}`));
+    expect(res.lines.at(-1)).toEqual({ summary: { lines: 600, applied: 600, unchanged: 0, stale: 0, failed: 0 } });
+    expect((await storedContact(t, hot))?.labels).toEqual(['v299']);
+  });
+
+  it('streams: a request sent in small chunks is answered line by line', async () => {
+    const phones = Array.from({ length: 50 }, () => uniquePhone());
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        for (const phone of phones) {
+          const text = `${JSON.stringify({ contact: { phone, name: 'Streamed' } })}\n`;
+          controller.enqueue(encoder.encode(text.slice(0, 10)));
+          controller.enqueue(encoder.encode(text.slice(10)));
+        }
+        controller.close();
+      },
+    });
+    const res = await bulk(body);
+    expect(res.lines).toHaveLength(51);
+    expect(res.lines.at(-1)?.summary.applied).toBe(50);
+  });
+
+  it.each([
+    ['an unknown token', (t2: TestApp) => `/webhooks/whk_nope/bulk`, 'application/x-ndjson', 401],
+    ['another content type', (t2: TestApp) => `/webhooks/${t2.account.webhookToken}/bulk`, 'application/json', 415],
+  ])('%s is refused before anything is applied', async (_name, path, type, status) => {
+    const phone = uniquePhone();
+    const res = await fetch(`${base}${path(t)}`, { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify({ contact: { phone } }) });
+    expect(res.status).toBe(status);
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+
+  it('with signing secrets, the whole body must be signed; a bad signature applies nothing', async () => {
+    const other = await t.newAccount();
+    const secret = (await callApi(t, 'POST', '/account/signing-secrets', { key: other.apiKey })).body.secret as string;
+    const phone = uniquePhone();
+    const body = `${JSON.stringify({ contact: { phone, name: 'Signed bulk' } })}\n`;
+    const id = 'msg_bulk';
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const url = `${base}/webhooks/${other.webhookToken}/bulk`;
+    const send = (signature: string) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, body });
+    const bad = await send(`v1,${sign(secret, id, timestamp, new TextEncoder().encode(body + ' '))}`);
+    expect(bad.status).toBe(401);
+    expect(await storedContact(t, phone, other.id)).toBeNull();
+    const good = await send(`v1,${sign(secret, id, timestamp, new TextEncoder().encode(body))}`);
+    expect(good.status).toBe(200);
+    expect((await good.text()).trim().split('\n')).toHaveLength(2);
+    expect((await storedContact(t, phone, other.id))?.name).toBe('Signed bulk');
+  });
+});
+
+type BodyInitLike = string | ReadableStream<Uint8Array>;
