@@ -6,9 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Hono, type Context } from 'hono';
 import { stream } from 'hono/streaming';
 import type { Db } from '../db/client.js';
-import { findAccountByWebhookToken } from '../db/queries/accounts.js';
-import { signingSecretsOf } from '../db/queries/signing-secrets.js';
-import type { AppEnv } from '../http/auth.js';
+import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { toApiError } from '../http/on-error.js';
 import type { RateLimiter } from '../http/rate-limit.js';
@@ -25,19 +23,15 @@ const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'appl
  * HMAC is computed, so that nothing is applied before the signature over the whole body holds.
  */
 export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxLineBytes: number }) {
-  const app = new Hono<AppEnv>();
-  app.post('/webhooks/:token/bulk', async (c) => {
-    const account = await findAccountByWebhookToken(deps.db, c.req.param('token').slice(0, 256));
-    if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
-    c.set('account', account);
-    const allowed = deps.rateLimiter.take(account.id);
-    if (!allowed.ok) throw new ApiError('rate_limited', 'too many deliveries for this account; retry later', undefined, allowed.retryAfterSeconds);
+  const app = new Hono<WebhookEnv>();
+  app.post('/webhooks/:token/bulk', authenticateWebhook(deps), async (c) => {
+    const account = c.get('webhookAccount');
     const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (!NDJSON_TYPES.has(type)) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
     const body = c.req.raw.body;
     if (!body) throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
 
-    const secrets = await signingSecretsOf(deps.db, account.id);
+    const secrets = account.signingSecrets;
     const source: Spooled = secrets.length === 0 ? (body as unknown as AsyncIterable<Uint8Array>) : await spoolVerified(c, secrets, body);
 
     c.header('Content-Type', 'application/x-ndjson');

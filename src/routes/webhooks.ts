@@ -1,20 +1,17 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Db } from '../db/client.js';
-import { findAccountByWebhookToken } from '../db/queries/accounts.js';
-import { signingSecretsOf } from '../db/queries/signing-secrets.js';
-import type { AppEnv } from '../http/auth.js';
+import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus, errorResponse } from '../http/errors.js';
 import type { Deliverer, DeliveryBody } from '../sync/deliver.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 
-const MAX_TOKEN_LENGTH = 256;
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxBodyBytes: number }) {
-  const app = new Hono<AppEnv>();
+  const app = new Hono<WebhookEnv>();
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: (c) => errorResponse(c, new ApiError('payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`)),
@@ -23,15 +20,10 @@ export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter:
   app.on(['GET', 'POST'], ['/webhooks', '/webhooks/'], () => {
     throw new ApiError('unauthorized', 'the webhook URL needs its token: /webhooks/{token}');
   });
-  app.on(['GET', 'POST'], '/webhooks/:token', limit, async (c) => {
-    const token = c.req.param('token');
-    const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.db, token) : undefined;
-    if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
-    c.set('account', account);
-    const allowed = deps.rateLimiter.take(account.id);
-    if (!allowed.ok) throw new ApiError('rate_limited', 'too many deliveries for this account; retry later', undefined, allowed.retryAfterSeconds);
+  app.on(['GET', 'POST'], '/webhooks/:token', limit, authenticateWebhook(deps), async (c) => {
+    const account = c.get('webhookAccount');
     const bytes = new Uint8Array(await c.req.arrayBuffer());
-    await checkSignature(deps.db, account.id, c, bytes);
+    checkSignature(account.signingSecrets, c, bytes);
     const raw = readRaw(c, bytes);
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
@@ -55,8 +47,7 @@ function idempotencyKey(c: Context): string | undefined {
 }
 
 /** With signing secrets registered, the raw bytes must carry a valid signature before anything is parsed. */
-async function checkSignature(db: Db, accountId: string, c: Context, bytes: Uint8Array): Promise<void> {
-  const secrets = await signingSecretsOf(db, accountId);
+function checkSignature(secrets: string[], c: Context, bytes: Uint8Array): void {
   if (secrets.length === 0) return;
   const headers = { id: c.req.header('webhook-id'), timestamp: c.req.header('webhook-timestamp'), signature: c.req.header('webhook-signature') };
   const check = verifySignature(secrets, headers, bytes);

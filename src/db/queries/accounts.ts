@@ -1,7 +1,7 @@
 import { count, eq, sql } from 'drizzle-orm';
 import { hashSecret, newId, newSecret } from '../../ids.js';
 import type { Db } from '../client.js';
-import { accounts } from '../schema.js';
+import { accounts, signingSecrets } from '../schema.js';
 
 export type AccountRow = typeof accounts.$inferSelect;
 
@@ -24,9 +24,21 @@ export async function createAccount(db: Db, input: { name: string; defaultRegion
   return { account: account!, webhookToken, apiKey };
 }
 
-export async function findAccountByWebhookToken(db: Db, token: string): Promise<AccountRow | undefined> {
-  const [row] = await db.select().from(accounts).where(eq(accounts.webhookTokenHash, hashSecret(token))).limit(1);
-  return row;
+export type WebhookAccount = AccountRow & { signingSecrets: string[] };
+
+/** The account a webhook token belongs to, with its signing secrets: one round trip per delivery. */
+export async function findAccountByWebhookToken(db: Db, token: string): Promise<WebhookAccount | undefined> {
+  const [row] = await db
+    .select({
+      account: accounts,
+      // Spelled out with an alias: drizzle renders columns unqualified here, and a bare "id" inside
+      // the subquery would be the signing secret's own.
+      signingSecrets: sql<string[]>`coalesce((select array_agg(s.secret order by s.created_at) from ${signingSecrets} s where s.account_id = ${sql.identifier('accounts')}.${sql.identifier('id')}), '{}')`,
+    })
+    .from(accounts)
+    .where(eq(accounts.webhookTokenHash, hashSecret(token)))
+    .limit(1);
+  return row && { ...row.account, signingSecrets: row.signingSecrets };
 }
 
 export async function findAccountByApiKey(db: Db, apiKey: string): Promise<AccountRow | undefined> {

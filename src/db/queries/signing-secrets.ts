@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { newId } from '../../ids.js';
 import type { Db } from '../client.js';
 import { signingSecrets } from '../schema.js';
@@ -11,15 +11,6 @@ export async function createSigningSecret(db: Db, accountId: string): Promise<{ 
   const row = { id: newId('whs'), accountId, secret: newSigningSecret() };
   await db.insert(signingSecrets).values(row);
   return { id: row.id, secret: row.secret };
-}
-
-export async function signingSecretsOf(db: Db, accountId: string): Promise<string[]> {
-  const rows = await db
-    .select({ secret: signingSecrets.secret })
-    .from(signingSecrets)
-    .where(eq(signingSecrets.accountId, accountId))
-    .orderBy(asc(signingSecrets.createdAt));
-  return rows.map((row) => row.secret);
 }
 
 /** False when the account has no secret with this id. */
