@@ -1,7 +1,7 @@
 import { and, count, eq, ne, or, isNull } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
-import { findContact, findContactByExternalId, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
-import { labelsOf, replaceContactLabels } from '../db/queries/labels.js';
+import { findContactByExternalId, findContactWithLabels, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
+import { writeContactLabels } from '../db/queries/labels.js';
 import { agents, contacts, conversations } from '../db/schema.js';
 import type { UpsertOperation } from '../webhook/operation.js';
 import { Refusal } from './errors.js';
@@ -30,8 +30,9 @@ export type UpsertResult =
  * under the phone's lock. A refusal is thrown before or after writing; the caller rolls back either way.
  */
 export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperation): Promise<UpsertResult> {
-  const existing = await findContact(tx, accountId, op.phone);
-  const currentLabels = existing ? await labelsOf(tx, existing.id) : [];
+  const found = await findContactWithLabels(tx, accountId, op.phone);
+  const existing = found?.contact;
+  const currentLabels = found?.labels ?? [];
   if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) {
     return { status: 'stale', contact: existing ? summary(existing, currentLabels.map((l) => l.name), false) : null, assignedConversations: 0 };
   }
@@ -76,7 +77,7 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
   }
 
   const labelsChanged = !sameJson(labels.map((l) => l.toLowerCase()), currentLabels.map((l) => l.key));
-  const labelNames = labelsChanged ? (await replaceContactLabels(tx, accountId, row.id, labels)).map((l) => l.name) : currentLabels.map((l) => l.name);
+  const labelNames = labelsChanged ? (await writeContactLabels(tx, accountId, row.id, currentLabels, labels)).map((l) => l.name) : currentLabels.map((l) => l.name);
 
   let assigned = { changed: 0, total: 0 };
   if (agentId !== undefined) assigned = await assignConversations(tx, row.id, agentId);

@@ -1,5 +1,5 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
-import type { Db } from '../client.js';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { rowsOf, type Db } from '../client.js';
 import { contactLabels, labels } from '../schema.js';
 
 export interface LabelRow {
@@ -20,27 +20,50 @@ export async function labelsOf(db: Db, contactId: number): Promise<LabelRow[]> {
     .orderBy(asc(contactLabels.position));
 }
 
-/** Label rows for these names, created where missing; an existing label keeps its first spelling. */
+/**
+ * Label rows for these names, created where missing; an existing label keeps its first spelling.
+ * One statement inserts the missing ones and reads the rest; a label another transaction committed
+ * meanwhile is invisible to that statement's snapshot, so any still missing are read once more.
+ */
 export async function ensureLabels(tx: Db, accountId: string, names: string[]): Promise<Map<string, LabelRow>> {
   if (names.length === 0) return new Map();
-  await tx
-    .insert(labels)
-    .values(names.map((name) => ({ accountId, name, key: labelKey(name) })))
-    .onConflictDoNothing({ target: [labels.accountId, labels.key] });
-  const rows = await tx
-    .select({ id: labels.id, name: labels.name, key: labels.key })
-    .from(labels)
-    .where(and(eq(labels.accountId, accountId), inArray(labels.key, names.map(labelKey))));
-  return new Map(rows.map((row) => [row.key, row]));
+  const wanted = sql.join(
+    names.map((name) => sql`(${name}, ${labelKey(name)})`),
+    sql`, `,
+  );
+  const rows = await tx.execute(sql`
+    with wanted(name, key) as (values ${wanted}),
+    inserted as (
+      insert into ${labels} (account_id, name, key) select ${accountId}, name, key from wanted
+      on conflict (account_id, key) do nothing returning id, name, key
+    )
+    select id, name, key from inserted
+    union all
+    select l.id, l.name, l.key from ${labels} l join wanted w on w.key = l.key where l.account_id = ${accountId}`);
+  const found = new Map(rowsOf<{ id: string | number; name: string; key: string }>(rows).map((row) => [row.key, { id: Number(row.id), name: row.name, key: row.key }]));
+  const missing = names.map(labelKey).filter((key) => !found.has(key));
+  if (missing.length > 0) {
+    const late = await tx
+      .select({ id: labels.id, name: labels.name, key: labels.key })
+      .from(labels)
+      .where(and(eq(labels.accountId, accountId), inArray(labels.key, missing)));
+    for (const row of late) found.set(row.key, row);
+  }
+  return found;
 }
 
-/** Makes the contact's labels exactly `names`, in that order. */
-export async function replaceContactLabels(tx: Db, accountId: string, contactId: number, names: string[]): Promise<LabelRow[]> {
+/**
+ * Makes the contact's labels exactly `names`, in that order. When the change only appends (a new
+ * contact, or a merge), the rows already there are left alone and only the new ones are written.
+ */
+export async function writeContactLabels(tx: Db, accountId: string, contactId: number, current: LabelRow[], names: string[]): Promise<LabelRow[]> {
   const byKey = await ensureLabels(tx, accountId, names);
   const rows = names.map((name) => byKey.get(labelKey(name))!);
-  await tx.delete(contactLabels).where(eq(contactLabels.contactId, contactId));
-  if (rows.length > 0) {
-    await tx.insert(contactLabels).values(rows.map((row, position) => ({ contactId, labelId: row.id, position })));
+  const appendsOnly = current.length <= rows.length && current.every((label, i) => rows[i]!.key === label.key);
+  if (!appendsOnly) await tx.delete(contactLabels).where(eq(contactLabels.contactId, contactId));
+  const start = appendsOnly ? current.length : 0;
+  if (rows.length > start) {
+    await tx.insert(contactLabels).values(rows.slice(start).map((row, i) => ({ contactId, labelId: row.id, position: start + i })));
   }
   return rows;
 }
