@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface ServiceOptions {
+  databaseUrl: string;
+  /** `tsx`: `node --import tsx src/index.ts`; `dist`: `node <dir>/index.js` built by `build.ts`. */
+  entry: { kind: 'tsx' } | { kind: 'dist'; dir: string };
+  env?: Record<string, string>;
+}
+
+export interface Service {
+  pid: number;
+  baseUrl: string;
+  webhookUrl: string;
+  command: string;
+  /** The last 64 KiB the service wrote (pino's warnings and errors go to stdout, crashes to stderr). */
+  output(): string;
+  stop(): Promise<number | null>;
+}
+
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** Starts the service on a free port against `databaseUrl` and waits until it printed its webhook URL and is ready. */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const args = options.entry.kind === 'tsx' ? ['--import', 'tsx', 'src/index.ts'] : [`${options.entry.dir}/index.js`];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: baseUrl,
+      LOG_LEVEL: 'warn',
+      // The bench measures the service, not its guards: nothing may be refused for being too much.
+      RATE_LIMIT_PER_MINUTE: '10000000',
+      MAX_BACKLOG: '1000000',
+      ...options.env,
+    },
+  });
+  let stdout = '';
+  let stderr = '';
+  // pino logs to stdout, after the banner. Kept bounded: a service logging a warning per request
+  // must not eat the bench's memory.
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout = (stdout + chunk).slice(-64 * 1024)));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-64 * 1024)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  try {
+    const output = () => stdout + stderr;
+    const webhookUrl = await waitFor(child, exited, () => /webhook URL:\s+(\S+)/.exec(stdout)?.[1], output);
+    await waitFor(child, exited, async () => ((await fetch(`${baseUrl}/readyz`).catch(() => null))?.ok ? true : undefined), output);
+    return {
+      pid: child.pid!,
+      baseUrl,
+      webhookUrl,
+      command: `node ${args.join(' ')}`,
+      output: () => `${stdout.replace(/^[\s\S]*API key:.*\n/, '')}${stderr}`.trim(),
+      stop: async () => {
+        child.kill('SIGTERM');
+        return exited;
+      },
+    };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+async function waitFor<T>(child: ChildProcess, exited: Promise<number | null>, probe: () => T | undefined | Promise<T | undefined>, output: () => string): Promise<T> {
+  let code: number | null | undefined;
+  void exited.then((c) => (code = c ?? -1));
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (code !== undefined) throw new Error(`the service exited (${code}) while starting:\n${output()}`);
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`the service did not start within ${STARTUP_TIMEOUT_MS / 1000} s:\n${output()}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface ProcessFigures {
+  startMb: number;
+  peakMb: number;
+  endMb: number;
+  /** CPU time the process used during the phase (user + system), in seconds. */
+  cpuSeconds: number;
+}
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const TICKS_PER_SECOND = 100;
+
+/** Samples a process from /proc while a phase runs: VmRSS (where it started, its peak, where it ended) and CPU time. */
+export class ProcessSampler {
+  private peakKb = 0;
+  private readonly startKb: number;
+  private readonly startTicks: number;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pid: number,
+    intervalMs = 100,
+  ) {
+    this.startKb = this.read();
+    this.startTicks = this.ticks();
+    this.peakKb = this.startKb;
+    this.timer = setInterval(() => (this.peakKb = Math.max(this.peakKb, this.read())), intervalMs);
+  }
+
+  stop(): ProcessFigures {
+    clearInterval(this.timer);
+    const endKb = this.read();
+    this.peakKb = Math.max(this.peakKb, endKb);
+    return { startMb: mb(this.startKb), peakMb: mb(this.peakKb), endMb: mb(endKb), cpuSeconds: (this.ticks() - this.startTicks) / TICKS_PER_SECOND };
+  }
+
+  private read(): number {
+    try {
+      const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      return match ? Number(match[1]) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** utime + stime, fields 14 and 15 of /proc/<pid>/stat (counted after the command name, which may hold spaces). */
+  private ticks(): number {
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  }
+}
+
+const mb = (kb: number) => Math.round(kb / 102.4) / 10;
