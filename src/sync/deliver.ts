@@ -8,6 +8,7 @@ import { deleteContact, type DeleteResult } from './delete-contact.js';
 import { Refusal, type RefusalCode, type RefusalIssue } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
 import type { GroupCommitter } from './group-commit.js';
+import { KnownLabels } from './known-labels.js';
 import { lockKey } from './phone-key.js';
 import type { PhoneQueues } from './phone-queue.js';
 import { upsertContact, type UpsertResult } from './upsert-contact.js';
@@ -80,13 +81,16 @@ const contentTypes = { json: 'application/json', form: 'application/x-www-form-u
  */
 export class Deliverer {
   private readonly keysInFlight = new Set<string>();
+  private readonly labels: KnownLabels;
 
   constructor(
     private readonly db: Db,
     private readonly queues: PhoneQueues,
     private readonly committer: GroupCommitter,
     private readonly options: { metrics?: DeliveryObserver } = {},
-  ) {}
+  ) {
+    this.labels = new KnownLabels(db);
+  }
 
   deliver(input: DeliveryInput): Promise<DeliveryOutcome> {
     return this.options.metrics ? this.options.metrics.observe(() => this.deliverKeyed(input)) : this.deliverKeyed(input);
@@ -119,9 +123,11 @@ export class Deliverer {
     }
     const { operation, warnings } = parsed;
     try {
-      return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, () =>
-        this.committer.submit(lockKey(ctx.account.id, operation.phone), (tx) => this.apply(tx, ctx, operation, warnings)),
-      );
+      // Inside the lane, so that deliveries for one phone keep their order whatever each awaits.
+      return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, async () => {
+        if (operation.kind === 'upsert') await this.labels.ensure(ctx.account.id, operation.labels);
+        return this.committer.submit(lockKey(ctx.account.id, operation.phone), (tx) => this.apply(tx, ctx, operation, warnings));
+      });
     } catch (error) {
       if (error instanceof Refusal) return this.refuse(ctx, error, operation);
       if (error instanceof StoredFirst) return this.replay(ctx, (await findStoredResponse(this.db, ctx.account.id, ctx.key!))!);

@@ -70,7 +70,7 @@ export class GroupCommitter {
     }
   }
 
-  private async commit(batch: Pending[]): Promise<void> {
+  private async commit(batch: Pending[], retried = false): Promise<void> {
     let settled: Settled[];
     try {
       settled = await this.db.transaction(async (tx) => {
@@ -81,12 +81,17 @@ export class GroupCommitter {
         return results;
       });
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
+      if (batch.length === 1) {
+        // PostgreSQL chose this transaction to break a deadlock or a serialization conflict: the
+        // other side has gone on, so once more usually succeeds.
+        if (!retried && isConflict(error)) return this.commit(batch, true);
+        return batch[0]!.reject(error);
+      }
       // The batch as a whole failed (a deadlock on a shared new label, a lost connection): each
       // delivery is tried once more on its own, where the outcome is its own. Every delivery is
       // idempotent in effect, and one with a key finds its stored answer, so a retry is safe.
       this.stats.retriedAlone += batch.length;
-      await Promise.all(batch.map((item) => this.commit([item])));
+      await Promise.all(batch.map((item) => this.commit([item], retried)));
       return;
     }
     batch.forEach((item, i) => {
@@ -113,4 +118,11 @@ async function lockAll(tx: Tx, keys: bigint[]): Promise<void> {
     sql`, `,
   );
   await tx.execute(sql`select pg_advisory_xact_lock(k) from (select k from (values ${values}) as v(k) order by k) as ordered`);
+}
+
+/** deadlock_detected or serialization_failure, also when drizzle wrapped the driver's error. */
+function isConflict(error: unknown): boolean {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
