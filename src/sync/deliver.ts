@@ -9,6 +9,7 @@ import { Refusal, type RefusalCode, type RefusalIssue } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
 import type { GroupCommitter } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
+import type { LabelRow } from '../db/queries/labels.js';
 import { lockKey } from './phone-key.js';
 import type { PhoneQueues } from './phone-queue.js';
 import { upsertContact, type UpsertResult } from './upsert-contact.js';
@@ -125,8 +126,8 @@ export class Deliverer {
     try {
       // Inside the lane, so that deliveries for one phone keep their order whatever each awaits.
       return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, async () => {
-        if (operation.kind === 'upsert') await this.labels.ensure(ctx.account.id, operation.labels);
-        return this.committer.submit(lockKey(ctx.account.id, operation.phone), (tx) => this.apply(tx, ctx, operation, warnings));
+        const added = operation.kind === 'upsert' ? await this.labels.ensure(ctx.account.id, operation.labels) : new Map();
+        return this.committer.submit(lockKey(ctx.account.id, operation.phone), (tx) => this.apply(tx, ctx, operation, warnings, added));
       });
     } catch (error) {
       if (error instanceof Refusal) return this.refuse(ctx, error, operation);
@@ -136,7 +137,7 @@ export class Deliverer {
   }
 
   /** Runs inside the group committer's transaction, which already holds the phone's advisory lock. */
-  private async apply(tx: Tx, ctx: Context, operation: Operation, warnings: string[]): Promise<DeliveryOutcome> {
+  private async apply(tx: Tx, ctx: Context, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Promise<DeliveryOutcome> {
     if (ctx.key !== undefined) {
       // Checked again under the lock: another process may have applied the same delivery meanwhile.
       const stored = await findStoredResponse(tx, ctx.account.id, ctx.key);
@@ -149,7 +150,7 @@ export class Deliverer {
       const result = await deleteContact(tx, ctx.account.id, operation);
       body = { status: result.status, ...base, contact: result.deleted.contact, deleted: result.deleted, warnings };
     } else {
-      const result = await upsertContact(tx, ctx.account.id, operation);
+      const result = await upsertContact(tx, ctx.account.id, operation, added);
       body = { status: result.status, ...base, contact: result.contact, assigned_conversations: result.assignedConversations, warnings };
     }
     await this.record(tx, ctx, body.status, name, operation.phone);

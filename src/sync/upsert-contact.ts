@@ -1,7 +1,7 @@
 import { and, count, eq, ne, or, isNull } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
 import { findContactByExternalId, findContactWithLabels, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
-import { writeContactLabels } from '../db/queries/labels.js';
+import { writeContactLabels, type LabelRow } from '../db/queries/labels.js';
 import { agents, contacts, conversations } from '../db/schema.js';
 import type { UpsertOperation } from '../webhook/operation.js';
 import { Refusal } from './errors.js';
@@ -27,9 +27,9 @@ export type UpsertResult =
 
 /**
  * Upserts the contact and, with an assignee, assigns its conversations — in the caller's transaction,
- * under the phone's lock. A refusal is thrown before or after writing; the caller rolls back either way.
+ * under the phone's lock. `added` holds the rows of the labels the delivery adds (KnownLabels). A refusal is thrown before or after writing; the caller rolls back either way.
  */
-export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperation): Promise<UpsertResult> {
+export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperation, added: Map<string, LabelRow>): Promise<UpsertResult> {
   const found = await findContactWithLabels(tx, accountId, op.phone);
   const existing = found?.contact;
   const currentLabels = found?.labels ?? [];
@@ -77,7 +77,7 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
   }
 
   const labelsChanged = !sameJson(labels.map((l) => l.toLowerCase()), currentLabels.map((l) => l.key));
-  const labelNames = labelsChanged ? (await writeContactLabels(tx, accountId, row.id, currentLabels, labels)).map((l) => l.name) : currentLabels.map((l) => l.name);
+  const labelNames = labelsChanged ? (await writeContactLabels(tx, row.id, currentLabels, labels, new Map([...added, ...currentLabels.map((l) => [l.key, l] as const)]))).map((l) => l.name) : currentLabels.map((l) => l.name);
 
   let assigned = { changed: 0, total: 0 };
   if (agentId !== undefined) assigned = await assignConversations(tx, row.id, agentId);

@@ -53,17 +53,17 @@ export async function ensureLabels(tx: Db, accountId: string, names: string[]): 
 }
 
 /**
- * Makes the contact's labels exactly `names`, in that order. When the change only appends (a new
+ * Makes the contact's labels exactly `names`, in that order; every name must be in `rows` (the
+ * contact's current labels and those the delivery adds). When the change only appends (a new
  * contact, or a merge), the rows already there are left alone and only the new ones are written.
  */
-export async function writeContactLabels(tx: Db, accountId: string, contactId: number, current: LabelRow[], names: string[]): Promise<LabelRow[]> {
-  const byKey = await ensureLabels(tx, accountId, names);
-  const rows = names.map((name) => byKey.get(labelKey(name))!);
-  const appendsOnly = current.length <= rows.length && current.every((label, i) => rows[i]!.key === label.key);
+export async function writeContactLabels(tx: Db, contactId: number, current: LabelRow[], names: string[], rows: Map<string, LabelRow>): Promise<LabelRow[]> {
+  const wanted = names.map((name) => rows.get(labelKey(name))!);
+  const appendsOnly = current.length <= wanted.length && current.every((label, i) => wanted[i]!.key === label.key);
   if (!appendsOnly) await tx.delete(contactLabels).where(eq(contactLabels.contactId, contactId));
   const start = appendsOnly ? current.length : 0;
-  if (rows.length > start) {
-    await tx.insert(contactLabels).values(rows.slice(start).map((row, i) => ({ contactId, labelId: row.id, position: start + i })));
+  if (wanted.length > start) {
+    await tx.insert(contactLabels).values(wanted.slice(start).map((row, i) => ({ contactId, labelId: row.id, position: start + i })));
   }
-  return rows;
+  return wanted;
 }
