@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
+import { sqlState } from '../db/errors.js';
 import { Overloaded, Refusal } from '../sync/errors.js';
 import { IdempotencyInProgress } from '../sync/deliver.js';
 import { ApiError, errorResponse, internalError, type ErrorCode } from './errors.js';
@@ -31,12 +32,6 @@ export function isDatabaseUnavailable(code: string | undefined): boolean {
 /** untranslatable_character, character_not_in_repertoire: what a NUL in text or jsonb raises. */
 const UNSTORABLE_TEXT = new Set(['22P05', '22021']);
 
-/** The database driver's SQLSTATE, also when drizzle wrapped the driver's error as its `cause`. */
-const driverCode = (error: unknown): string | undefined => {
-  if (!(error instanceof Error)) return undefined;
-  const cause = (error as { cause?: unknown }).cause;
-  return ((cause instanceof Error ? cause : error) as { code?: string }).code;
-};
 
 /** Every error leaves through here, as the one error body; the unexpected ones as `500 internal`. */
 export function toApiError(error: unknown): ApiError | undefined {
@@ -48,10 +43,10 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof Overloaded) {
     return new ApiError('unavailable', 'too many deliveries waiting; retry shortly', undefined, error.retryAfterSeconds);
   }
-  if (isDatabaseUnavailable(driverCode(error))) {
+  if (isDatabaseUnavailable(sqlState(error))) {
     return new ApiError('unavailable', 'the database is unavailable right now; retry shortly', undefined, 1);
   }
-  if (UNSTORABLE_TEXT.has(driverCode(error) ?? '')) {
+  if (UNSTORABLE_TEXT.has(sqlState(error) ?? '')) {
     return new ApiError('invalid_payload', 'the request holds text PostgreSQL cannot store (a NUL character, \\u0000)');
   }
   if (error instanceof HTTPException) {

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
+import { sqlState } from '../db/errors.js';
 
 interface Pending {
   lockKey: bigint;
@@ -120,9 +121,8 @@ async function lockAll(tx: Tx, keys: bigint[]): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(k) from (select k from (values ${values}) as v(k) order by k) as ordered`);
 }
 
-/** deadlock_detected or serialization_failure, also when drizzle wrapped the driver's error. */
+/** deadlock_detected or serialization_failure. */
 function isConflict(error: unknown): boolean {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  const code = (cause as { code?: unknown } | null)?.code;
+  const code = sqlState(error);
   return code === '40P01' || code === '40001';
 }

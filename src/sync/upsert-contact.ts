@@ -1,5 +1,6 @@
 import { and, count, eq, ne, or, isNull } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
+import { isUniqueViolation } from '../db/errors.js';
 import { findContactByExternalId, findContactWithLabels, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
 import { writeContactLabels, type LabelRow } from '../db/queries/labels.js';
 import { agents, contacts, conversations } from '../db/schema.js';
@@ -64,16 +65,23 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
   const changed = !existing || (Object.keys(values) as (keyof typeof values)[]).some((k) => !sameJson(values[k], existing[k]));
 
   let row: ContactRow;
-  if (!existing) {
-    [row] = (await tx.insert(contacts).values({ accountId, phone: op.phone, ...values, lastOccurredAt: op.occurredAt ?? null }).returning()) as [ContactRow];
-  } else if (changed || newer) {
-    [row] = (await tx
-      .update(contacts)
-      .set({ ...values, ...(newer ? { lastOccurredAt: newer } : {}), ...(changed ? { updatedAt: new Date() } : {}) })
-      .where(eq(contacts.id, existing.id))
-      .returning()) as [ContactRow];
-  } else {
-    row = existing;
+  try {
+    if (!existing) {
+      [row] = (await tx.insert(contacts).values({ accountId, phone: op.phone, ...values, lastOccurredAt: op.occurredAt ?? null }).returning()) as [ContactRow];
+    } else if (changed || newer) {
+      [row] = (await tx
+        .update(contacts)
+        .set({ ...values, ...(newer ? { lastOccurredAt: newer } : {}), ...(changed ? { updatedAt: new Date() } : {}) })
+        .where(eq(contacts.id, existing.id))
+        .returning()) as [ContactRow];
+    } else {
+      row = existing;
+    }
+  } catch (error) {
+    // Another phone's transaction claimed the same external_id after our check: the unique index
+    // settles it, and this delivery is refused like one that came second.
+    if (isUniqueViolation(error, 'contacts_account_external_id_unique')) throw externalIdTaken();
+    throw error;
   }
 
   const labelsChanged = !sameJson(labels.map((l) => l.toLowerCase()), currentLabels.map((l) => l.key));
@@ -91,7 +99,9 @@ async function findAgentId(tx: Tx, accountId: string, email: string): Promise<st
     .select({ id: agents.id })
     .from(agents)
     .where(and(eq(agents.accountId, accountId), eq(agents.email, email)))
-    .limit(1);
+    .limit(1)
+    // Held until commit: an agent deleted meanwhile waits for this assignment, never breaks it.
+    .for('key share');
   if (!agent) {
     throw new Refusal('unknown_assignee', `no agent with email ${email} in this account`, [
       { path: 'assignee', message: 'no such agent; create it with POST /api/v1/agents' },
@@ -101,12 +111,13 @@ async function findAgentId(tx: Tx, accountId: string, email: string): Promise<st
 }
 
 async function assertExternalIdFree(tx: Tx, accountId: string, externalId: string): Promise<void> {
-  if (await findContactByExternalId(tx, accountId, externalId)) {
-    throw new Refusal('external_id_taken', 'contact.external_id already belongs to another contact', [
-      { path: 'contact.external_id', message: 'held by another phone in this account' },
-    ]);
-  }
+  if (await findContactByExternalId(tx, accountId, externalId)) throw externalIdTaken();
 }
+
+const externalIdTaken = () =>
+  new Refusal('external_id_taken', 'contact.external_id already belongs to another contact', [
+    { path: 'contact.external_id', message: 'held by another phone in this account' },
+  ]);
 
 /** Every conversation of the contact goes to the agent; answers how many changed and how many it now has. */
 async function assignConversations(tx: Tx, contactId: number, agentId: string): Promise<{ changed: number; total: number }> {

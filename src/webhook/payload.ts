@@ -122,7 +122,8 @@ export const OccurredAt = z
         : z.iso.datetime({ offset: true, local: false }).safeParse(value).success
           ? new Date(value)
           : null;
-    if (!date || Number.isNaN(date.getTime())) {
+    // PostgreSQL's timestamptz stops at year 9999 (and JavaScript's ISO form changes past it).
+    if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999) {
       ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone or epoch milliseconds' });
       return z.NEVER;
     }

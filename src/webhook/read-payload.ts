@@ -12,15 +12,32 @@ const TOP_FIELDS = ['overrideLabels', 'inviteNewContacts', 'assignee', 'delete_c
 /** Turns what was sent (JSON, form fields or a query string) into one payload object. */
 export function readPayload(raw: RawDelivery): Record<string, unknown> {
   const payload = raw.kind === 'json' ? parseJsonObject(raw.body, 'the body') : readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
-  if (holdsNul(payload)) throw new Refusal('invalid_payload', 'the payload contains a NUL character (\\u0000), which cannot be stored');
+  const problem = unstorableText(payload);
+  if (problem) throw new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`);
   return payload;
 }
 
-/** PostgreSQL text and jsonb cannot hold U+0000, in values or in keys. */
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (typeof value !== 'object' || value === null) return false;
-  return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || holdsNul(inner));
+const MAX_DEPTH = 32;
+/** A UTF-16 surrogate without its other half: PostgreSQL's json rejects it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What PostgreSQL text and jsonb cannot hold, in values or keys: U+0000 and lone surrogates. Walked
+ * without recursion, and refused past MAX_DEPTH levels: no field of a delivery nests that deep.
+ */
+function unstorableText(payload: unknown): string | undefined {
+  const stack: [unknown, number][] = [[payload, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return 'a NUL character (\\u0000)';
+      if (LONE_SURROGATE.test(value)) return 'an unpaired UTF-16 surrogate';
+    } else if (typeof value === 'object' && value !== null) {
+      if (depth >= MAX_DEPTH) return `values nested more than ${MAX_DEPTH} levels deep`;
+      for (const [key, inner] of Object.entries(value)) stack.push([key, depth + 1], [inner, depth + 1]);
+    }
+  }
+  return undefined;
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

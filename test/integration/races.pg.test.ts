@@ -44,6 +44,19 @@ describe.skipIf(!postgresUrl)('races on PostgreSQL', () => {
       expect([...labels].sort()).toEqual(Array.from({ length: 60 }, (_, i) => `label-${i}`).sort());
     });
 
+    it('concurrent claims of one external_id by different phones: one wins, the others get 422, never 500', async () => {
+      for (let round = 0; round < 10; round++) {
+        const instances = apps();
+        const phones = [uniquePhone(), uniquePhone(), uniquePhone()];
+        const answers = await Promise.all(
+          phones.map((phone, i) => send(instances[i % instances.length]!, { contact: { phone, external_id: `race-${round}-${instances.length}` } })),
+        );
+        const statuses = answers.map((res) => res.status).sort();
+        expect(statuses).toEqual([200, 422, 422]);
+        for (const res of answers.filter((r) => r.status === 422)) expect(((await res.json()) as any).code).toBe('external_id_taken');
+      }
+    });
+
     it('two concurrent first deliveries for a new phone create one contact', async () => {
       for (let round = 0; round < 10; round++) {
         const phone = uniquePhone();

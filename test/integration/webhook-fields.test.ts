@@ -160,6 +160,10 @@ const cases: FieldCase[] = [
     send: (p) => contact(p, { name: 'Back' }, { occurred_at: '2026-03-02T00:00:00Z' }),
     expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.name).toBe('Back'); },
   },
+  { name: 'occurred_at: after year 9999 is refused', send: (p) => contact(p, {}, { occurred_at: 253402300800000 }), status: 400, code: 'invalid_payload' },
+  { name: 'name: an unpaired surrogate is refused', send: (p) => contact(p, { name: 'a\ud800b' }), status: 400, code: 'invalid_payload' },
+  { name: 'custom_attributes: an unpaired surrogate is refused', send: (p) => contact(p, { custom_attributes: { a: '\udc00' } }), status: 400, code: 'invalid_payload' },
+  { name: 'a payload nested 20,000 levels deep is refused', send: (p) => `{"contact":{"phone":"${p}"},"x":${"[".repeat(20000)}${"]".repeat(20000)}}`, status: 400, code: 'invalid_payload' },
   { name: 'occurred_at: not a time is refused', send: (p) => contact(p, {}, { occurred_at: 'yesterday' }), status: 400, code: 'invalid_payload' },
   { name: 'occurred_at: a time without a zone is refused', send: (p) => contact(p, {}, { occurred_at: '2026-01-01T10:00:00' }), status: 400, code: 'invalid_payload' },
   // unknown keys

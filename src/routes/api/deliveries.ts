@@ -11,6 +11,12 @@ import { ErrorSchema, apiKeySecurity, errorResponses, iso, jsonResponse } from '
 const CURSOR_TEXT = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),(dlv_[0-9a-z]{1,64})$/;
 export const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
 
+/** `Date.parse` rolls 30 February over to March; PostgreSQL refuses it. Only a time that survives the round trip is real. */
+const isRealTime = (text: string) => {
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
+};
+
 /** Opaque to callers; inside, the time (to the microsecond) and id of the last delivery of the previous page. */
 export const Cursor = z
   .string()
@@ -18,7 +24,7 @@ export const Cursor = z
   .transform((cursor, ctx) => {
     const match = CURSOR_TEXT.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
     // Re-encoding catches characters the base64 decoder silently skips.
-    if (!match || Number.isNaN(Date.parse(match[1]!)) || encodeCursor(match[1]!, match[2]!) !== cursor) {
+    if (!match || !isRealTime(match[1]!) || encodeCursor(match[1]!, match[2]!) !== cursor) {
       ctx.issues.push({ code: 'custom', input: cursor, message: 'is not a cursor this API gave out; use next_cursor as returned' });
       return z.NEVER;
     }
