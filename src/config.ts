@@ -15,6 +15,8 @@ export const ConfigSchema = z.object({
   /** Region for the `default` account created on first start (ISO 3166 alpha-2). */
   DEFAULT_REGION: z.string().regex(/^[A-Za-z]{2}$/, 'must be a two-letter country code').transform((r) => r.toUpperCase()).optional(),
   MAX_BODY_BYTES: integer(256 * 1024, 1024, 64 * 1024 * 1024),
+  /** A signed bulk body is spooled to disk before its signature can be checked: at most this much. */
+  MAX_BULK_BYTES: integer(1024 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
   RATE_LIMIT_PER_MINUTE: integer(6000, 1, 10_000_000),
   REQUEST_TIMEOUT_MS: integer(30_000, 100, 600_000),
   SHUTDOWN_TIMEOUT_MS: integer(25_000, 0, 600_000),

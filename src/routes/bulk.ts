@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
 import { stream } from 'hono/streaming';
 import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
-import { toApiError } from '../http/on-error.js';
+import { loggable, toApiError } from '../http/on-error.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { signatureVerifier } from '../http/signature.js';
 import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
@@ -22,7 +23,7 @@ const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'appl
  * The request is streamed; with signing secrets it is first spooled to a temporary file while its
  * HMAC is computed, so that nothing is applied before the signature over the whole body holds.
  */
-export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxLineBytes: number }) {
+export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; logger: Logger; maxLineBytes: number; maxSpoolBytes: number }) {
   const app = new Hono<WebhookEnv>();
   app.post('/webhooks/:token/bulk', authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
@@ -32,7 +33,7 @@ export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: Ra
     if (!body) throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
 
     const secrets = account.signingSecrets;
-    const source: Spooled = secrets.length === 0 ? (body as unknown as AsyncIterable<Uint8Array>) : await spoolVerified(c, secrets, body);
+    const source: Spooled = secrets.length === 0 ? (body as unknown as AsyncIterable<Uint8Array>) : await spoolVerified(c, secrets, body, deps.maxSpoolBytes);
 
     c.header('Content-Type', 'application/x-ndjson');
     return stream(c, async (out) => {
@@ -40,7 +41,7 @@ export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: Ra
       try {
         for await (const result of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes)) {
           summarise(summary, result);
-          await out.write(`${JSON.stringify(resultLine(result))}\n`);
+          await out.write(`${JSON.stringify(resultLine(result, deps.logger, c.get('requestId')))}\n`);
         }
       } finally {
         await source.cleanup?.();
@@ -51,16 +52,17 @@ export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: Ra
   return app;
 }
 
-function resultLine(result: BulkResult): Record<string, unknown> {
+function resultLine(result: BulkResult, logger: Logger, requestId: string): Record<string, unknown> {
   if ('body' in result) return { line: result.line, ...result.body };
   const known = toApiError(result.error);
+  if (!known) logger.error({ err: loggable(result.error instanceof Error ? result.error : new Error(String(result.error))), requestId, line: result.line }, 'unexpected error');
   return { line: result.line, ...(known ?? internalError()).body() };
 }
 
 type Spooled = AsyncIterable<Uint8Array> & { cleanup?: () => Promise<void> };
 
 /** Writes the body to a temporary file while computing its HMAC; answers 401 before anything is applied if it does not match. */
-async function spoolVerified(c: Context, secrets: string[], body: ReadableStream<Uint8Array>): Promise<Spooled> {
+async function spoolVerified(c: Context, secrets: string[], body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Spooled> {
   const headers = { id: c.req.header('webhook-id'), timestamp: c.req.header('webhook-timestamp'), signature: c.req.header('webhook-signature') };
   const verifier = signatureVerifier(secrets, headers);
   const early = verifier.headerProblem();
@@ -72,7 +74,10 @@ async function spoolVerified(c: Context, secrets: string[], body: ReadableStream
     await pipeline(
       body as unknown as AsyncIterable<Uint8Array>,
       async function* (chunks: AsyncIterable<Uint8Array>) {
+        let size = 0;
         for await (const chunk of chunks) {
+          size += chunk.length;
+          if (size > maxBytes) throw new ApiError('payload_too_large', `a signed bulk body may be at most ${maxBytes} bytes`);
           verifier.update(chunk);
           yield chunk;
         }

@@ -1,6 +1,6 @@
 import type { NdjsonLine } from '../webhook/ndjson.js';
 import type { Account, Deliverer, DeliveryBody } from './deliver.js';
-import { Overloaded, Refusal } from './errors.js';
+import { Refusal } from './errors.js';
 
 export const MAX_BULK_LINES = 1_000_000;
 /** Lines applied ahead of the one being answered: enough to fill batches, small enough to keep memory flat. */
@@ -29,6 +29,9 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
       window.push(Promise.resolve({ line: item.line, error: new Refusal('limit_exceeded', `a bulk request holds at most ${MAX_BULK_LINES} lines; the rest was not read`) }));
       break;
     }
+    // Wait here, before the line is handed over: a line that waited on its own could let a later
+    // line for the same phone into its lane first.
+    while (!deliverer.hasRoom) await new Promise((resolve) => setTimeout(resolve, 20));
     window.push('tooLong' in item ? Promise.resolve(tooLong(item.line, maxLineBytes)) : applyLine(deliverer, account, item.line, item.text));
     if (window.length >= WINDOW) yield await window.shift()!;
   }
@@ -40,17 +43,10 @@ function tooLong(line: number, maxLineBytes: number): BulkResult {
 }
 
 async function applyLine(deliverer: Deliverer, account: Account, line: number, text: string): Promise<BulkResult> {
-  for (;;) {
-    try {
-      return { line, body: (await deliverer.deliver({ account, raw: { kind: 'json', body: text } })).body };
-    } catch (error) {
-      // Other traffic filled the backlog: a bulk sender cannot retry one line, so wait for room.
-      if (error instanceof Overloaded) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        continue;
-      }
-      return { line, error };
-    }
+  try {
+    return { line, body: (await deliverer.deliver({ account, raw: { kind: 'json', body: text } })).body };
+  } catch (error) {
+    return { line, error };
   }
 }
 

@@ -130,3 +130,49 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
 });
 
 type BodyInitLike = string | ReadableStream<Uint8Array>;
+
+describe('bulk under a full backlog, and a signed body over MAX_BULK_BYTES', () => {
+  let t: TestApp;
+  let server: ServerType;
+  let base: string;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { MAX_BACKLOG: '2', MAX_BULK_BYTES: '4096' });
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    server = serve({ fetch: t.app.fetch, port, hostname: '127.0.0.1' });
+    base = `http://127.0.0.1:${port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await t.close();
+  });
+
+  it('waits for room instead of failing lines, and keeps line order per phone', async () => {
+    const hot = uniquePhone();
+    const lines = Array.from({ length: 120 }, (_, i) =>
+      JSON.stringify(i % 2 ? { contact: { phone: hot, labels: [`v${i}`] }, overrideLabels: true } : { contact: { phone: uniquePhone() } }),
+    );
+    const res = await fetch(`${base}/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines.join('\n') });
+    const out = (await res.text()).trim().split('\n').map((line) => JSON.parse(line) as Line);
+    expect(out.at(-1)).toEqual({ summary: { lines: 120, applied: 120, unchanged: 0, stale: 0, failed: 0 } });
+    expect((await storedContact(t, hot))?.labels).toEqual(['v119']);
+  });
+
+  it('a signed body over MAX_BULK_BYTES is 413 before anything is applied', async () => {
+    const secret = (await callApi(t, 'POST', '/account/signing-secrets')).body.secret as string;
+    const phone = uniquePhone();
+    const body = `${JSON.stringify({ contact: { phone } })}\n${'{"contact":{"phone":"+447400000000"}}\n'.repeat(200)}`;
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const res = await fetch(`${base}/webhooks/${t.account.webhookToken}/bulk`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', 'webhook-id': 'm1', 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${sign(secret, 'm1', timestamp, new TextEncoder().encode(body))}` },
+      body,
+    });
+    expect(res.status).toBe(413);
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+});

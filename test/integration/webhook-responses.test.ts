@@ -254,3 +254,20 @@ describe('while draining for shutdown', () => {
     await t.close();
   });
 });
+
+describe.each(testDatabases())('delete is final, on %s', (kind) => {
+  it('a stored idempotent answer no longer hands the deleted contact back', async () => {
+    const t = await createTestApp(kind);
+    const phone = uniquePhone();
+    const payload = { contact: { phone, name: 'Jane Secret', custom_attributes: { ssn: '123' } } };
+    const first = await postWebhook(t, payload, { headers: { 'idempotency-key': 'k-delete' } });
+    expect(first.body.contact.name).toBe('Jane Secret');
+    expect((await postWebhook(t, { delete_contact: phone })).body.deleted.contact).toBe(true);
+    const again = await postWebhook(t, payload, { headers: { 'idempotency-key': 'k-delete' } });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toMatchObject({ status: 'applied', delivery_id: first.body.delivery_id });
+    expect(JSON.stringify(again.body)).not.toContain('Jane Secret');
+    expect(JSON.stringify(again.body)).not.toContain(phone);
+    await t.close();
+  });
+});
