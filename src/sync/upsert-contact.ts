@@ -88,7 +88,7 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
   const labelNames = labelsChanged ? (await writeContactLabels(tx, row.id, currentLabels, labels, new Map([...added, ...currentLabels.map((l) => [l.key, l] as const)]))).map((l) => l.name) : currentLabels.map((l) => l.name);
 
   let assigned = { changed: 0, total: 0 };
-  if (agentId !== undefined) assigned = await assignConversations(tx, row.id, agentId);
+  if (agentId !== undefined) assigned = await assignConversations(tx, accountId, row.id, agentId);
 
   const applied = changed || labelsChanged || assigned.changed > 0;
   return { status: applied ? 'applied' : 'unchanged', contact: summary(row, labelNames, !existing), assignedConversations: assigned.total };
@@ -120,13 +120,14 @@ const externalIdTaken = () =>
   ]);
 
 /** Every conversation of the contact goes to the agent; answers how many changed and how many it now has. */
-async function assignConversations(tx: Tx, contactId: number, agentId: string): Promise<{ changed: number; total: number }> {
+async function assignConversations(tx: Tx, accountId: string, contactId: number, agentId: string): Promise<{ changed: number; total: number }> {
+  const ofContact = and(eq(conversations.accountId, accountId), eq(conversations.contactId, contactId));
   const updated = await tx
     .update(conversations)
     .set({ assigneeId: agentId })
-    .where(and(eq(conversations.contactId, contactId), or(isNull(conversations.assigneeId), ne(conversations.assigneeId, agentId))))
+    .where(and(ofContact, or(isNull(conversations.assigneeId), ne(conversations.assigneeId, agentId))))
     .returning({ id: conversations.id });
-  const [total] = await tx.select({ n: count() }).from(conversations).where(eq(conversations.contactId, contactId));
+  const [total] = await tx.select({ n: count() }).from(conversations).where(ofContact);
   return { changed: updated.length, total: total?.n ?? 0 };
 }
 
