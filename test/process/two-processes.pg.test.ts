@@ -85,12 +85,19 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two service processes on one da
      * The model: a phone is absent (null) or holds label keys in order; a key is shown as it was
      * first written in the account. Merge appends new keys at the end, override sets exactly the
      * keys given (first of each), removal drops keys, delete makes the phone absent. A repeat of a
-     * keyed delivery is answered from the stored response and changes nothing.
+     * keyed delivery is answered from the stored response and changes nothing; a delete strips the
+     * contact from the stored answers about that phone (they keep status and delivery id).
      */
     class Model {
       readonly phones = new Map<number, string[] | null>();
       readonly spelling = new Map<string, string>();
       readonly answers = new Map<number, unknown>();
+      readonly answerPhone = new Map<number, number>();
+
+      remember(step: Step, body: unknown): void {
+        this.answers.set(step.id, body);
+        this.answerPhone.set(step.id, step.phone);
+      }
 
       /** Applies one acknowledged step; returns what its answer must say. */
       apply(run: number, step: Step): { replayOf?: unknown; status: 'applied' | 'unchanged'; labels?: string[] } {
@@ -98,6 +105,12 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two service processes on one da
         const before = this.phones.get(step.phone) ?? null;
         if (step.kind === 'delete') {
           this.phones.set(step.phone, null);
+          for (const [id, phone] of this.answerPhone) {
+            const body = this.answers.get(id) as { contact?: unknown };
+            if (phone !== step.phone || typeof body.contact !== 'object' || body.contact === null) continue;
+            const { contact: _deleted, ...rest } = body;
+            this.answers.set(id, rest);
+          }
           return { status: before === null ? 'unchanged' : 'applied' };
         }
         const sent = step.labels.map((ref) => nameOf(run, step.phone, ref));
@@ -152,7 +165,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two service processes on one da
               expect(answer.headers.get('idempotent-replayed'), where).toBeNull();
               expect(answer.body.status, where).toBe(expected.status);
               if (expected.labels) expect(answer.body.contact.labels, where).toEqual(expected.labels);
-              if (step.keyed) model.answers.set(step.id, answer.body);
+              if (step.keyed) model.remember(step, answer.body);
             }
             const keys = model.phones.get(phone) ?? null;
             const want = keys === null ? null : model.show(keys);
