@@ -10,6 +10,7 @@ import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { loggable, toApiError } from '../http/on-error.js';
+import { mediaType, signedHeaders } from '../http/request.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { signatureVerifier } from '../http/signature.js';
 import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
@@ -27,8 +28,7 @@ export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: Ra
   const app = new Hono<WebhookEnv>();
   app.post('/webhooks/:token/bulk', authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
-    const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (!NDJSON_TYPES.has(type)) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
+    if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
     const body = c.req.raw.body;
     if (!body) throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
 
@@ -63,8 +63,7 @@ type Spooled = AsyncIterable<Uint8Array> & { cleanup?: () => Promise<void> };
 
 /** Writes the body to a temporary file while computing its HMAC; answers 401 before anything is applied if it does not match. */
 async function spoolVerified(c: Context, secrets: string[], body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Spooled> {
-  const headers = { id: c.req.header('webhook-id'), timestamp: c.req.header('webhook-timestamp'), signature: c.req.header('webhook-signature') };
-  const verifier = signatureVerifier(secrets, headers);
+  const verifier = signatureVerifier(secrets, signedHeaders(c));
   const early = verifier.headerProblem();
   if (!early.ok) throw new ApiError('unauthorized', `bad signature: ${early.reason}`);
   const dir = await mkdtemp(join(tmpdir(), 'contact-sync-bulk-'));

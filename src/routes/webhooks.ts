@@ -1,10 +1,10 @@
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
-import { ApiError, codeToStatus, errorResponse } from '../http/errors.js';
+import { ApiError, codeToStatus } from '../http/errors.js';
+import { limitBody, mediaType, signedHeaders } from '../http/request.js';
 import type { Deliverer, DeliveryBody } from '../sync/deliver.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 
@@ -12,10 +12,7 @@ const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxBodyBytes: number }) {
   const app = new Hono<WebhookEnv>();
-  const limit = bodyLimit({
-    maxSize: deps.maxBodyBytes,
-    onError: (c) => errorResponse(c, new ApiError('payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`)),
-  });
+  const limit = limitBody(deps.maxBodyBytes);
 
   app.on(['GET', 'POST'], ['/webhooks', '/webhooks/'], () => {
     throw new ApiError('unauthorized', 'the webhook URL needs its token: /webhooks/{token}');
@@ -49,8 +46,7 @@ function idempotencyKey(c: Context): string | undefined {
 /** With signing secrets registered, the raw bytes must carry a valid signature before anything is parsed. */
 function checkSignature(secrets: string[], c: Context, bytes: Uint8Array): void {
   if (secrets.length === 0) return;
-  const headers = { id: c.req.header('webhook-id'), timestamp: c.req.header('webhook-timestamp'), signature: c.req.header('webhook-signature') };
-  const check = verifySignature(secrets, headers, bytes);
+  const check = verifySignature(secrets, signedHeaders(c), bytes);
   if (!check.ok) throw new ApiError('unauthorized', `bad signature: ${check.reason}`);
 }
 
@@ -59,7 +55,7 @@ function readRaw(c: Context, bytes: Uint8Array): RawDelivery {
   const query = new URL(c.req.url).search.slice(1);
   if (c.req.method === 'GET') return { kind: 'query', query };
   const body = new TextDecoder().decode(bytes);
-  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(c);
   if (type === 'application/json' || type.endsWith('+json')) return { kind: 'json', body };
   if (type === 'application/x-www-form-urlencoded') return { kind: 'form', body };
   if (body === '' && query !== '') return { kind: 'query', query };

@@ -3,7 +3,7 @@ import { recordDelivery, type DeliveryStatus } from '../db/queries/deliveries.js
 import { newId } from '../ids.js';
 import { operationName, toOperation, type Operation, type OperationName } from '../webhook/operation.js';
 import { maskPhone } from '../webhook/phone.js';
-import { readPayload, type RawDelivery } from '../webhook/read-payload.js';
+import { readPayload, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact, type DeleteResult } from './delete-contact.js';
 import { Refusal, type RefusalCode, type RefusalIssue } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
@@ -73,8 +73,6 @@ interface Context {
   fingerprint: string;
 }
 
-const rawText = (raw: RawDelivery) => (raw.kind === 'query' ? raw.query : raw.body);
-const contentTypes = { json: 'application/json', form: 'application/x-www-form-urlencoded', query: 'query' } as const;
 
 /**
  * Applies one webhook delivery exactly once: deduplicated by idempotency key, one phone at a time
@@ -103,7 +101,7 @@ export class Deliverer {
   }
 
   private async deliverKeyed({ account, raw, idempotencyKey: key }: DeliveryInput): Promise<DeliveryOutcome> {
-    const ctx: Context = { id: newId('dlv'), started: performance.now(), account, raw, key, fingerprint: fingerprintOf(raw.kind, rawText(raw)) };
+    const ctx: Context = { id: newId('dlv'), started: performance.now(), account, raw, key, fingerprint: fingerprintOf(raw.kind, storedPayload(raw).text) };
     if (key === undefined) return this.deliverOnce(ctx);
     const flight = `${account.id}\u0000${key}`;
     if (this.keysInFlight.has(flight)) throw new IdempotencyInProgress();
@@ -193,7 +191,7 @@ export class Deliverer {
       errorCode: errorCode ?? null,
       durationMs: Math.round(performance.now() - ctx.started),
       idempotencyKey: ctx.key ?? null,
-      ...(status === 'refused' ? { payload: { text: rawText(ctx.raw), contentType: contentTypes[ctx.raw.kind] } } : {}),
+      ...(status === 'refused' ? { payload: storedPayload(ctx.raw) } : {}),
     });
   }
 }

@@ -1,6 +1,6 @@
+import { labelKey as key } from '../db/queries/labels.js';
 import type { CustomAttributes, StoredSection } from '../db/schema.js';
 
-const key = (label: string) => label.toLowerCase();
 
 function uniqueByKey(labels: string[]): string[] {
   const seen = new Set<string>();

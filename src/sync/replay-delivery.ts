@@ -1,6 +1,6 @@
 import type { Db } from '../db/client.js';
 import { findDelivery, keptPayload } from '../db/queries/deliveries.js';
-import type { RawDelivery } from '../webhook/read-payload.js';
+import { storedRaw } from '../webhook/read-payload.js';
 import type { Account, Deliverer, DeliveryOutcome } from './deliver.js';
 
 export type ReplayResult =
@@ -8,20 +8,6 @@ export type ReplayResult =
   | { kind: 'not_found' }
   /** Not refused (nothing was kept), or kept too long ago. */
   | { kind: 'payload_gone' };
-
-/** The delivery as it was sent, from the payload and the content type the Deliverer stored with it. */
-export function storedRaw(text: string, contentType: string): RawDelivery {
-  switch (contentType) {
-    case 'application/json':
-      return { kind: 'json', body: text };
-    case 'application/x-www-form-urlencoded':
-      return { kind: 'form', body: text };
-    case 'query':
-      return { kind: 'query', query: text };
-    default:
-      throw new Error(`a stored payload has an unknown content type: ${contentType.slice(0, 100)}`);
-  }
-}
 
 /**
  * Applies a kept payload again as a new delivery. Without an idempotency key: the original's key

@@ -2,7 +2,7 @@ import { and, count, eq, ne, or, isNull } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { findContactByExternalId, findContactWithLabels, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
-import { writeContactLabels, type LabelRow } from '../db/queries/labels.js';
+import { labelKey, writeContactLabels, type LabelRow } from '../db/queries/labels.js';
 import { agents, contacts, conversations } from '../db/schema.js';
 import type { UpsertOperation } from '../webhook/operation.js';
 import { Refusal } from './errors.js';
@@ -84,7 +84,7 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
     throw error;
   }
 
-  const labelsChanged = !sameJson(labels.map((l) => l.toLowerCase()), currentLabels.map((l) => l.key));
+  const labelsChanged = !sameJson(labels.map(labelKey), currentLabels.map((l) => l.key));
   const labelNames = labelsChanged ? (await writeContactLabels(tx, row.id, currentLabels, labels, new Map([...added, ...currentLabels.map((l) => [l.key, l] as const)]))).map((l) => l.name) : currentLabels.map((l) => l.name);
 
   let assigned = { changed: 0, total: 0 };

@@ -6,6 +6,27 @@ export type RawDelivery =
   | { kind: 'form'; body: string }
   | { kind: 'query'; query: string };
 
+const STORED_TYPES = { json: 'application/json', form: 'application/x-www-form-urlencoded', query: 'query' } as const;
+
+/** What is kept of a refused delivery, so that it can be replayed as it was sent. */
+export function storedPayload(raw: RawDelivery): { text: string; contentType: string } {
+  return { text: raw.kind === 'query' ? raw.query : raw.body, contentType: STORED_TYPES[raw.kind] };
+}
+
+/** The delivery as it was sent, from a payload kept by `storedPayload`. */
+export function storedRaw(text: string, contentType: string): RawDelivery {
+  switch (contentType) {
+    case STORED_TYPES.json:
+      return { kind: 'json', body: text };
+    case STORED_TYPES.form:
+      return { kind: 'form', body: text };
+    case STORED_TYPES.query:
+      return { kind: 'query', query: text };
+    default:
+      throw new Error(`a stored payload has an unknown content type: ${contentType.slice(0, 100)}`);
+  }
+}
+
 const CONTACT_FIELDS = ['phone', 'name', 'email', 'external_id', 'labels', 'removeLabels'] as const;
 const TOP_FIELDS = ['overrideLabels', 'inviteNewContacts', 'assignee', 'delete_contact', 'occurred_at'] as const;
 

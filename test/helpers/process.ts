@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './net.js';
+
+export { freePort };
 
 /**
  * The service as a real process over real HTTP: for what only a process shows (signals, crashes,
@@ -42,20 +44,6 @@ export interface StartOptions {
 }
 
 const started = new Set<ChildProcess>();
-
-/** A port nothing listens on right now: the service is told it, so the printed URL is the real one. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') return reject(new Error('no port'));
-      server.close(() => resolve(address.port));
-    });
-  });
-}
 
 const tail = (text: string, max = 20_000) => (text.length > max ? text.slice(-max) : text);
 

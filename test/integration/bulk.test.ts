@@ -1,31 +1,24 @@
-import { createServer } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
+import { serveOverHttp } from '../helpers/net.js';
 
 type Line = Record<string, any>;
 
 /** Bulk is about streaming, so it is driven over real HTTP. */
 describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
   let t: TestApp;
-  let server: ServerType;
+  let server: Awaited<ReturnType<typeof serveOverHttp>>;
   let base: string;
 
   beforeAll(async () => {
     t = await createTestApp(kind, { MAX_BODY_BYTES: '2048' });
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port: free } = probe.address() as { port: number };
-        probe.close(() => resolve(free));
-      });
-    });
-    server = serve({ fetch: t.app.fetch, port, hostname: '127.0.0.1' });
-    base = `http://127.0.0.1:${port}`;
+    server = await serveOverHttp(t.app);
+    base = server.base;
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await t.close();
   });
 
@@ -133,21 +126,15 @@ type BodyInitLike = string | ReadableStream<Uint8Array>;
 
 describe('bulk under a full backlog, and a signed body over MAX_BULK_BYTES', () => {
   let t: TestApp;
-  let server: ServerType;
+  let server: Awaited<ReturnType<typeof serveOverHttp>>;
   let base: string;
   beforeAll(async () => {
     t = await createTestApp('pglite', { MAX_BACKLOG: '2', MAX_BULK_BYTES: '4096' });
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port: free } = probe.address() as { port: number };
-        probe.close(() => resolve(free));
-      });
-    });
-    server = serve({ fetch: t.app.fetch, port, hostname: '127.0.0.1' });
-    base = `http://127.0.0.1:${port}`;
+    server = await serveOverHttp(t.app);
+    base = server.base;
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await t.close();
   });
 

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import pino from 'pino';
 import postgres from 'postgres';
@@ -7,15 +6,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/client.js';
 import * as schema from '../../src/db/schema.js';
-
-/** A port nothing listens on: taken, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from '../helpers/net.js';
 
 describe('while PostgreSQL cannot be reached', () => {
   let app: ReturnType<typeof createApp>['app'];
@@ -23,7 +14,7 @@ describe('while PostgreSQL cannot be reached', () => {
 
   beforeAll(async () => {
     // The real driver against a real, closed port: every query fails to connect.
-    client = postgres(`postgres://postgres@127.0.0.1:${await closedPort()}/test`, { max: 2, connect_timeout: 2 });
+    client = postgres(`postgres://postgres@127.0.0.1:${await freePort()}/test`, { max: 2, connect_timeout: 2 });
     const database: Database = {
       kind: 'postgres',
       db: drizzle(client, { schema }),

@@ -1,9 +1,9 @@
 import { createMiddleware } from 'hono/factory';
-import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
-import { ApiError, errorResponse } from '../../http/errors.js';
+import { ApiError } from '../../http/errors.js';
+import { limitBody } from '../../http/request.js';
 import { createRouter } from '../../http/router.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
@@ -26,13 +26,7 @@ export function apiRoutes(deps: ApiDeps) {
   api.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'An account API key' });
   api.openAPIRegistry.registerComponent('securitySchemes', 'adminKey', { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY' });
 
-  api.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: (c) => errorResponse(c, new ApiError('payload_too_large', `the body is larger than ${deps.maxBodyBytes} bytes`)),
-    }),
-  );
+  api.use('*', limitBody(deps.maxBodyBytes));
   // Authentication runs before any route, so a request without a key learns nothing, not even a 404.
   api.use('/accounts', requireAdmin(deps.config.ADMIN_API_KEY));
   const apiKey = requireApiKey(deps.db);
