@@ -18,6 +18,9 @@ export function rowsOf<T>(result: unknown): T[] {
   return Array.isArray(result) ? (result as T[]) : ((result as { rows?: T[] }).rows ?? []);
 }
 
+/** A value as one jsonb parameter: how multi-row statements take their rows (`jsonb_to_recordset`). */
+export const jsonb = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+
 export interface Database {
   kind: 'postgres' | 'pglite';
   db: Db;

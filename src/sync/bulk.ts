@@ -1,10 +1,13 @@
 import type { NdjsonLine } from '../webhook/ndjson.js';
-import type { Account, Deliverer, DeliveryBody } from './deliver.js';
+import type { Account, Deliverer, DeliveryBody, DeliveryOutcome } from './deliver.js';
 import { Refusal } from './errors.js';
 
 export const MAX_BULK_LINES = 1_000_000;
-/** Lines applied ahead of the one being answered: enough to fill batches, small enough to keep memory flat. */
-const WINDOW = 512;
+/** Lines applied in one transaction at most. */
+const GROUP_LINES = 1000;
+/** Lines read and not yet answered, at most: enough to keep two groups going, small enough to keep memory flat. */
+const AHEAD_LINES = 3 * GROUP_LINES;
+const AHEAD_BYTES = 16 * 1024 * 1024;
 
 export type BulkResult = { line: number; body: DeliveryBody } | { line: number; error: unknown };
 
@@ -16,38 +19,139 @@ export interface BulkSummary {
   failed: number;
 }
 
+/** Wakes whoever waits for something to change. */
+class Signal {
+  private waiters: (() => void)[] = [];
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+interface Waiting {
+  line: number;
+  text: string;
+  answer: (result: BulkResult) => void;
+}
+
 /**
- * Applies NDJSON lines as deliveries and yields their results in line order. Lines for the same
- * phone enter that phone's lane in line order, so they apply in line order; other phones run in
- * parallel (and share group-commit batches). At most WINDOW lines are in flight, and the input is
- * not read further until the oldest is answered, so memory does not grow with the request.
+ * Applies NDJSON lines as deliveries and yields their results in line order. The lines that have
+ * arrived while the previous group was being applied form the next group (up to GROUP_LINES), one
+ * transaction of multi-row statements in line order (`Deliverer.deliverGroup`); a group is read
+ * while the one before it commits, and groups commit one after another, so lines for the same phone
+ * apply in line order. Nothing waits to fill a group: a sender that sends a line and waits for its
+ * answer gets it. The input is not read further while AHEAD_LINES lines (or AHEAD_BYTES) are
+ * unanswered, so memory does not grow with the request.
  */
 export async function* applyBulk(deliverer: Deliverer, account: Account, lines: AsyncIterable<NdjsonLine>, maxLineBytes: number): AsyncGenerator<BulkResult> {
-  const window: Promise<BulkResult>[] = [];
-  for await (const item of lines) {
-    if (item.line > MAX_BULK_LINES) {
-      window.push(Promise.resolve({ line: item.line, error: new Refusal('limit_exceeded', `a bulk request holds at most ${MAX_BULK_LINES} lines; the rest was not read`) }));
-      break;
+  const signal = new Signal();
+  const answers: { result: Promise<BulkResult>; bytes: number }[] = [];
+  let waiting: Waiting[] = [];
+  let aheadBytes = 0;
+  let reading = true;
+  let closed = false;
+  let failure: { error: unknown } | undefined;
+
+  const read = async () => {
+    try {
+      for await (const item of lines) {
+        if (closed) break;
+        if (item.line > MAX_BULK_LINES) {
+          answers.push({ result: Promise.resolve({ line: item.line, error: new Refusal('limit_exceeded', `a bulk request holds at most ${MAX_BULK_LINES} lines; the rest was not read`) }), bytes: 0 });
+          break;
+        }
+        if ('tooLong' in item) {
+          answers.push({ result: Promise.resolve(tooLong(item.line, maxLineBytes)), bytes: 0 });
+        } else {
+          let answer!: (result: BulkResult) => void;
+          answers.push({ result: new Promise((resolve) => (answer = resolve)), bytes: item.text.length });
+          waiting.push({ line: item.line, text: item.text, answer });
+          aheadBytes += item.text.length;
+        }
+        signal.notify();
+        while (!closed && (answers.length >= AHEAD_LINES || aheadBytes >= AHEAD_BYTES)) await signal.wait();
+      }
+    } catch (error) {
+      failure = { error };
+    } finally {
+      reading = false;
+      signal.notify();
     }
-    // Wait here, before the line is handed over: a line that waited on its own could let a later
-    // line for the same phone into its lane first.
-    while (!deliverer.hasRoom) await new Promise((resolve) => setTimeout(resolve, 20));
-    window.push('tooLong' in item ? Promise.resolve(tooLong(item.line, maxLineBytes)) : applyLine(deliverer, account, item.line, item.text));
-    if (window.length >= WINDOW) yield await window.shift()!;
+  };
+
+  const apply = async () => {
+    // The group committing and the one read after it, waiting for its turn.
+    const inFlight: Promise<unknown>[] = [];
+    while (reading || waiting.length > 0) {
+      if (waiting.length === 0) {
+        await signal.wait();
+        continue;
+      }
+      if (inFlight.length >= 2) {
+        await inFlight.shift();
+        continue;
+      }
+      const group = waiting.slice(0, GROUP_LINES);
+      waiting = waiting.slice(GROUP_LINES);
+      inFlight.push(applyGroup(deliverer, account, group, inFlight.at(-1)));
+    }
+    await Promise.all(inFlight);
+  };
+
+  const reader = read();
+  const applier = apply();
+  try {
+    while (answers.length > 0 || reading) {
+      if (answers.length === 0) {
+        await signal.wait();
+        continue;
+      }
+      const next = answers.shift()!;
+      const result = await next.result;
+      aheadBytes -= next.bytes;
+      signal.notify();
+      yield result;
+    }
+  } finally {
+    closed = true;
+    signal.notify();
+    await reader;
+    await applier;
   }
-  while (window.length > 0) yield await window.shift()!;
+  if (failure) throw failure.error;
+}
+
+/** Applies the group once `after` has settled; settles when each of its lines has its answer. */
+function applyGroup(deliverer: Deliverer, account: Account, group: Waiting[], after: Promise<unknown> | undefined): Promise<unknown> {
+  let outcomes: Promise<DeliveryOutcome>[];
+  try {
+    outcomes = deliverer.deliverGroup(
+      account,
+      group.map(({ text }) => ({ kind: 'json', body: text })),
+      after,
+    );
+  } catch (error) {
+    outcomes = group.map(() => Promise.reject(error));
+  }
+  return Promise.all(
+    outcomes.map((outcome, i) => {
+      const { line, answer } = group[i]!;
+      return outcome.then(
+        ({ body }) => answer({ line, body }),
+        (error: unknown) => answer({ line, error }),
+      );
+    }),
+  );
 }
 
 function tooLong(line: number, maxLineBytes: number): BulkResult {
   return { line, error: new Refusal('invalid_payload', `line ${line} is longer than ${maxLineBytes} bytes`) };
-}
-
-async function applyLine(deliverer: Deliverer, account: Account, line: number, text: string): Promise<BulkResult> {
-  try {
-    return { line, body: (await deliverer.deliver({ account, raw: { kind: 'json', body: text } })).body };
-  } catch (error) {
-    return { line, error };
-  }
 }
 
 export function summarise(summary: BulkSummary, result: BulkResult): void {

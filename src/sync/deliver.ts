@@ -1,17 +1,18 @@
 import type { Db, Tx } from '../db/client.js';
-import { recordDelivery, type DeliveryStatus } from '../db/queries/deliveries.js';
+import { recordDelivery, type DeliveryRecord, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { newId } from '../ids.js';
-import { operationName, toOperation, type Operation, type OperationName } from '../webhook/operation.js';
+import { operationName, toOperation, type Operation, type OperationName, type UpsertOperation } from '../webhook/operation.js';
 import { maskPhone } from '../webhook/phone.js';
 import { readPayload, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact, type DeleteResult } from './delete-contact.js';
 import { Refusal, type RefusalCode, type RefusalIssue } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
-import type { GroupCommitter } from './group-commit.js';
+import type { GroupCommitter, Work } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
 import type { LabelRow } from '../db/queries/labels.js';
 import { lockKey } from './phone-key.js';
 import type { PhoneQueues } from './phone-queue.js';
+import { isBatchable, type UpsertJob } from './upsert-batch.js';
 import { upsertContact, type UpsertResult } from './upsert-contact.js';
 
 export interface Account {
@@ -70,8 +71,18 @@ interface Context {
   account: Account;
   raw: RawDelivery;
   key: string | undefined;
+  /** Of what was sent; only with a key, to tell the same delivery from another one under that key. */
   fingerprint: string;
 }
+
+const newContext = (account: Account, raw: RawDelivery, key: string | undefined): Context => ({
+  id: newId('dlv'),
+  started: performance.now(),
+  account,
+  raw,
+  key,
+  fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, storedPayload(raw).text),
+});
 
 
 /**
@@ -101,7 +112,7 @@ export class Deliverer {
   }
 
   private async deliverKeyed({ account, raw, idempotencyKey: key }: DeliveryInput): Promise<DeliveryOutcome> {
-    const ctx: Context = { id: newId('dlv'), started: performance.now(), account, raw, key, fingerprint: fingerprintOf(raw.kind, storedPayload(raw).text) };
+    const ctx = newContext(account, raw, key);
     if (key === undefined) return this.deliverOnce(ctx);
     const flight = `${account.id}\u0000${key}`;
     if (this.keysInFlight.has(flight)) throw new IdempotencyInProgress();
@@ -118,25 +129,79 @@ export class Deliverer {
       const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key);
       if (stored) return this.replay(ctx, stored);
     }
-    let parsed: { operation: Operation; warnings: string[] };
-    try {
-      parsed = toOperation(readPayload(ctx.raw), ctx.account.defaultRegion);
-    } catch (error) {
-      if (error instanceof Refusal) return this.refuse(ctx, error);
-      throw error;
-    }
+    const parsed = parse(ctx);
+    if (parsed instanceof Refusal) return this.refuse(ctx, parsed);
     const { operation, warnings } = parsed;
     try {
       // Inside the lane, so that deliveries for one phone keep their order whatever each awaits.
       return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, async () => {
-        const added = operation.kind === 'upsert' ? await this.labels.ensure(ctx.account.id, operation.labels) : new Map();
-        return this.committer.submit(lockKey(ctx.account.id, operation.phone), (tx) => this.apply(tx, ctx, operation, warnings, added));
+        const added = operation.kind === 'upsert' ? await this.labels.ensure(ctx.account.id, operation.labels) : new Map<string, LabelRow>();
+        return this.committer.submit(lockKey(ctx.account.id, operation.phone), this.work(ctx, operation, warnings, added));
       });
     } catch (error) {
-      if (error instanceof Refusal) return this.refuse(ctx, error, operation);
-      if (error instanceof StoredFirst) return this.replay(ctx, (await findStoredResponse(this.db, ctx.account.id, ctx.key!))!);
-      throw error;
+      return this.settleFailure(ctx, error, operation);
     }
+  }
+
+  /**
+   * Applies several deliveries of one account in one transaction of their own, in the order given,
+   * so that deliveries for one phone apply in that order (a bulk request's lines). They are read
+   * and their labels created at once; the transaction starts once `after` has settled, so that
+   * groups submitted one after another commit in that order while the next is being read.
+   * Answers each delivery as `deliver` would, in order.
+   */
+  deliverGroup(account: Account, raws: RawDelivery[], after?: Promise<unknown>): Promise<DeliveryOutcome>[] {
+    const contexts = raws.map((raw) => newContext(account, raw, undefined));
+    const parsed = contexts.map(parse);
+    const committed = (async () => {
+      const names = parsed.flatMap((p) => (p instanceof Refusal || p.operation.kind !== 'upsert' ? [] : (p.operation.labels ?? [])));
+      const added = await this.labels.ensure(account.id, names);
+      await Promise.allSettled([after]);
+      return this.committer.submitGroup(
+        parsed.map((p, i) =>
+          p instanceof Refusal
+            ? { lockKey: undefined, work: { upsert: this.job(contexts[i]!, p, [], added) } }
+            : { lockKey: lockKey(account.id, p.operation.phone), work: this.work(contexts[i]!, p.operation, p.warnings, added) },
+        ),
+      );
+    })();
+    return contexts.map((ctx, i) => {
+      const p = parsed[i]!;
+      const outcome = committed
+        .then((answers) => answers[i]!)
+        .catch((error: unknown) => this.settleFailure(ctx, error, p instanceof Refusal ? undefined : p.operation));
+      return this.options.metrics ? this.options.metrics.observe(() => outcome) : outcome;
+    });
+  }
+
+  /** What the delivery does in its batch: a plain upsert joins the batch's multi-row statements. */
+  private work(ctx: Context, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Work<DeliveryOutcome> {
+    if (operation.kind === 'upsert' && ctx.key === undefined && isBatchable(operation)) return { upsert: this.job(ctx, operation, warnings, added) };
+    return { run: (tx) => this.apply(tx, ctx, operation, warnings, added) };
+  }
+
+  private job(ctx: Context, operation: UpsertOperation | Refusal, warnings: string[], added: Map<string, LabelRow>): UpsertJob<DeliveryOutcome> {
+    const phone = operation instanceof Refusal ? null : operation.phone;
+    const name = operation instanceof Refusal ? undefined : operationName(operation);
+    return {
+      accountId: ctx.account.id,
+      operation,
+      added,
+      conclude: (result) => {
+        if (result instanceof Refusal) {
+          return { record: this.recordOf(ctx, 'refused', name ?? null, phone, result.code), value: { body: refusalBody(ctx, result), replayed: false, ...(name ? { operation: name } : {}) } };
+        }
+        const body: SuccessBody = { status: result.status, operation: 'upsert', delivery_id: ctx.id, contact: result.contact, assigned_conversations: 0, warnings };
+        return { record: this.recordOf(ctx, result.status, 'upsert', phone), value: { body, replayed: false } };
+      },
+    };
+  }
+
+  /** A delivery whose transaction threw: a refusal is recorded as such; the key's stored answer is given where another process stored it first. */
+  private async settleFailure(ctx: Context, error: unknown, operation?: Operation): Promise<DeliveryOutcome> {
+    if (error instanceof Refusal) return this.refuse(ctx, error, operation);
+    if (error instanceof StoredFirst) return this.replay(ctx, (await findStoredResponse(this.db, ctx.account.id, ctx.key!))!);
+    throw error;
   }
 
   /** Runs inside the group committer's transaction, which already holds the phone's advisory lock. */
@@ -173,7 +238,7 @@ export class Deliverer {
   /** Records a refused delivery with its payload and, with a key, keeps the answer as final. */
   private async refuse(ctx: Context, refusal: Refusal, operation?: Operation): Promise<DeliveryOutcome> {
     const code = refusal.code;
-    const body: RefusalBody = { error: refusal.message, code, ...(refusal.issues ? { issues: refusal.issues } : {}), delivery_id: ctx.id };
+    const body = refusalBody(ctx, refusal);
     await this.db.transaction(async (tx) => {
       await this.record(tx, ctx, 'refused', operation ? operationName(operation) : null, operation?.phone ?? null, code);
       if (ctx.key !== undefined && code !== 'idempotency_key_reused') await storeResponse(tx, ctx.account.id, ctx.key, ctx.fingerprint, body);
@@ -182,7 +247,11 @@ export class Deliverer {
   }
 
   private record(tx: Tx, ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, errorCode?: string) {
-    return recordDelivery(tx, {
+    return recordDelivery(tx, this.recordOf(ctx, status, operation, phone, errorCode));
+  }
+
+  private recordOf(ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, errorCode?: string): DeliveryRecord {
+    return {
       id: ctx.id,
       accountId: ctx.account.id,
       operation,
@@ -192,6 +261,22 @@ export class Deliverer {
       durationMs: Math.round(performance.now() - ctx.started),
       idempotencyKey: ctx.key ?? null,
       ...(status === 'refused' ? { payload: storedPayload(ctx.raw) } : {}),
-    });
+    };
   }
 }
+
+function parse(ctx: Context): { operation: Operation; warnings: string[] } | Refusal {
+  try {
+    return toOperation(readPayload(ctx.raw), ctx.account.defaultRegion);
+  } catch (error) {
+    if (error instanceof Refusal) return error;
+    throw error;
+  }
+}
+
+const refusalBody = (ctx: Context, refusal: Refusal): RefusalBody => ({
+  error: refusal.message,
+  code: refusal.code,
+  ...(refusal.issues ? { issues: refusal.issues } : {}),
+  delivery_id: ctx.id,
+});

@@ -1,29 +1,43 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { sqlState } from '../db/errors.js';
+import { applyUpsertBatch, type UpsertJob } from './upsert-batch.js';
+
+/** What a delivery does in its batch's transaction: its own statements, or its part of the batch's multi-row upsert. */
+export type Work<T> = { run: (tx: Tx) => Promise<T> } | { upsert: UpsertJob<T> };
 
 interface Pending {
-  lockKey: bigint;
-  run: (tx: Tx) => Promise<unknown>;
+  /** The advisory lock the work needs, if any. */
+  lockKey: bigint | undefined;
+  work: Work<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+}
+
+/** A batch as it is committed: deliveries for different phones in any order, or a group that keeps its order. */
+interface Batch {
+  items: Pending[];
+  ordered: boolean;
 }
 
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
  * Group commit: deliveries for different phones that are waiting at the same moment are applied in
- * one transaction, each in a savepoint of its own, so one that fails is rolled back alone and every
- * caller is answered only after the commit. Nothing waits to form a batch: while `concurrency`
- * transactions are running, whatever arrives queues up and becomes the next batch, so batches grow
- * with load and a lone delivery goes straight through.
+ * one transaction, so that every caller is answered only after the commit and a failing delivery
+ * fails alone. Plain upserts share a handful of multi-row statements (`applyUpsertBatch`, whose
+ * refusals are decided before anything is written); every other delivery runs its own statements
+ * in a savepoint of its own. Nothing waits to form a batch: while `concurrency` transactions are
+ * running, whatever arrives queues up and becomes the next batch, so batches grow with load and a
+ * lone delivery goes straight through.
  *
- * The caller keeps one phone out of two batches at once (its per-phone lane); across processes the
- * batch takes every phone's advisory lock, in ascending key order so that two batches cannot wait
- * on each other in a cycle.
+ * The caller keeps one phone out of two batches at once (its per-phone lane), or submits a group
+ * that is applied in its own order (a bulk request's lines); across processes the batch takes every
+ * phone's advisory lock, in ascending key order so that two batches cannot wait on each other in a
+ * cycle.
  */
 export class GroupCommitter {
-  private readonly waiting: Pending[] = [];
+  private readonly waiting: Batch[] = [];
   private running = 0;
   private applying = 0;
   /** Transactions committed or rolled back, and the deliveries they carried: for tests and tuning. */
@@ -44,26 +58,53 @@ export class GroupCommitter {
     return this.applying;
   }
 
-  submit<T>(lockKey: bigint, run: (tx: Tx) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
+  /** Applies `work` in the next batch, holding the advisory lock `lockKey`; settles after the commit. */
+  submit<T>(lockKey: bigint, work: Work<T> | ((tx: Tx) => Promise<T>)): Promise<T> {
+    const [pending, answer] = this.pending(lockKey, typeof work === 'function' ? { run: work } : work);
+    const last = this.waiting.at(-1);
+    if (last && !last.ordered && last.items.length < this.options.maxBatch) last.items.push(pending);
+    else this.waiting.push({ items: [pending], ordered: false });
+    this.pump();
+    return answer as Promise<T>;
+  }
+
+  /**
+   * Applies the items in one transaction of their own, in the order given (several may share a
+   * phone), and answers each as `submit` would. Without a lock key an item needs no phone's lock.
+   */
+  submitGroup<T>(items: { lockKey: bigint | undefined; work: Work<T> }[]): Promise<T>[] {
+    const answers: Promise<T>[] = [];
+    const pendings = items.map(({ lockKey, work }) => {
+      const [pending, answer] = this.pending(lockKey, work);
+      answers.push(answer as Promise<T>);
+      return pending;
+    });
+    if (pendings.length > 0) this.waiting.push({ items: pendings, ordered: true });
+    this.pump();
+    return answers;
+  }
+
+  private pending(lockKey: bigint | undefined, work: Work<unknown>): [Pending, Promise<unknown>] {
+    let pending!: Pending;
+    const answer = new Promise<unknown>((resolve, reject) => {
       // Settled exactly once, after its batch: it stops counting as in flight just before its caller hears.
       const settle = <V>(answer: (value: V) => void) => (value: V) => {
         this.applying--;
         answer(value);
       };
-      this.waiting.push({ lockKey, run, resolve: settle(resolve as (value: unknown) => void), reject: settle(reject) });
-      this.pump();
+      pending = { lockKey, work, resolve: settle(resolve), reject: settle(reject) };
     });
+    return [pending, answer];
   }
 
   private pump(): void {
     while (this.running < this.options.concurrency && this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, this.options.maxBatch);
+      const batch = this.waiting.shift()!;
       this.stats.batches++;
-      this.stats.deliveries += batch.length;
-      this.stats.largest = Math.max(this.stats.largest, batch.length);
+      this.stats.deliveries += batch.items.length;
+      this.stats.largest = Math.max(this.stats.largest, batch.items.length);
       this.running++;
-      this.applying += batch.length;
+      this.applying += batch.items.length;
       void this.commit(batch).finally(() => {
         this.running--;
         this.pump();
@@ -71,36 +112,66 @@ export class GroupCommitter {
     }
   }
 
-  private async commit(batch: Pending[], retried = false): Promise<void> {
+  private async commit(batch: Batch, retried = false): Promise<void> {
+    const { items } = batch;
     let settled: Settled[];
     try {
       settled = await this.db.transaction(async (tx) => {
-        await lockAll(tx, batch.map((item) => item.lockKey));
-        if (batch.length === 1) return [{ ok: true, value: await batch[0]!.run(tx) }];
-        const results: Settled[] = [];
-        for (const item of batch) results.push(await inSavepoint(tx, item.run));
-        return results;
+        await lockAll(tx, items.flatMap((item) => (item.lockKey === undefined ? [] : [item.lockKey])));
+        return applyAll(tx, batch);
       });
     } catch (error) {
-      if (batch.length === 1) {
+      if (items.length === 1) {
         // PostgreSQL chose this transaction to break a deadlock or a serialization conflict: the
         // other side has gone on, so once more usually succeeds.
         if (!retried && isConflict(error)) return this.commit(batch, true);
-        return batch[0]!.reject(error);
+        return items[0]!.reject(error);
       }
       // The batch as a whole failed (a deadlock on a shared new label, a lost connection): each
-      // delivery is tried once more on its own, where the outcome is its own. Every delivery is
-      // idempotent in effect, and one with a key finds its stored answer, so a retry is safe.
-      this.stats.retriedAlone += batch.length;
-      await Promise.all(batch.map((item) => this.commit([item], retried)));
+      // delivery is tried once more on its own, where the outcome is its own (a group's in its
+      // order). Every delivery is idempotent in effect, and one with a key finds its stored answer,
+      // so a retry is safe.
+      this.stats.retriedAlone += items.length;
+      const alone = (item: Pending) => this.commit({ items: [item], ordered: false }, retried);
+      if (batch.ordered) for (const item of items) await alone(item);
+      else await Promise.all(items.map(alone));
       return;
     }
-    batch.forEach((item, i) => {
+    items.forEach((item, i) => {
       const result = settled[i]!;
       if (result.ok) item.resolve(result.value);
       else item.reject(result.error);
     });
   }
+}
+
+/**
+ * Applies a batch's work in its transaction and answers each item's outcome, in the items' order.
+ * Consecutive upserts share one `applyUpsertBatch`; other work runs in a savepoint, unless it is
+ * alone in the transaction. An unordered batch has one item per phone, so its upserts go first, together.
+ */
+async function applyAll(tx: Tx, batch: Batch): Promise<Settled[]> {
+  const order = batch.items.map((_, i) => i);
+  if (!batch.ordered) order.sort((a, b) => Number('run' in batch.items[a]!.work) - Number('run' in batch.items[b]!.work));
+  const settled: Settled[] = new Array(batch.items.length);
+  for (let start = 0; start < order.length; ) {
+    const first = batch.items[order[start]!]!.work;
+    if ('run' in first) {
+      settled[order[start]!] = batch.items.length === 1 ? { ok: true, value: await first.run(tx) } : await inSavepoint(tx, first.run);
+      start++;
+      continue;
+    }
+    let end = start;
+    while (end < order.length && 'upsert' in batch.items[order[end]!]!.work) end++;
+    const segment = order.slice(start, end);
+    const values = await applyUpsertBatch(
+      tx,
+      segment.map((i) => (batch.items[i]!.work as { upsert: UpsertJob<unknown> }).upsert),
+    );
+    segment.forEach((i, j) => (settled[i] = { ok: true, value: values[j] }));
+    start = end;
+  }
+  return settled;
 }
 
 async function inSavepoint(tx: Tx, run: (tx: Tx) => Promise<unknown>): Promise<Settled> {
@@ -113,6 +184,7 @@ async function inSavepoint(tx: Tx, run: (tx: Tx) => Promise<unknown>): Promise<S
 
 /** Transaction-level advisory locks on every key, taken in ascending order in one statement. */
 async function lockAll(tx: Tx, keys: bigint[]): Promise<void> {
+  if (keys.length === 0) return;
   const sorted = [...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const values = sql.join(
     sorted.map((key) => sql`(${key.toString()}::bigint)`),

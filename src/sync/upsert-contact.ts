@@ -26,19 +26,24 @@ export type UpsertResult =
   | { status: 'applied' | 'unchanged'; contact: ContactSummary; assignedConversations: number }
   | { status: 'stale'; contact: ContactSummary | null; assignedConversations: number };
 
-/**
- * Upserts the contact and, with an assignee, assigns its conversations — in the caller's transaction,
- * under the phone's lock. `added` holds the rows of the labels the delivery adds (KnownLabels). A refusal is thrown before or after writing; the caller rolls back either way.
- */
-export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperation, added: Map<string, LabelRow>): Promise<UpsertResult> {
-  const found = await findContactWithLabels(tx, accountId, op.phone);
-  const existing = found?.contact;
-  const currentLabels = found?.labels ?? [];
-  if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) {
-    return { status: 'stale', contact: existing ? summary(existing, currentLabels.map((l) => l.name), false) : null, assignedConversations: 0 };
-  }
-  const agentId = op.assignee === undefined ? undefined : await findAgentId(tx, accountId, op.assignee);
+/** What a contact holds that a delivery can change, as the API shows it. */
+export type ContactValues = Pick<ContactRow, 'name' | 'email' | 'externalId' | 'customAttributes' | 'enhancedData' | 'inviteRequested'>;
 
+export interface UpsertPlan {
+  values: ContactValues;
+  /** The labels' names after the delivery, in order. */
+  labels: string[];
+  /** Whether `values` differ from the contact's (always, for a new contact). */
+  changed: boolean;
+  labelsChanged: boolean;
+}
+
+/**
+ * The contact after the delivery, computed from what it holds now; reads and writes nothing. Throws
+ * a `limit_exceeded` Refusal when the result would hold too much. The external id is taken as sent:
+ * whether another contact holds it is for the caller to check.
+ */
+export function planUpsert(existing: ContactValues | undefined, currentLabels: LabelRow[], op: UpsertOperation): UpsertPlan {
   const labels = mergeLabels(
     currentLabels.map((l) => l.name),
     { labels: op.labels, override: op.overrideLabels, remove: op.removeLabels },
@@ -50,19 +55,37 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
   if (Object.keys(customAttributes).length > MAX_CUSTOM_ATTRIBUTES) {
     throw limit('contact.custom_attributes', `a contact can have at most ${MAX_CUSTOM_ATTRIBUTES} custom attributes`);
   }
-  const externalId = op.externalId === undefined ? (existing?.externalId ?? null) : op.externalId;
-  if (externalId !== null && externalId !== existing?.externalId) await assertExternalIdFree(tx, accountId, externalId);
-
-  const values = {
+  const values: ContactValues = {
     name: op.name === undefined ? (existing?.name ?? null) : op.name,
     email: op.email === undefined ? (existing?.email ?? null) : op.email,
-    externalId,
+    externalId: op.externalId === undefined ? (existing?.externalId ?? null) : op.externalId,
     customAttributes,
     enhancedData,
     inviteRequested: existing ? existing.inviteRequested : op.inviteNewContacts,
   };
+  const changed = !existing || (Object.keys(values) as (keyof ContactValues)[]).some((k) => !sameJson(values[k], existing[k]));
+  const labelsChanged = !sameJson(labels.map(labelKey), currentLabels.map((l) => l.key));
+  return { values, labels, changed, labelsChanged };
+}
+
+/**
+ * Upserts the contact and, with an assignee, assigns its conversations — in the caller's transaction,
+ * under the phone's lock. `added` holds the rows of the labels the delivery adds (KnownLabels). A
+ * refusal is thrown before or after writing; the caller rolls back either way.
+ */
+export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperation, added: Map<string, LabelRow>): Promise<UpsertResult> {
+  const found = await findContactWithLabels(tx, accountId, op.phone);
+  const existing = found?.contact;
+  const currentLabels = found?.labels ?? [];
+  if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) {
+    return { status: 'stale', contact: existing ? summary(existing, currentLabels.map((l) => l.name), false) : null, assignedConversations: 0 };
+  }
+  const agentId = op.assignee === undefined ? undefined : await findAgentId(tx, accountId, op.assignee);
+
+  const { values, labels, changed, labelsChanged } = planUpsert(existing, currentLabels, op);
+  const externalId = values.externalId;
+  if (externalId !== null && externalId !== existing?.externalId) await assertExternalIdFree(tx, accountId, externalId);
   const newer = op.occurredAt && (!existing?.lastOccurredAt || op.occurredAt > existing.lastOccurredAt) ? op.occurredAt : undefined;
-  const changed = !existing || (Object.keys(values) as (keyof typeof values)[]).some((k) => !sameJson(values[k], existing[k]));
 
   let row: ContactRow;
   try {
@@ -84,7 +107,6 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
     throw error;
   }
 
-  const labelsChanged = !sameJson(labels.map(labelKey), currentLabels.map((l) => l.key));
   const labelNames = labelsChanged ? (await writeContactLabels(tx, row.id, currentLabels, labels, new Map([...added, ...currentLabels.map((l) => [l.key, l] as const)]))).map((l) => l.name) : currentLabels.map((l) => l.name);
 
   let assigned = { changed: 0, total: 0 };
@@ -135,7 +157,7 @@ function limit(path: string, message: string): Refusal {
   return new Refusal('limit_exceeded', message, [{ path, message }]);
 }
 
-export function summary(row: ContactRow, labels: string[], created: boolean): ContactSummary {
+export function summary(row: ContactValues & Pick<ContactRow, 'phone'>, labels: string[], created: boolean): ContactSummary {
   return {
     phone: row.phone,
     name: row.name,

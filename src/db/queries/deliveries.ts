@@ -1,5 +1,5 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../client.js';
+import { jsonb as json, type Db } from '../client.js';
 import { deliveries } from '../schema.js';
 
 /** Refused payloads are kept this long so that they can be fixed at the source and replayed. */
@@ -21,15 +21,33 @@ export interface DeliveryRecord {
   payload?: { text: string; contentType: string };
 }
 
-export async function recordDelivery(db: Db, record: DeliveryRecord): Promise<void> {
-  const { payload, ...row } = record;
-  await db.insert(deliveries).values({
-    ...row,
+export function recordDelivery(db: Db, record: DeliveryRecord): Promise<void> {
+  return recordDeliveries(db, [record]);
+}
+
+/** Several deliveries' rows in the log, in one statement. */
+export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const expires = new Date(Date.now() + REFUSED_PAYLOAD_TTL_MS).toISOString();
+  const rows = records.map((r) => ({
+    id: r.id,
+    account_id: r.accountId,
+    operation: r.operation,
+    phone_masked: r.phoneMasked,
+    status: r.status,
+    error_code: r.errorCode,
+    duration_ms: r.durationMs,
+    idempotency_key: r.idempotencyKey,
     // PostgreSQL text cannot hold U+0000; a payload refused for containing one is kept with U+FFFD instead.
-    payload: payload?.text.replaceAll('\u0000', '\uFFFD') ?? null,
-    payloadContentType: payload?.contentType ?? null,
-    payloadExpiresAt: payload ? new Date(Date.now() + REFUSED_PAYLOAD_TTL_MS) : null,
-  });
+    payload: r.payload?.text.replaceAll('\u0000', '\uFFFD') ?? null,
+    payload_content_type: r.payload?.contentType ?? null,
+    payload_expires_at: r.payload ? expires : null,
+  }));
+  await db.execute(sql`
+    insert into deliveries (id, account_id, operation, phone_masked, status, error_code, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at)
+    select id, account_id, operation, phone_masked, status, error_code, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at
+    from jsonb_to_recordset(${json(rows)}) as d(id text, account_id text, operation text, phone_masked text, status text, error_code text,
+      duration_ms integer, idempotency_key text, payload text, payload_content_type text, payload_expires_at timestamptz)`);
 }
 
 export type DeliveryRow = typeof deliveries.$inferSelect;

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { rowsOf, type Db } from '../client.js';
+import { labelsChange, writeContactLabelsBatch } from './contact-batch.js';
 import { contactLabels, labels } from '../schema.js';
 
 export interface LabelRow {
@@ -59,11 +60,6 @@ export async function ensureLabels(tx: Db, accountId: string, names: string[]): 
  */
 export async function writeContactLabels(tx: Db, contactId: number, current: LabelRow[], names: string[], rows: Map<string, LabelRow>): Promise<LabelRow[]> {
   const wanted = names.map((name) => rows.get(labelKey(name))!);
-  const appendsOnly = current.length <= wanted.length && current.every((label, i) => wanted[i]!.key === label.key);
-  if (!appendsOnly) await tx.delete(contactLabels).where(eq(contactLabels.contactId, contactId));
-  const start = appendsOnly ? current.length : 0;
-  if (wanted.length > start) {
-    await tx.insert(contactLabels).values(wanted.slice(start).map((row, i) => ({ contactId, labelId: row.id, position: start + i })));
-  }
+  await writeContactLabelsBatch(tx, [labelsChange(contactId, current, wanted)]);
   return wanted;
 }

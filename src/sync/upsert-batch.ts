@@ -1,0 +1,93 @@
+import type { Tx } from '../db/client.js';
+import { contactKey, labelsChange, loadContacts, writeContactLabelsBatch, writeContacts, type ContactLabelsWrite, type ContactWrite, type StoredContact } from '../db/queries/contact-batch.js';
+import { recordDeliveries, type DeliveryRecord } from '../db/queries/deliveries.js';
+import { labelKey, type LabelRow } from '../db/queries/labels.js';
+import type { UpsertOperation } from '../webhook/operation.js';
+import { Refusal } from './errors.js';
+import { planUpsert, summary, type ContactSummary, type ContactValues } from './upsert-contact.js';
+
+/** What a batched upsert came to: applied or unchanged, or refused without writing anything. */
+export type BatchedResult = { status: 'applied' | 'unchanged'; contact: ContactSummary } | Refusal;
+
+/**
+ * One delivery for `applyUpsertBatch`: a plain upsert (no assignee, `occurred_at`, external id or
+ * idempotency key: those take the one-at-a-time path), or a refusal already met, which only needs
+ * its row in the log.
+ */
+export interface UpsertJob<T> {
+  accountId: string;
+  operation: UpsertOperation | Refusal;
+  /** The rows of the labels the upsert adds (KnownLabels). */
+  added: Map<string, LabelRow>;
+  /** The delivery's row in the log and its answer, once its result is known. */
+  conclude(result: BatchedResult): { record: DeliveryRecord; value: T };
+}
+
+export function isBatchable(op: UpsertOperation): boolean {
+  return op.assignee === undefined && op.occurredAt === undefined && op.externalId === undefined;
+}
+
+interface Contact {
+  stored: StoredContact | undefined;
+  values: ContactValues;
+  labels: LabelRow[];
+  changed: boolean;
+}
+
+/**
+ * Applies upserts in the caller's transaction, which holds every phone's lock, with a handful of
+ * statements whatever their number: read the contacts, work out each delivery in turn in memory
+ * (several for one phone apply in the order given), then write the contacts that changed, their
+ * labels and every delivery's log row. A refusal (a limit exceeded) writes only its log row and
+ * leaves the phone as the deliveries before it made it. Answers one value per job, in order.
+ */
+export async function applyUpsertBatch<T>(tx: Tx, jobs: UpsertJob<T>[]): Promise<T[]> {
+  const keys = new Map<string, { accountId: string; phone: string }>();
+  for (const { accountId, operation } of jobs) {
+    if (!(operation instanceof Refusal)) keys.set(contactKey({ accountId, phone: operation.phone }), { accountId, phone: operation.phone });
+  }
+  const stored = keys.size > 0 ? await loadContacts(tx, [...keys.values()]) : new Map<string, StoredContact>();
+  const contacts = new Map<string, Contact>();
+  for (const [key, contact] of stored) contacts.set(key, { stored: contact, values: contact, labels: contact.labels, changed: false });
+
+  const concluded = jobs.map((job) => job.conclude(job.operation instanceof Refusal ? job.operation : applyInMemory(contacts, job.accountId, job.operation, job.added)));
+
+  const writes: ContactWrite[] = [];
+  for (const [key, contact] of contacts) {
+    if (contact.changed) writes.push({ ...keys.get(key)!, ...contact.values });
+  }
+  const ids = await writeContacts(tx, writes);
+  const labelWrites: ContactLabelsWrite[] = [];
+  for (const [key, contact] of contacts) {
+    const before = contact.stored?.labels ?? [];
+    if (sameKeys(before, contact.labels)) continue;
+    labelWrites.push(labelsChange(contact.stored?.id ?? ids.get(key)!, before, contact.labels));
+  }
+  await writeContactLabelsBatch(tx, labelWrites);
+  await recordDeliveries(
+    tx,
+    concluded.map((c) => c.record),
+  );
+  return concluded.map((c) => c.value);
+}
+
+function applyInMemory(contacts: Map<string, Contact>, accountId: string, op: UpsertOperation, added: Map<string, LabelRow>): BatchedResult {
+  const key = contactKey({ accountId, phone: op.phone });
+  const current = contacts.get(key);
+  let plan;
+  try {
+    plan = planUpsert(current?.values, current?.labels ?? [], op);
+  } catch (error) {
+    if (error instanceof Refusal) return error;
+    throw error;
+  }
+  const had = new Map((current?.labels ?? []).map((label) => [label.key, label]));
+  const labels = plan.labelsChanged ? plan.labels.map((name) => had.get(labelKey(name)) ?? added.get(labelKey(name))!) : (current?.labels ?? []);
+  contacts.set(key, { stored: current?.stored, values: plan.values, labels, changed: (current?.changed ?? false) || plan.changed });
+  return {
+    status: plan.changed || plan.labelsChanged ? 'applied' : 'unchanged',
+    contact: summary({ ...plan.values, phone: op.phone }, labels.map((label) => label.name), current === undefined),
+  };
+}
+
+const sameKeys = (a: LabelRow[], b: LabelRow[]) => a.length === b.length && a.every((label, i) => label.key === b[i]!.key);
