@@ -6,7 +6,7 @@ import { describeCode, describeMachine } from './machine.js';
 import { MAX_PHONES } from './payload.js';
 import { prepareBaseline, runPgbench } from './pgbench.js';
 import { formatReport, RESULTS_FILE, writeResults, type BenchResults } from './report.js';
-import { startService, type Service, type ServiceOptions } from './service.js';
+import { PROFILE_DIR, startService, type Service, type ServiceOptions } from './service.js';
 import { hotScenario, webhookScenario } from './webhook.js';
 
 const SCENARIOS = ['webhook', 'hot', 'bulk'] as const;
@@ -19,6 +19,7 @@ const USAGE = `npm run bench -- [--scenario webhook|hot|bulk|all] [--phones N] [
   --phones       requests per scenario, and bulk lines (default 100000, at most ${MAX_PHONES})
   --connections  autocannon connections and pgbench clients (default 64)
   --entry        dist: a tsc build of src/ in bench/.build (default); tsx: node --import tsx src/index.ts
+  --profile      the service writes a V8 CPU profile into ${PROFILE_DIR} when it stops
 
 PostgreSQL: DATABASE_URL (default ${DEFAULT_DATABASE_URL}); the bench creates its own databases
 there and drops them at the end. Other service variables (DB_POOL_SIZE, MAX_BATCH) pass through.`;
@@ -30,6 +31,7 @@ function parseOptions() {
       phones: { type: 'string', default: '100000' },
       connections: { type: 'string', default: '64' },
       entry: { type: 'string', default: 'dist' },
+      profile: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -47,7 +49,7 @@ function parseOptions() {
   const connections = Number(values.connections);
   if (!Number.isInteger(connections) || connections < 1 || connections > phones) fail('--connections: a whole number from 1 to --phones');
   if (values.entry !== 'dist' && values.entry !== 'tsx') fail('--entry: dist or tsx');
-  return { scenarios, phones, connections, entry: values.entry as 'dist' | 'tsx' };
+  return { scenarios, phones, connections, entry: values.entry as 'dist' | 'tsx', profile: values.profile };
 }
 
 async function main(): Promise<void> {
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
     databases.push(db);
     say(`starting the service on ${db.name}`);
     const t = performance.now();
-    service = await timed('start', () => startService({ databaseUrl: db.url, entry }));
+    service = await timed('start', () => startService({ databaseUrl: db.url, entry, ...(options.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] } : {}) }));
     results.service = {
       command: service.command.replace(`${BUILD_DIR}/`, 'bench/.build/'),
       entry: entry.kind === 'dist' ? 'tsc build of src/' : 'tsx, no build',

@@ -4,12 +4,16 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Where `--profile` has the service write its CPU profile (git-ignored with the results). */
+export const PROFILE_DIR = 'bench/results/profile';
 
 export interface ServiceOptions {
   databaseUrl: string;
   /** `tsx`: `node --import tsx src/index.ts`; `dist`: `node <dir>/index.js` built by `build.ts`. */
   entry: { kind: 'tsx' } | { kind: 'dist'; dir: string };
   env?: Record<string, string>;
+  /** Given to node before the entry (`--cpu-prof`, say). */
+  nodeArgs?: string[];
 }
 
 export interface Service {
@@ -28,7 +32,7 @@ const STARTUP_TIMEOUT_MS = 60_000;
 export async function startService(options: ServiceOptions): Promise<Service> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const args = options.entry.kind === 'tsx' ? ['--import', 'tsx', 'src/index.ts'] : [`${options.entry.dir}/index.js`];
+  const args = [...(options.nodeArgs ?? []), ...(options.entry.kind === 'tsx' ? ['--import', 'tsx', 'src/index.ts'] : [`${options.entry.dir}/index.js`])];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
