@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -20,6 +20,25 @@ export function rowsOf<T>(result: unknown): T[] {
 
 /** A value as one jsonb parameter: how multi-row statements take their rows (`jsonb_to_recordset`). */
 export const jsonb = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+
+/** What `db.execute` itself uses, which drizzle's types keep internal. */
+interface ExecuteInternals {
+  dialect: { sqlToQuery(query: SQL): { sql: string; params: unknown[] } };
+  session: { prepareQuery(query: { sql: string; params: unknown[] }, fields: undefined, name: string, arrayMode: boolean): { execute(): Promise<unknown> } };
+}
+
+/**
+ * `execute` for a statement whose text never changes (every value a parameter): it runs as a
+ * prepared statement, which postgres.js parses once per connection and then sends in one round
+ * trip, where `execute` sends an unnamed statement that PostgreSQL parses and plans on every call,
+ * after a round trip to learn its parameter types. This is what drizzle's own `.prepare(name)`
+ * does for a query builder. Only for fixed texts: each distinct text stays prepared on every
+ * connection for the connection's life.
+ */
+export async function executePrepared<T>(db: Db, name: string, query: SQL): Promise<T[]> {
+  const { dialect, session } = db as unknown as ExecuteInternals;
+  return rowsOf<T>(await session.prepareQuery(dialect.sqlToQuery(query), undefined, name, false).execute());
+}
 
 export interface Database {
   kind: 'postgres' | 'pglite';

@@ -4,22 +4,22 @@ import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
-import { limitBody, mediaType, signedHeaders } from '../http/request.js';
+import { mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
 import type { Deliverer, DeliveryBody } from '../sync/deliver.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxBodyBytes: number }) {
-  const app = new Hono<WebhookEnv>();
-  const limit = limitBody(deps.maxBodyBytes);
+  const app = new Hono<{ Variables: WebhookEnv['Variables'] & BodyEnv['Variables'] }>();
+  const body = readBody(deps.maxBodyBytes);
 
   app.on(['GET', 'POST'], ['/webhooks', '/webhooks/'], () => {
     throw new ApiError('unauthorized', 'the webhook URL needs its token: /webhooks/{token}');
   });
-  app.on(['GET', 'POST'], '/webhooks/:token', limit, authenticateWebhook(deps), async (c) => {
+  app.on(['GET', 'POST'], '/webhooks/:token', body, authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const bytes = c.get('body');
     checkSignature(account.signingSecrets, c, bytes);
     const raw = readRaw(c, bytes);
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Db, Tx } from '../db/client.js';
+import { executePrepared, jsonb, type Db, type Tx } from '../db/client.js';
 import { sqlState } from '../db/errors.js';
 import { applyUpsertBatch, type UpsertJob } from './upsert-batch.js';
 
@@ -116,10 +116,7 @@ export class GroupCommitter {
     const { items } = batch;
     let settled: Settled[];
     try {
-      settled = await this.db.transaction(async (tx) => {
-        await lockAll(tx, items.flatMap((item) => (item.lockKey === undefined ? [] : [item.lockKey])));
-        return applyAll(tx, batch);
-      });
+      settled = await this.db.transaction((tx) => applyAll(tx, batch, lockAll(tx, items.flatMap((item) => (item.lockKey === undefined ? [] : [item.lockKey])))));
     } catch (error) {
       if (items.length === 1) {
         // PostgreSQL chose this transaction to break a deadlock or a serialization conflict: the
@@ -148,15 +145,17 @@ export class GroupCommitter {
 /**
  * Applies a batch's work in its transaction and answers each item's outcome, in the items' order.
  * Consecutive upserts share one `applyUpsertBatch`; other work runs in a savepoint, unless it is
- * alone in the transaction. An unordered batch has one item per phone, so its upserts go first, together.
+ * alone in the transaction. An unordered batch has one item per phone, so its upserts go first,
+ * together. `locked` is the statement taking the locks, already sent: nothing runs before it holds.
  */
-async function applyAll(tx: Tx, batch: Batch): Promise<Settled[]> {
+async function applyAll(tx: Tx, batch: Batch, locked: Promise<void>): Promise<Settled[]> {
   const order = batch.items.map((_, i) => i);
   if (!batch.ordered) order.sort((a, b) => Number('run' in batch.items[a]!.work) - Number('run' in batch.items[b]!.work));
   const settled: Settled[] = new Array(batch.items.length);
   for (let start = 0; start < order.length; ) {
     const first = batch.items[order[start]!]!.work;
     if ('run' in first) {
+      await locked;
       settled[order[start]!] = batch.items.length === 1 ? { ok: true, value: await first.run(tx) } : await inSavepoint(tx, first.run);
       start++;
       continue;
@@ -167,6 +166,7 @@ async function applyAll(tx: Tx, batch: Batch): Promise<Settled[]> {
     const values = await applyUpsertBatch(
       tx,
       segment.map((i) => (batch.items[i]!.work as { upsert: UpsertJob<unknown> }).upsert),
+      locked,
     );
     segment.forEach((i, j) => (settled[i] = { ok: true, value: values[j] }));
     start = end;
@@ -185,12 +185,8 @@ async function inSavepoint(tx: Tx, run: (tx: Tx) => Promise<unknown>): Promise<S
 /** Transaction-level advisory locks on every key, taken in ascending order in one statement. */
 async function lockAll(tx: Tx, keys: bigint[]): Promise<void> {
   if (keys.length === 0) return;
-  const sorted = [...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const values = sql.join(
-    sorted.map((key) => sql`(${key.toString()}::bigint)`),
-    sql`, `,
-  );
-  await tx.execute(sql`select pg_advisory_xact_lock(k) from (select k from (values ${values}) as v(k) order by k) as ordered`);
+  const distinct = [...new Set(keys)].map((key) => key.toString());
+  await executePrepared(tx, 'lock_phones', sql`select pg_advisory_xact_lock(k) from (select value::bigint as k from jsonb_array_elements_text(${jsonb(distinct)}) order by 1) as ordered`);
 }
 
 /** deadlock_detected or serialization_failure. */

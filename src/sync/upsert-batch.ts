@@ -1,5 +1,15 @@
 import type { Tx } from '../db/client.js';
-import { contactKey, labelsChange, loadContacts, writeContactLabelsBatch, writeContacts, type ContactLabelsWrite, type ContactWrite, type StoredContact } from '../db/queries/contact-batch.js';
+import {
+  contactKey,
+  labelsChange,
+  loadContacts,
+  writeContactLabelsBatch,
+  writeContacts,
+  type ContactKey,
+  type ContactLabelsWrite,
+  type ContactWrite,
+  type StoredContact,
+} from '../db/queries/contact-batch.js';
 import { recordDeliveries, type DeliveryRecord } from '../db/queries/deliveries.js';
 import { labelKey, type LabelRow } from '../db/queries/labels.js';
 import type { UpsertOperation } from '../webhook/operation.js';
@@ -35,39 +45,41 @@ interface Contact {
 }
 
 /**
- * Applies upserts in the caller's transaction, which holds every phone's lock, with a handful of
- * statements whatever their number: read the contacts, work out each delivery in turn in memory
- * (several for one phone apply in the order given), then write the contacts that changed, their
- * labels and every delivery's log row. A refusal (a limit exceeded) writes only its log row and
+ * Applies upserts in the caller's transaction with a handful of statements whatever their number:
+ * read the contacts (sent together with `locked`, the statement taking their phones' locks, so that
+ * it runs once they are held), work out each delivery in turn in memory (several for one phone
+ * apply in the order given), then write the contacts that changed, their labels and every
+ * delivery's log row, sent together. A refusal (a limit exceeded) writes only its log row and
  * leaves the phone as the deliveries before it made it. Answers one value per job, in order.
  */
-export async function applyUpsertBatch<T>(tx: Tx, jobs: UpsertJob<T>[]): Promise<T[]> {
-  const keys = new Map<string, { accountId: string; phone: string }>();
+export async function applyUpsertBatch<T>(tx: Tx, jobs: UpsertJob<T>[], locked: Promise<unknown>): Promise<T[]> {
+  const keys = new Map<string, ContactKey>();
   for (const { accountId, operation } of jobs) {
     if (!(operation instanceof Refusal)) keys.set(contactKey({ accountId, phone: operation.phone }), { accountId, phone: operation.phone });
   }
-  const stored = keys.size > 0 ? await loadContacts(tx, [...keys.values()]) : new Map<string, StoredContact>();
+  const [, stored] = await Promise.all([locked, keys.size > 0 ? loadContacts(tx, [...keys.values()]) : new Map<string, StoredContact>()]);
   const contacts = new Map<string, Contact>();
   for (const [key, contact] of stored) contacts.set(key, { stored: contact, values: contact, labels: contact.labels, changed: false });
 
   const concluded = jobs.map((job) => job.conclude(job.operation instanceof Refusal ? job.operation : applyInMemory(contacts, job.accountId, job.operation, job.added)));
 
   const writes: ContactWrite[] = [];
-  for (const [key, contact] of contacts) {
-    if (contact.changed) writes.push({ ...keys.get(key)!, ...contact.values });
-  }
-  const ids = await writeContacts(tx, writes);
   const labelWrites: ContactLabelsWrite[] = [];
   for (const [key, contact] of contacts) {
+    const where = keys.get(key)!;
+    if (contact.changed) writes.push({ ...where, ...contact.values });
     const before = contact.stored?.labels ?? [];
-    if (sameKeys(before, contact.labels)) continue;
-    labelWrites.push(labelsChange(contact.stored?.id ?? ids.get(key)!, before, contact.labels));
+    if (!sameKeys(before, contact.labels)) labelWrites.push(labelsChange(where, before, contact.labels));
   }
-  await writeContactLabelsBatch(tx, labelWrites);
-  await recordDeliveries(
-    tx,
-    concluded.map((c) => c.record),
-  );
+  // In this order: a contact's labels are written once the contact is.
+  await Promise.all([
+    writeContacts(tx, writes),
+    writeContactLabelsBatch(tx, labelWrites),
+    recordDeliveries(
+      tx,
+      concluded.map((c) => c.record),
+    ),
+  ]);
   return concluded.map((c) => c.value);
 }
 

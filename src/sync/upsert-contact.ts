@@ -107,7 +107,7 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
     throw error;
   }
 
-  const labelNames = labelsChanged ? (await writeContactLabels(tx, row.id, currentLabels, labels, new Map([...added, ...currentLabels.map((l) => [l.key, l] as const)]))).map((l) => l.name) : currentLabels.map((l) => l.name);
+  const labelNames = labelsChanged ? (await writeContactLabels(tx, row, currentLabels, labels, new Map([...added, ...currentLabels.map((l) => [l.key, l] as const)]))).map((l) => l.name) : currentLabels.map((l) => l.name);
 
   let assigned = { changed: 0, total: 0 };
   if (agentId !== undefined) assigned = await assignConversations(tx, accountId, row.id, agentId);

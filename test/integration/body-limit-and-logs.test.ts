@@ -5,6 +5,8 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { contacts, deliveries } from '../../src/db/schema.js';
 import { createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
+import { storedContact } from '../helpers/fixtures.js';
+import { serveOverHttp } from '../helpers/net.js';
 
 const ONE_MB = 1024 * 1024;
 
@@ -51,6 +53,60 @@ describe.each(testDatabases())('1 MB bodies against the default limit on %s', (k
     expect(res.status).toBe(413);
     expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
     expect(await rows()).toEqual(before);
+  });
+});
+
+describe('webhook bodies over real HTTP, read straight from the socket', () => {
+  let t: TestApp;
+  let server: Awaited<ReturnType<typeof serveOverHttp>>;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { MAX_BODY_BYTES: '2000' });
+    server = await serveOverHttp(t.app);
+  });
+  afterAll(async () => {
+    await server.close();
+    await t.close();
+  });
+
+  const inChunks = (text: string, size: number) => {
+    const bytes = new TextEncoder().encode(text);
+    let offset = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (offset >= bytes.length) return controller.close();
+        controller.enqueue(bytes.slice(offset, offset + size));
+        offset += size;
+      },
+    });
+  };
+  const send = (body: RequestInit['body']) =>
+    fetch(`${server.base}/webhooks/${t.account.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+
+  it('a chunked body in many pieces is read whole', async () => {
+    const phone = '+447400888001';
+    const res = await send(inChunks(JSON.stringify({ contact: { phone, name: 'In pieces', labels: ['a', 'b'] }, pad: 'x'.repeat(500) }), 7));
+    expect(res.status).toBe(200);
+    expect((await storedContact(t, phone))?.name).toBe('In pieces');
+  });
+
+  /** A payload of exactly `bytes` bytes. */
+  const sized = (phone: string, bytes: number) => {
+    const bare = JSON.stringify({ contact: { phone }, pad: '' });
+    return JSON.stringify({ contact: { phone }, pad: 'x'.repeat(bytes - bare.length) });
+  };
+
+  it('a body of exactly the limit is taken', async () => {
+    expect((await send(inChunks(sized('+447400888003', 2000), 100))).status).toBe(200);
+  });
+
+  it.each([
+    ['with Content-Length', () => sized('+447400888002', 2001)],
+    ['chunked', () => inChunks(sized('+447400888002', 2001), 100)],
+  ])('one byte too many %s: 413 and nothing written', async (_name, body) => {
+    const res = await send(body());
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
+    expect(await storedContact(t, '+447400888002')).toBeNull();
   });
 });
 

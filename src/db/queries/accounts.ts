@@ -26,9 +26,8 @@ export async function createAccount(db: Db, input: { name: string; defaultRegion
 
 export type WebhookAccount = AccountRow & { signingSecrets: string[] };
 
-/** The account a webhook token belongs to, with its signing secrets: one round trip per delivery. */
-export async function findAccountByWebhookToken(db: Db, token: string): Promise<WebhookAccount | undefined> {
-  const [row] = await db
+const accountByWebhookToken = (db: Db) =>
+  db
     .select({
       account: accounts,
       // Spelled out with an alias: drizzle renders columns unqualified here, and a bare "id" inside
@@ -36,8 +35,18 @@ export async function findAccountByWebhookToken(db: Db, token: string): Promise<
       signingSecrets: sql<string[]>`coalesce((select array_agg(s.secret order by s.created_at) from ${signingSecrets} s where s.account_id = ${sql.identifier('accounts')}.${sql.identifier('id')}), '{}')`,
     })
     .from(accounts)
-    .where(eq(accounts.webhookTokenHash, hashSecret(token)))
-    .limit(1);
+    .where(eq(accounts.webhookTokenHash, sql.placeholder('hash')))
+    .limit(1)
+    .prepare('account_by_webhook_token');
+
+/** Built once per database: it runs on every delivery. */
+const preparedByDb = new WeakMap<Db, ReturnType<typeof accountByWebhookToken>>();
+
+/** The account a webhook token belongs to, with its signing secrets: one round trip per delivery. */
+export async function findAccountByWebhookToken(db: Db, token: string): Promise<WebhookAccount | undefined> {
+  let prepared = preparedByDb.get(db);
+  if (!prepared) preparedByDb.set(db, (prepared = accountByWebhookToken(db)));
+  const [row] = await prepared.execute({ hash: hashSecret(token) });
   return row && { ...row.account, signingSecrets: row.signingSecrets };
 }
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { jsonb as json, rowsOf, type Db } from '../client.js';
+import { executePrepared, jsonb as json, type Db } from '../client.js';
 import type { CustomAttributes, StoredSection } from '../schema.js';
 import type { LabelRow } from './labels.js';
 
@@ -29,18 +29,27 @@ export interface ContactKey {
 
 export const contactKey = ({ accountId, phone }: ContactKey) => `${accountId}\u0000${phone}`;
 
+/**
+ * The contact of `alias`'s account and phone, for a `cross join lateral`: one index lookup per row.
+ * A plain join is planned once for the prepared statement, with `jsonb_to_recordset` guessed at 100
+ * rows, and turns into a hash join that reads the whole contacts table on every batch; `limit 1`
+ * keeps the subquery from being merged into such a join.
+ */
+const contactOf = (alias: 'k' | 'r') =>
+  sql.raw(`select * from contacts where contacts.account_id = ${alias}.account_id and contacts.phone = ${alias}.phone limit 1`);
+
 /** The contacts that exist among `keys`, with their labels in order, by `contactKey`. */
 export async function loadContacts(db: Db, keys: ContactKey[]): Promise<Map<string, StoredContact>> {
-  const rows = await db.execute(sql`
+  const rows = await executePrepared<Record<string, unknown>>(db, 'load_contacts', sql`
     select c.id, c.account_id, c.phone, c.name, c.email, c.external_id, c.custom_attributes, c.enhanced_data, c.invite_requested,
       coalesce((
         select json_agg(json_build_object('id', l.id, 'name', l.name, 'key', l.key) order by cl.position)
         from contact_labels cl join labels l on l.id = cl.label_id
         where cl.contact_id = c.id), '[]') as labels
     from jsonb_to_recordset(${json(keys.map(({ accountId, phone }) => ({ account_id: accountId, phone })))}) as k(account_id text, phone text)
-    join contacts c on c.account_id = k.account_id and c.phone = k.phone`);
+    cross join lateral (${contactOf('k')}) as c`);
   const found = new Map<string, StoredContact>();
-  for (const row of rowsOf<Record<string, unknown>>(rows)) {
+  for (const row of rows) {
     const contact: StoredContact = {
       id: Number(row.id),
       accountId: row.account_id as string,
@@ -63,13 +72,17 @@ const parsed = (value: unknown) => (typeof value === 'string' ? (JSON.parse(valu
 
 export type ContactWrite = ContactKey & Pick<StoredContact, 'name' | 'email' | 'customAttributes' | 'enhancedData' | 'inviteRequested'>;
 
-/**
- * Inserts or updates these contacts (their external ids are left as they are) and answers their ids
- * by `contactKey`. `updated_at` moves on every row written: callers write only changed contacts.
+/*
+ * The writes below send their statements as soon as they are called, before awaiting anything, so
+ * that a transaction can send several at once (postgres.js writes them together and PostgreSQL runs
+ * them in the order sent) and wait for one round trip instead of one each. A statement that needs a
+ * contact's id finds it by account and phone, so that it may follow the one inserting the contact.
  */
-export async function writeContacts(db: Db, writes: ContactWrite[]): Promise<Map<string, number>> {
-  if (writes.length === 0) return new Map();
-  const rows = await db.execute(sql`
+
+/** Inserts or updates these contacts (their external ids are left as they are); `updated_at` moves on every row written. */
+export function writeContacts(db: Db, writes: ContactWrite[]): Promise<unknown> {
+  if (writes.length === 0) return Promise.resolve();
+  return executePrepared(db, 'write_contacts', sql`
     insert into contacts (account_id, phone, name, email, custom_attributes, enhanced_data, invite_requested)
     select account_id, phone, name, email, custom_attributes, enhanced_data, invite_requested
     from jsonb_to_recordset(${json(
@@ -85,13 +98,10 @@ export async function writeContacts(db: Db, writes: ContactWrite[]): Promise<Map
     )}) as w(account_id text, phone text, name text, email text, custom_attributes jsonb, enhanced_data jsonb, invite_requested boolean)
     on conflict (account_id, phone) do update set
       name = excluded.name, email = excluded.email, custom_attributes = excluded.custom_attributes,
-      enhanced_data = excluded.enhanced_data, invite_requested = excluded.invite_requested, updated_at = now()
-    returning id, account_id, phone`);
-  return new Map(rowsOf<{ id: string | number; account_id: string; phone: string }>(rows).map((row) => [contactKey({ accountId: row.account_id, phone: row.phone }), Number(row.id)]));
+      enhanced_data = excluded.enhanced_data, invite_requested = excluded.invite_requested, updated_at = now()`);
 }
 
-export interface ContactLabelsWrite {
-  contactId: number;
+export interface ContactLabelsWrite extends ContactKey {
   labels: LabelRow[];
   /**
    * How many of the stored rows are left in place, as the start of `labels` (only the rest is
@@ -101,22 +111,33 @@ export interface ContactLabelsWrite {
 }
 
 /** What to write so that a contact's labels go from `stored` to `wanted`: when the change only appends, only the new rows. */
-export function labelsChange(contactId: number, stored: LabelRow[], wanted: LabelRow[]): ContactLabelsWrite {
+export function labelsChange(contact: ContactKey, stored: LabelRow[], wanted: LabelRow[]): ContactLabelsWrite {
   const appendsOnly = stored.length <= wanted.length && stored.every((label, i) => wanted[i]!.key === label.key);
-  return { contactId, labels: wanted, kept: appendsOnly ? stored.length : null };
+  return { accountId: contact.accountId, phone: contact.phone, labels: wanted, kept: appendsOnly ? stored.length : null };
 }
 
 /** Makes each contact's labels exactly its `labels`, in order. */
-export async function writeContactLabelsBatch(db: Db, writes: ContactLabelsWrite[]): Promise<void> {
-  const replaced = writes.filter((w) => w.kept === null).map((w) => w.contactId);
+export function writeContactLabelsBatch(db: Db, writes: ContactLabelsWrite[]): Promise<unknown> {
+  const sent: Promise<unknown>[] = [];
+  const replaced = writes.filter((w) => w.kept === null).map(({ accountId, phone }) => ({ account_id: accountId, phone }));
   if (replaced.length > 0) {
-    await db.execute(sql`delete from contact_labels where contact_id in (select value::bigint from jsonb_array_elements_text(${json(replaced)}))`);
+    sent.push(
+      executePrepared(db, 'clear_contact_labels', sql`
+        delete from contact_labels where contact_id in (
+          select c.id from jsonb_to_recordset(${json(replaced)}) as k(account_id text, phone text) cross join lateral (${contactOf('k')}) as c)`),
+    );
   }
-  const rows = writes.flatMap(({ contactId, labels, kept }) =>
-    labels.slice(kept ?? 0).map((label, i) => ({ contact_id: contactId, label_id: label.id, position: (kept ?? 0) + i })),
+  const rows = writes.flatMap(({ accountId, phone, labels, kept }) =>
+    labels.slice(kept ?? 0).map((label, i) => ({ account_id: accountId, phone, label_id: label.id, position: (kept ?? 0) + i })),
   );
-  if (rows.length === 0) return;
-  await db.execute(sql`
-    insert into contact_labels (contact_id, label_id, position)
-    select contact_id, label_id, position from jsonb_to_recordset(${json(rows)}) as r(contact_id bigint, label_id bigint, position integer)`);
+  if (rows.length > 0) {
+    sent.push(
+      executePrepared(db, 'write_contact_labels', sql`
+        insert into contact_labels (contact_id, label_id, position)
+        select c.id, r.label_id, r.position
+        from jsonb_to_recordset(${json(rows)}) as r(account_id text, phone text, label_id bigint, position integer)
+        cross join lateral (${contactOf('r')}) as c`),
+    );
+  }
+  return Promise.all(sent);
 }

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { rowsOf, type Db } from '../client.js';
-import { labelsChange, writeContactLabelsBatch } from './contact-batch.js';
+import { labelsChange, writeContactLabelsBatch, type ContactKey } from './contact-batch.js';
 import { contactLabels, labels } from '../schema.js';
 
 export interface LabelRow {
@@ -58,8 +58,8 @@ export async function ensureLabels(tx: Db, accountId: string, names: string[]): 
  * contact's current labels and those the delivery adds). When the change only appends (a new
  * contact, or a merge), the rows already there are left alone and only the new ones are written.
  */
-export async function writeContactLabels(tx: Db, contactId: number, current: LabelRow[], names: string[], rows: Map<string, LabelRow>): Promise<LabelRow[]> {
+export async function writeContactLabels(tx: Db, contact: ContactKey, current: LabelRow[], names: string[], rows: Map<string, LabelRow>): Promise<LabelRow[]> {
   const wanted = names.map((name) => rows.get(labelKey(name))!);
-  await writeContactLabelsBatch(tx, [labelsChange(contactId, current, wanted)]);
+  await writeContactLabelsBatch(tx, [labelsChange(contact, current, wanted)]);
   return wanted;
 }
