@@ -39,9 +39,13 @@ export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: Ra
     return stream(c, async (out) => {
       const summary: BulkSummary = { lines: 0, applied: 0, unchanged: 0, stale: 0, failed: 0 };
       try {
-        for await (const result of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes)) {
-          summarise(summary, result);
-          await out.write(`${JSON.stringify(resultLine(result, deps.logger, c.get('requestId')))}\n`);
+        for await (const results of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes)) {
+          let chunk = '';
+          for (const result of results) {
+            summarise(summary, result);
+            chunk += `${JSON.stringify(resultLine(result, deps.logger, c.get('requestId')))}\n`;
+          }
+          await out.write(chunk);
         }
       } finally {
         await source.cleanup?.();

@@ -5,8 +5,10 @@ import { Refusal } from './errors.js';
 export const MAX_BULK_LINES = 1_000_000;
 /** Lines applied in one transaction at most. */
 const GROUP_LINES = 1000;
-/** Lines read and not yet answered, at most: enough to keep two groups going, small enough to keep memory flat. */
-const AHEAD_LINES = 3 * GROUP_LINES;
+/** Groups being applied at once, at most: each holds a transaction. */
+const MAX_GROUPS_IN_FLIGHT = 3;
+/** Lines read and not yet answered, at most: enough to keep every group going and the next forming, small enough to keep memory flat. */
+const AHEAD_LINES = (MAX_GROUPS_IN_FLIGHT + 1) * GROUP_LINES;
 const AHEAD_BYTES = 16 * 1024 * 1024;
 
 export type BulkResult = { line: number; body: DeliveryBody } | { line: number; error: unknown };
@@ -40,38 +42,59 @@ interface Waiting {
   answer: (result: BulkResult) => void;
 }
 
+/** A line's answer, known at once (`result`) when it has settled. */
+interface Answer {
+  settled: Promise<void>;
+  result?: BulkResult;
+  bytes: number;
+}
+
+/** A group being applied: which phones it holds, and when it has settled. */
+interface InFlight {
+  lockKeys: Set<bigint>;
+  done: Promise<unknown>;
+}
+
 /**
- * Applies NDJSON lines as deliveries and yields their results in line order. The lines that have
- * arrived while the previous group was being applied form the next group (up to GROUP_LINES), one
- * transaction of multi-row statements in line order (`Deliverer.deliverGroup`); a group is read
- * while the one before it commits, and groups commit one after another, so lines for the same phone
- * apply in line order. Nothing waits to fill a group: a sender that sends a line and waits for its
- * answer gets it. The input is not read further while AHEAD_LINES lines (or AHEAD_BYTES) are
- * unanswered, so memory does not grow with the request.
+ * Applies NDJSON lines as deliveries and yields their results in line order, as many at a time as
+ * have settled. The lines that have arrived while earlier groups were being applied form the next
+ * group (up to GROUP_LINES), one transaction of multi-row statements in line order
+ * (`Deliverer.commitGroup`). A group waits only for the groups before it that share a phone with
+ * it, so lines for the same phone apply in line order while groups of other phones commit side by
+ * side. Nothing waits to fill a group: a sender that sends a line and waits for its answer gets it.
+ * The input is not read further while AHEAD_LINES lines (or AHEAD_BYTES) are unanswered, so memory
+ * does not grow with the request.
  */
-export async function* applyBulk(deliverer: Deliverer, account: Account, lines: AsyncIterable<NdjsonLine>, maxLineBytes: number): AsyncGenerator<BulkResult> {
+export async function* applyBulk(deliverer: Deliverer, account: Account, lines: AsyncIterable<NdjsonLine>, maxLineBytes: number): AsyncGenerator<BulkResult[]> {
   const signal = new Signal();
-  const answers: { result: Promise<BulkResult>; bytes: number }[] = [];
+  const answers: Answer[] = [];
   let waiting: Waiting[] = [];
   let aheadBytes = 0;
   let reading = true;
   let closed = false;
   let failure: { error: unknown } | undefined;
 
+  const settledNow = (result: BulkResult): Answer => ({ settled: Promise.resolve(), result, bytes: 0 });
   const read = async () => {
     try {
       for await (const item of lines) {
         if (closed) break;
         if (item.line > MAX_BULK_LINES) {
-          answers.push({ result: Promise.resolve({ line: item.line, error: new Refusal('limit_exceeded', `a bulk request holds at most ${MAX_BULK_LINES} lines; the rest was not read`) }), bytes: 0 });
+          answers.push(settledNow({ line: item.line, error: new Refusal('limit_exceeded', `a bulk request holds at most ${MAX_BULK_LINES} lines; the rest was not read`) }));
           break;
         }
         if ('tooLong' in item) {
-          answers.push({ result: Promise.resolve(tooLong(item.line, maxLineBytes)), bytes: 0 });
+          answers.push(settledNow(tooLong(item.line, maxLineBytes)));
         } else {
-          let answer!: (result: BulkResult) => void;
-          answers.push({ result: new Promise((resolve) => (answer = resolve)), bytes: item.text.length });
-          waiting.push({ line: item.line, text: item.text, answer });
+          const pending: Answer = { settled: Promise.resolve(), bytes: item.text.length };
+          pending.settled = new Promise((resolve) => {
+            const answer = (result: BulkResult) => {
+              pending.result = result;
+              resolve();
+            };
+            waiting.push({ line: item.line, text: item.text, answer });
+          });
+          answers.push(pending);
           aheadBytes += item.text.length;
         }
         signal.notify();
@@ -86,22 +109,26 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
   };
 
   const apply = async () => {
-    // The group committing and the one read after it, waiting for its turn.
-    const inFlight: Promise<unknown>[] = [];
+    let inFlight: InFlight[] = [];
     while (reading || waiting.length > 0) {
       if (waiting.length === 0) {
         await signal.wait();
-        continue;
-      }
-      if (inFlight.length >= 2) {
-        await inFlight.shift();
+        // Lines have come in: let the reader finish the chunk they came in, so that they form one group.
+        await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
       const group = waiting.slice(0, GROUP_LINES);
       waiting = waiting.slice(GROUP_LINES);
-      inFlight.push(applyGroup(deliverer, account, group, inFlight.at(-1)));
+      const applied = applyGroup(deliverer, account, group, inFlight);
+      inFlight.push(applied);
+      void applied.done.then(() => {
+        inFlight = inFlight.filter((g) => g !== applied);
+        signal.notify();
+      });
+      // The next group is formed once one of these settles: meanwhile the lines arriving join it.
+      while (inFlight.length >= MAX_GROUPS_IN_FLIGHT) await signal.wait();
     }
-    await Promise.all(inFlight);
+    await Promise.all(inFlight.map((g) => g.done));
   };
 
   const reader = read();
@@ -112,11 +139,13 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
         await signal.wait();
         continue;
       }
-      const next = answers.shift()!;
-      const result = await next.result;
-      aheadBytes -= next.bytes;
+      await answers[0]!.settled;
+      let ready = 0;
+      while (ready < answers.length && answers[ready]!.result !== undefined) ready++;
+      const done = answers.splice(0, ready);
+      for (const answer of done) aheadBytes -= answer.bytes;
       signal.notify();
-      yield result;
+      yield done.map((answer) => answer.result!);
     }
   } finally {
     closed = true;
@@ -127,19 +156,22 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
   if (failure) throw failure.error;
 }
 
-/** Applies the group once `after` has settled; settles when each of its lines has its answer. */
-function applyGroup(deliverer: Deliverer, account: Account, group: Waiting[], after: Promise<unknown> | undefined): Promise<unknown> {
+/** Starts applying the group once the groups in flight that share a phone with it have settled. */
+function applyGroup(deliverer: Deliverer, account: Account, group: Waiting[], inFlight: InFlight[]): InFlight {
+  let lockKeys = new Set<bigint>();
   let outcomes: Promise<DeliveryOutcome>[];
   try {
-    outcomes = deliverer.deliverGroup(
+    const prepared = deliverer.prepareGroup(
       account,
       group.map(({ text }) => ({ kind: 'json', body: text })),
-      after,
     );
+    lockKeys = prepared.lockKeys;
+    const before = inFlight.filter((other) => sharesAPhone(other.lockKeys, lockKeys)).map((other) => other.done);
+    outcomes = deliverer.commitGroup(prepared, before.length > 0 ? Promise.all(before) : undefined);
   } catch (error) {
     outcomes = group.map(() => Promise.reject(error));
   }
-  return Promise.all(
+  const done = Promise.all(
     outcomes.map((outcome, i) => {
       const { line, answer } = group[i]!;
       return outcome.then(
@@ -148,6 +180,13 @@ function applyGroup(deliverer: Deliverer, account: Account, group: Waiting[], af
       );
     }),
   );
+  return { lockKeys, done };
+}
+
+function sharesAPhone(a: Set<bigint>, b: Set<bigint>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const key of small) if (large.has(key)) return true;
+  return false;
 }
 
 function tooLong(line: number, maxLineBytes: number): BulkResult {

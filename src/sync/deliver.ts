@@ -65,6 +65,16 @@ export class IdempotencyInProgress extends Error {}
 /** Another process stored an answer for the key first; this transaction must not commit. */
 class StoredFirst extends Error {}
 
+/** Deliveries read by `prepareGroup`, not yet applied. */
+export interface PreparedGroup {
+  account: Account;
+  contexts: Context[];
+  parsed: ({ operation: Operation; warnings: string[] } | Refusal)[];
+  /** Each delivery's phone lock, by position (none for a refusal). */
+  keys: (bigint | undefined)[];
+  lockKeys: Set<bigint>;
+}
+
 interface Context {
   id: string;
   started: number;
@@ -144,15 +154,25 @@ export class Deliverer {
   }
 
   /**
-   * Applies several deliveries of one account in one transaction of their own, in the order given,
-   * so that deliveries for one phone apply in that order (a bulk request's lines). They are read
-   * and their labels created at once; the transaction starts once `after` has settled, so that
-   * groups submitted one after another commit in that order while the next is being read.
-   * Answers each delivery as `deliver` would, in order.
+   * Reads several deliveries of one account, to be applied together by `commitGroup`; `lockKeys`
+   * are the phones they touch, so that the caller can tell which groups may run side by side.
    */
-  deliverGroup(account: Account, raws: RawDelivery[], after?: Promise<unknown>): Promise<DeliveryOutcome>[] {
+  prepareGroup(account: Account, raws: RawDelivery[]): PreparedGroup {
     const contexts = raws.map((raw) => newContext(account, raw, undefined));
     const parsed = contexts.map(parse);
+    const keys = parsed.map((p) => (p instanceof Refusal ? undefined : lockKey(account.id, p.operation.phone)));
+    const lockKeys = new Set(keys.filter((key) => key !== undefined));
+    return { account, contexts, parsed, keys, lockKeys };
+  }
+
+  /**
+   * Applies a prepared group in one transaction of its own, in the group's order, so that
+   * deliveries for one phone apply in that order (a bulk request's lines). Their labels are created
+   * at once; the transaction starts once `after` has settled (the groups before it that share a
+   * phone). Answers each delivery as `deliver` would, in order.
+   */
+  commitGroup(group: PreparedGroup, after?: Promise<unknown>): Promise<DeliveryOutcome>[] {
+    const { account, contexts, parsed, keys } = group;
     const committed = (async () => {
       const names = parsed.flatMap((p) => (p instanceof Refusal || p.operation.kind !== 'upsert' ? [] : (p.operation.labels ?? [])));
       const added = await this.labels.ensure(account.id, names);
@@ -161,7 +181,7 @@ export class Deliverer {
         parsed.map((p, i) =>
           p instanceof Refusal
             ? { lockKey: undefined, work: { upsert: this.job(contexts[i]!, p, [], added) } }
-            : { lockKey: lockKey(account.id, p.operation.phone), work: this.work(contexts[i]!, p.operation, p.warnings, added) },
+            : { lockKey: keys[i], work: this.work(contexts[i]!, p.operation, p.warnings, added) },
         ),
       );
     })();

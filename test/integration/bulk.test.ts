@@ -1,4 +1,6 @@
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
@@ -74,6 +76,23 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     expect((await storedContact(t, hot))?.labels).toEqual(['v299']);
   });
 
+  it('keeps line order per phone across groups, with groups of other phones in between', async () => {
+    const hot = [uniquePhone(), uniquePhone()];
+    // 2,400 lines: more than two groups of 1,000; the hot phones are in the first and the last.
+    const lines = Array.from({ length: 2400 }, (_, i) => {
+      const phone = i < 20 || i >= 2380 ? hot[i % 2]! : uniquePhone();
+      return JSON.stringify({ contact: { phone, labels: [`v${i}`] }, overrideLabels: true });
+    });
+    const res = await bulk(lines.join('\n'));
+    expect(res.lines.at(-1)).toEqual({ summary: { lines: 2400, applied: 2400, unchanged: 0, stale: 0, failed: 0 } });
+    const results = res.lines.slice(0, -1);
+    expect(results.map((r) => r.line)).toEqual(lines.map((_, i) => i + 1));
+    // Each answer shows its own line's change, and each phone ends with its last line's.
+    expect(results.every((r) => r.contact.labels[0] === `v${r.line - 1}`)).toBe(true);
+    expect((await storedContact(t, hot[0]!))?.labels).toEqual(['v2398']);
+    expect((await storedContact(t, hot[1]!))?.labels).toEqual(['v2399']);
+  });
+
   it('streams: a request sent in small chunks is answered line by line', async () => {
     const phones = Array.from({ length: 50 }, () => uniquePhone());
     const encoder = new TextEncoder();
@@ -138,7 +157,7 @@ describe('bulk under a full backlog, and a signed body over MAX_BULK_BYTES', () 
     await t.close();
   });
 
-  it('waits for room instead of failing lines, and keeps line order per phone', async () => {
+  it('is not refused for a full webhook backlog (bulk lines do not take the phone lanes), and keeps line order per phone', async () => {
     const hot = uniquePhone();
     const lines = Array.from({ length: 120 }, (_, i) =>
       JSON.stringify(i % 2 ? { contact: { phone: hot, labels: [`v${i}`] }, overrideLabels: true } : { contact: { phone: uniquePhone() } }),
@@ -161,5 +180,59 @@ describe('bulk under a full backlog, and a signed body over MAX_BULK_BYTES', () 
     });
     expect(res.status).toBe(413);
     expect(await storedContact(t, phone)).toBeNull();
+  });
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('bulk groups that share a phone, on PostgreSQL', () => {
+  let t: TestApp;
+  let server: Awaited<ReturnType<typeof serveOverHttp>>;
+  let locker: postgres.Sql;
+  beforeAll(async () => {
+    t = await createTestApp('postgres');
+    server = await serveOverHttp(t.app);
+    locker = postgres(t.databaseUrl!, { max: 1, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await locker.end();
+    await server.close();
+    await t.close();
+  });
+
+  it('a later group waits for an earlier one that shares a phone, even while that one waits for another phone', async () => {
+    const hot = uniquePhone();
+    // A phone whose lock sorts before the hot one's: the first group waits on it before it locks the hot phone.
+    let blocked = uniquePhone();
+    while (lockKey(t.account.id, blocked) > lockKey(t.account.id, hot)) blocked = uniquePhone();
+    await locker`select pg_advisory_lock(${lockKey(t.account.id, blocked).toString()}::bigint)`;
+
+    const encoder = new TextEncoder();
+    let release!: () => void;
+    const secondPart = new Promise<void>((resolve) => (release = resolve));
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const line = (payload: unknown) => encoder.encode(`${JSON.stringify(payload)}\n`);
+        // One chunk: the two lines form one group.
+        controller.enqueue(encoder.encode(`${JSON.stringify({ contact: { phone: hot, labels: ['first'] }, overrideLabels: true })}\n${JSON.stringify({ contact: { phone: blocked, name: 'Blocked' } })}\n`));
+        await secondPart;
+        controller.enqueue(line({ contact: { phone: hot, labels: ['third'] }, overrideLabels: true }));
+        controller.close();
+      },
+    });
+    const answered = fetch(`${server.base}/webhooks/${t.account.webhookToken}/bulk`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body,
+      duplex: 'half',
+    } as RequestInit).then((res) => res.text());
+
+    // The first two lines are a group by now, waiting for the blocked phone; the third forms the next group.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await locker`select pg_advisory_unlock(${lockKey(t.account.id, blocked).toString()}::bigint)`;
+
+    const results = (await answered).trim().split('\n').map((l) => JSON.parse(l) as Line);
+    expect(results.slice(0, -1).map((r) => r.contact.labels)).toEqual([['first'], [], ['third']]);
+    expect((await storedContact(t, hot))?.labels).toEqual(['third']);
   });
 });
