@@ -86,6 +86,9 @@ export function formatReport(r: BenchResults): string {
   }
   if (r.bulk) out.push(`bulk: first result after ${int(r.bulk.firstResultMs)} ms; summary ${JSON.stringify(r.bulk.summary)}`);
   for (const [name, f] of [['webhook', r.webhook], ['hot', r.hot], ['bulk', r.bulk]] as const) {
+    if (f) out.push(`${name}: service RSS ${signed(f.service.endMb - f.service.warmMb)} MB from a tenth of the phase (${int(f.service.warmMb)} MB) to its end (${int(f.service.endMb)} MB)`);
+  }
+  for (const [name, f] of [['webhook', r.webhook], ['hot', r.hot], ['bulk', r.bulk]] as const) {
     if (f) out.push(`${name}: deliveries logged ${JSON.stringify(f.logged)}`);
   }
   out.push('');
@@ -111,6 +114,8 @@ export function formatReport(r: BenchResults): string {
   out.push(`total     ${dec(r.totalSeconds)} s`);
   return out.join('\n');
 }
+
+const signed = (n: number) => `${n >= 0 ? '+' : '-'}${int(Math.abs(n))}`;
 
 function codes(non2xx: number, byCode: Record<string, number>): string {
   const list = Object.entries(byCode).map(([code, n]) => `${code}×${n}`);

@@ -107,6 +107,8 @@ export interface ProcessFigures {
   startMb: number;
   peakMb: number;
   endMb: number;
+  /** RSS once a tenth of the phase had passed: what it grew by after warming up is endMb - warmMb. */
+  warmMb: number;
   /** CPU time the process used during the phase (user + system), in seconds. */
   cpuSeconds: number;
 }
@@ -117,6 +119,9 @@ const TICKS_PER_SECOND = 100;
 /** Samples a process from /proc while a phase runs: VmRSS (where it started, its peak, where it ended) and CPU time. */
 export class ProcessSampler {
   private peakKb = 0;
+  private readonly started = performance.now();
+  /** RSS over time: [ms since start, kB]. */
+  private readonly samples: [number, number][] = [];
   private readonly startKb: number;
   private readonly startTicks: number;
   private readonly timer: NodeJS.Timeout;
@@ -128,14 +133,20 @@ export class ProcessSampler {
     this.startKb = this.read();
     this.startTicks = this.ticks();
     this.peakKb = this.startKb;
-    this.timer = setInterval(() => (this.peakKb = Math.max(this.peakKb, this.read())), intervalMs);
+    this.timer = setInterval(() => {
+      const kb = this.read();
+      this.samples.push([performance.now() - this.started, kb]);
+      this.peakKb = Math.max(this.peakKb, kb);
+    }, intervalMs);
   }
 
   stop(): ProcessFigures {
     clearInterval(this.timer);
     const endKb = this.read();
     this.peakKb = Math.max(this.peakKb, endKb);
-    return { startMb: mb(this.startKb), peakMb: mb(this.peakKb), endMb: mb(endKb), cpuSeconds: (this.ticks() - this.startTicks) / TICKS_PER_SECOND };
+    const tenth = (performance.now() - this.started) / 10;
+    const warmKb = this.samples.find(([at]) => at >= tenth)?.[1] ?? endKb;
+    return { startMb: mb(this.startKb), peakMb: mb(this.peakKb), endMb: mb(endKb), warmMb: mb(warmKb), cpuSeconds: (this.ticks() - this.startTicks) / TICKS_PER_SECOND };
   }
 
   private read(): number {

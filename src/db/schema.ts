@@ -75,10 +75,13 @@ export const contacts = pgTable(
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
+  // (account_id, phone) is the only index that starts with account_id and holds every contact: a
+  // lookup by phone planned without statistics (a new database, or autovacuum off) cannot pick an
+  // index of another column and scan the whole account. Search by email or name is a substring
+  // match, which no b-tree serves.
   (t) => [
     uniqueIndex('contacts_account_phone_unique').on(t.accountId, t.phone),
-    uniqueIndex('contacts_account_external_id_unique').on(t.accountId, t.externalId),
-    index('contacts_account_email_idx').on(t.accountId, t.email),
+    uniqueIndex('contacts_account_external_id_unique').on(t.accountId, t.externalId).where(sql`${t.externalId} is not null`),
   ],
 );
 

@@ -29,25 +29,50 @@ export interface ContactKey {
 
 export const contactKey = ({ accountId, phone }: ContactKey) => `${accountId}\u0000${phone}`;
 
+/*
+ * These statements are prepared, so each connection plans them once and keeps the plan, perhaps
+ * from when the tables were small or had no statistics (autovacuum off): every lookup is therefore
+ * written so that its only sensible plan is an index lookup per row, never a join strategy that
+ * reads a whole table (a hash join planned over a then tiny table stays one as the table grows).
+ */
+
 /**
- * The contact of `alias`'s account and phone, for a `cross join lateral`: one index lookup per row.
- * A plain join is planned once for the prepared statement, with `jsonb_to_recordset` guessed at 100
- * rows, and turns into a hash join that reads the whole contacts table on every batch; `limit 1`
- * keeps the subquery from being merged into such a join.
+ * The contact of `alias`'s account and phone, for a `cross join lateral`: one lookup in
+ * (account_id, phone) per row; `limit 1` keeps the subquery from being merged into a plain join.
  */
 const contactOf = (alias: 'k' | 'r') =>
   sql.raw(`select * from contacts where contacts.account_id = ${alias}.account_id and contacts.phone = ${alias}.phone limit 1`);
 
-/** The contacts that exist among `keys`, with their labels in order, by `contactKey`. */
-export async function loadContacts(db: Db, keys: ContactKey[]): Promise<Map<string, StoredContact>> {
-  const rows = await executePrepared<Record<string, unknown>>(db, 'load_contacts', sql`
+/** The statements, by what they take: exported so that a test can check the plans PostgreSQL makes for them. */
+export const batchStatements = {
+  loadContacts: (keys: { account_id: string; phone: string }[]) => sql`
     select c.id, c.account_id, c.phone, c.name, c.email, c.external_id, c.custom_attributes, c.enhanced_data, c.invite_requested,
       coalesce((
         select json_agg(json_build_object('id', l.id, 'name', l.name, 'key', l.key) order by cl.position)
-        from contact_labels cl join labels l on l.id = cl.label_id
+        from contact_labels cl cross join lateral (select id, name, key from labels where labels.id = cl.label_id limit 1) as l
         where cl.contact_id = c.id), '[]') as labels
-    from jsonb_to_recordset(${json(keys.map(({ accountId, phone }) => ({ account_id: accountId, phone })))}) as k(account_id text, phone text)
-    cross join lateral (${contactOf('k')}) as c`);
+    from jsonb_to_recordset(${json(keys)}) as k(account_id text, phone text)
+    cross join lateral (${contactOf('k')}) as c`,
+  writeContacts: (rows: Record<string, unknown>[]) => sql`
+    insert into contacts (account_id, phone, name, email, custom_attributes, enhanced_data, invite_requested)
+    select account_id, phone, name, email, custom_attributes, enhanced_data, invite_requested
+    from jsonb_to_recordset(${json(rows)}) as w(account_id text, phone text, name text, email text, custom_attributes jsonb, enhanced_data jsonb, invite_requested boolean)
+    on conflict (account_id, phone) do update set
+      name = excluded.name, email = excluded.email, custom_attributes = excluded.custom_attributes,
+      enhanced_data = excluded.enhanced_data, invite_requested = excluded.invite_requested, updated_at = now()`,
+  clearContactLabels: (keys: { account_id: string; phone: string }[]) => sql`
+    delete from contact_labels where contact_id = any(array(
+      select c.id from jsonb_to_recordset(${json(keys)}) as k(account_id text, phone text) cross join lateral (${contactOf('k')}) as c))`,
+  writeContactLabels: (rows: { account_id: string; phone: string; label_id: number; position: number }[]) => sql`
+    insert into contact_labels (contact_id, label_id, position)
+    select c.id, r.label_id, r.position
+    from jsonb_to_recordset(${json(rows)}) as r(account_id text, phone text, label_id bigint, position integer)
+    cross join lateral (${contactOf('r')}) as c`,
+};
+
+/** The contacts that exist among `keys`, with their labels in order, by `contactKey`. */
+export async function loadContacts(db: Db, keys: ContactKey[]): Promise<Map<string, StoredContact>> {
+  const rows = await executePrepared<Record<string, unknown>>(db, 'load_contacts', batchStatements.loadContacts(keys.map(({ accountId, phone }) => ({ account_id: accountId, phone }))));
   const found = new Map<string, StoredContact>();
   for (const row of rows) {
     const contact: StoredContact = {
@@ -82,10 +107,10 @@ export type ContactWrite = ContactKey & Pick<StoredContact, 'name' | 'email' | '
 /** Inserts or updates these contacts (their external ids are left as they are); `updated_at` moves on every row written. */
 export function writeContacts(db: Db, writes: ContactWrite[]): Promise<unknown> {
   if (writes.length === 0) return Promise.resolve();
-  return executePrepared(db, 'write_contacts', sql`
-    insert into contacts (account_id, phone, name, email, custom_attributes, enhanced_data, invite_requested)
-    select account_id, phone, name, email, custom_attributes, enhanced_data, invite_requested
-    from jsonb_to_recordset(${json(
+  return executePrepared(
+    db,
+    'write_contacts',
+    batchStatements.writeContacts(
       writes.map((w) => ({
         account_id: w.accountId,
         phone: w.phone,
@@ -95,10 +120,8 @@ export function writeContacts(db: Db, writes: ContactWrite[]): Promise<unknown> 
         enhanced_data: w.enhancedData,
         invite_requested: w.inviteRequested,
       })),
-    )}) as w(account_id text, phone text, name text, email text, custom_attributes jsonb, enhanced_data jsonb, invite_requested boolean)
-    on conflict (account_id, phone) do update set
-      name = excluded.name, email = excluded.email, custom_attributes = excluded.custom_attributes,
-      enhanced_data = excluded.enhanced_data, invite_requested = excluded.invite_requested, updated_at = now()`);
+    ),
+  );
 }
 
 export interface ContactLabelsWrite extends ContactKey {
@@ -122,9 +145,7 @@ export function writeContactLabelsBatch(db: Db, writes: ContactLabelsWrite[]): P
   const replaced = writes.filter((w) => w.kept === null).map(({ accountId, phone }) => ({ account_id: accountId, phone }));
   if (replaced.length > 0) {
     sent.push(
-      executePrepared(db, 'clear_contact_labels', sql`
-        delete from contact_labels where contact_id in (
-          select c.id from jsonb_to_recordset(${json(replaced)}) as k(account_id text, phone text) cross join lateral (${contactOf('k')}) as c)`),
+      executePrepared(db, 'clear_contact_labels', batchStatements.clearContactLabels(replaced)),
     );
   }
   const rows = writes.flatMap(({ accountId, phone, labels, kept }) =>
@@ -132,11 +153,7 @@ export function writeContactLabelsBatch(db: Db, writes: ContactLabelsWrite[]): P
   );
   if (rows.length > 0) {
     sent.push(
-      executePrepared(db, 'write_contact_labels', sql`
-        insert into contact_labels (contact_id, label_id, position)
-        select c.id, r.label_id, r.position
-        from jsonb_to_recordset(${json(rows)}) as r(account_id text, phone text, label_id bigint, position integer)
-        cross join lateral (${contactOf('r')}) as c`),
+      executePrepared(db, 'write_contact_labels', batchStatements.writeContactLabels(rows)),
     );
   }
   return Promise.all(sent);
