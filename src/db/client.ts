@@ -43,6 +43,8 @@ export async function executePrepared<T>(db: Db, name: string, query: SQL): Prom
 export interface Database {
   kind: 'postgres' | 'pglite';
   db: Db;
+  /** For the webhook token lookup: a connection of its own on PostgreSQL (see openPostgres), `db` on PGlite. */
+  lookups: Db;
   /** How many transactions can usefully run at once: the pool size, or 1 for PGlite. */
   concurrency: number;
   ping(): Promise<void>;
@@ -65,8 +67,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   await migratePostgresOnce(url);
-  const client = postgres(url, {
-    max: poolSize,
+  const clientOptions = {
     onnotice: () => {},
     // While the database is unreachable, fail within seconds (and answer 503) rather than hang.
     connect_timeout: 5,
@@ -79,14 +80,20 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       idle_in_transaction_session_timeout: 30_000,
       statement_timeout: 30_000,
     },
-  });
+  } satisfies postgres.Options<Record<string, never>>;
+  const client = postgres(url, { ...clientOptions, max: poolSize });
   const db = drizzlePostgres(client, { schema });
+  // One connection of its own for the lookup every delivery starts with: concurrent lookups are
+  // pipelined on it, so those sent in one turn of the event loop go out in one write and come back
+  // in one read, instead of waking a connection each.
+  const lookupClient = postgres(url, { ...clientOptions, max: 1 });
   return {
     kind: 'postgres',
     db,
+    lookups: drizzlePostgres(lookupClient, { schema }),
     concurrency: poolSize,
     ping: async () => void (await client`select 1`),
-    close: () => client.end({ timeout: 5 }),
+    close: async () => void (await Promise.all([client.end({ timeout: 5 }), lookupClient.end({ timeout: 5 })])),
   };
 }
 
@@ -108,6 +115,7 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     kind: 'pglite',
     db,
+    lookups: db,
     concurrency: 1,
     ping: async () => void (await db.execute(sql`select 1`)),
     close: () => client.close(),

@@ -15,9 +15,11 @@ describe('while PostgreSQL cannot be reached', () => {
   beforeAll(async () => {
     // The real driver against a real, closed port: every query fails to connect.
     client = postgres(`postgres://postgres@127.0.0.1:${await freePort()}/test`, { max: 2, connect_timeout: 2 });
+    const db = drizzle(client, { schema });
     const database: Database = {
       kind: 'postgres',
-      db: drizzle(client, { schema }),
+      db,
+      lookups: db,
       concurrency: 2,
       ping: async () => void (await client`select 1`),
       close: () => client.end(),
