@@ -18,6 +18,11 @@ import type { Deliverer } from '../sync/deliver.js';
 import { readNdjsonLines } from '../webhook/ndjson.js';
 
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'application/json-lines']);
+/**
+ * Bulk requests applied at once by this process. Each holds up to 4,000 unanswered lines (16 MiB)
+ * in memory; beyond this many, a new one gets 503 + Retry-After rather than more memory.
+ */
+export const MAX_BULK_REQUESTS = 4;
 
 /**
  * `POST /webhooks/{token}/bulk`: NDJSON in, one result per line out in line order, then a summary.
@@ -26,14 +31,23 @@ const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'appl
  */
 export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; logger: Logger; maxLineBytes: number; maxSpoolBytes: number }) {
   const app = new Hono<WebhookEnv>();
+  let active = 0;
   app.post('/webhooks/:token/bulk', authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
     if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
     const body = c.req.raw.body;
     if (!body) throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
+    if (active >= MAX_BULK_REQUESTS) throw new ApiError('unavailable', `${MAX_BULK_REQUESTS} bulk requests are being applied; retry shortly`, undefined, 5);
 
-    const secrets = account.signingSecrets;
-    const source: Spooled = secrets.length === 0 ? (body as unknown as AsyncIterable<Uint8Array>) : await spoolVerified(c, secrets, body, deps.maxSpoolBytes);
+    active++;
+    let source: Spooled;
+    try {
+      const secrets = account.signingSecrets;
+      source = secrets.length === 0 ? (body as unknown as AsyncIterable<Uint8Array>) : await spoolVerified(c, secrets, body, deps.maxSpoolBytes);
+    } catch (error) {
+      active--;
+      throw error;
+    }
 
     c.header('Content-Type', 'application/x-ndjson');
     return stream(c, async (out) => {
@@ -48,6 +62,7 @@ export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: Ra
           await out.write(chunk);
         }
       } finally {
+        active--;
         await source.cleanup?.();
       }
       await out.write(`${JSON.stringify({ summary })}\n`);

@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BULK_REQUESTS } from '../../src/routes/bulk.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
@@ -234,5 +235,44 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('bulk groups that share a phone,
     const results = (await answered).trim().split('\n').map((l) => JSON.parse(l) as Line);
     expect(results.slice(0, -1).map((r) => r.contact.labels)).toEqual([['first'], [], ['third']]);
     expect((await storedContact(t, hot))?.labels).toEqual(['third']);
+  });
+});
+
+describe('bulk requests at once', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite');
+  });
+  afterAll(() => t.close());
+
+  const send = (body: string | ReadableStream<Uint8Array>) =>
+    t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+
+  it(`beyond ${MAX_BULK_REQUESTS} being applied, a new one gets 503 with Retry-After rather than memory; once they end, bulk works again`, async () => {
+    const encoder = new TextEncoder();
+    const closers: (() => void)[] = [];
+    const open = Array.from({ length: MAX_BULK_REQUESTS }, (_, i) =>
+      send(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(encoder.encode(`${JSON.stringify({ contact: { phone: uniquePhone(), name: `Open ${i}` } })}\n`));
+            closers.push(() => controller.close());
+          },
+        }),
+      ),
+    );
+    const responses = await Promise.all(open);
+    expect(responses.map((r) => r.status)).toEqual(Array(MAX_BULK_REQUESTS).fill(200));
+
+    const refused = await send(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(((await refused.json()) as { code: string }).code).toBe('unavailable');
+
+    for (const close of closers) close();
+    for (const res of responses) expect((await res.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+    const after = await send(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
+    expect(after.status).toBe(200);
+    expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
   });
 });
