@@ -33,8 +33,8 @@ export interface AppDeps {
 export function createApp({ config, database, logger }: AppDeps) {
   const db = database.db;
   const queues = new PhoneQueues({ maxBacklog: config.MAX_BACKLOG });
-  // Two connections stay free of batches for token lookups, refusals and the API, so that a busy
-  // committer never starves the reads that feed it.
+  // Two connections stay free of batches for idempotency lookups, refusals and the API, so that a
+  // busy committer never starves the reads that feed it (token lookups have a connection of their own).
   const batchSlots = database.concurrency > 2 ? database.concurrency - 2 : 1;
   const committer = new GroupCommitter(db, { concurrency: batchSlots, maxBatch: config.MAX_BATCH });
   const metrics = createMetrics({ queues, committer, database });
