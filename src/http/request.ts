@@ -15,11 +15,13 @@ export const signedHeaders = (c: Context): SignedHeaders => ({
   signature: c.req.header('webhook-signature'),
 });
 
+const tooLarge = (maxBytes: number) => new ApiError('payload_too_large', `the body is larger than ${maxBytes} bytes`);
+
 /** `MAX_BODY_BYTES`, counted while reading (chunked bodies included), answered with the one 413 body. */
 export const limitBody = (maxBytes: number) =>
   bodyLimit({
     maxSize: maxBytes,
-    onError: (c) => errorResponse(c, new ApiError('payload_too_large', `the body is larger than ${maxBytes} bytes`)),
+    onError: (c) => errorResponse(c, tooLarge(maxBytes)),
   });
 
 export type BodyEnv = { Variables: { body: Uint8Array } };
@@ -32,16 +34,15 @@ export type BodyEnv = { Variables: { body: Uint8Array } };
  */
 export const readBody = (maxBytes: number) =>
   createMiddleware<BodyEnv>(async (c, next) => {
-    const tooLarge = () => new ApiError('payload_too_large', `the body is larger than ${maxBytes} bytes`);
     const length = c.req.header('content-length');
-    if (length !== undefined && c.req.header('transfer-encoding') === undefined && Number(length) > maxBytes) throw tooLarge();
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined && Number(length) > maxBytes) throw tooLarge(maxBytes);
     const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
     const chunks = incoming ?? (c.req.raw.body as AsyncIterable<Uint8Array> | null);
     const parts: Uint8Array[] = [];
     let size = 0;
     for await (const chunk of chunks ?? []) {
       size += chunk.length;
-      if (size > maxBytes) throw tooLarge();
+      if (size > maxBytes) throw tooLarge(maxBytes);
       parts.push(chunk);
     }
     c.set('body', parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));

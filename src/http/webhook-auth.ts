@@ -10,10 +10,10 @@ const MAX_TOKEN_LENGTH = 256;
 export type WebhookEnv = { Variables: AppEnv['Variables'] & { webhookAccount: WebhookAccount } };
 
 /** `/webhooks/{token}…`: the token's account (401 without one), then the account's rate limit (429). */
-export const authenticateWebhook = (deps: { db: Db; rateLimiter: RateLimiter }) =>
+export const authenticateWebhook = (deps: { lookups: Db; rateLimiter: RateLimiter }) =>
   createMiddleware<WebhookEnv>(async (c, next) => {
     const token = c.req.param('token') ?? '';
-    const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.db, token) : undefined;
+    const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.lookups, token) : undefined;
     if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
     c.set('account', account);
     c.set('webhookAccount', account);

@@ -29,7 +29,7 @@ export const MAX_BULK_REQUESTS = 4;
  * The request is streamed; with signing secrets it is first spooled to a temporary file while its
  * HMAC is computed, so that nothing is applied before the signature over the whole body holds.
  */
-export function bulkRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; logger: Logger; maxLineBytes: number; maxSpoolBytes: number }) {
+export function bulkRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLimiter: RateLimiter; logger: Logger; maxLineBytes: number; maxSpoolBytes: number }) {
   const app = new Hono<WebhookEnv>();
   let active = 0;
   app.post('/webhooks/:token/bulk', authenticateWebhook(deps), async (c) => {

@@ -10,7 +10,7 @@ import type { RawDelivery } from '../webhook/read-payload.js';
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
-export function webhookRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxBodyBytes: number }) {
+export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLimiter: RateLimiter; maxBodyBytes: number }) {
   const app = new Hono<{ Variables: WebhookEnv['Variables'] & BodyEnv['Variables'] }>();
   const body = readBody(deps.maxBodyBytes);
 

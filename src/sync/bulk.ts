@@ -86,14 +86,13 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
         if ('tooLong' in item) {
           answers.push(settledNow(tooLong(item.line, maxLineBytes)));
         } else {
-          const pending: Answer = { settled: Promise.resolve(), bytes: item.text.length };
-          pending.settled = new Promise((resolve) => {
-            const answer = (result: BulkResult) => {
-              pending.result = result;
-              resolve();
-            };
-            waiting.push({ line: item.line, text: item.text, answer });
-          });
+          let settle!: () => void;
+          const pending: Answer = { settled: new Promise<void>((resolve) => (settle = resolve)), bytes: item.text.length };
+          const answer = (result: BulkResult) => {
+            pending.result = result;
+            settle();
+          };
+          waiting.push({ line: item.line, text: item.text, answer });
           answers.push(pending);
           aheadBytes += item.text.length;
         }

@@ -112,11 +112,6 @@ export class Deliverer {
     this.labels = new KnownLabels(db);
   }
 
-  /** Whether a delivery would be accepted now rather than refused for a full backlog. */
-  get hasRoom(): boolean {
-    return this.queues.hasRoom;
-  }
-
   deliver(input: DeliveryInput): Promise<DeliveryOutcome> {
     return this.options.metrics ? this.options.metrics.observe(() => this.deliverKeyed(input)) : this.deliverKeyed(input);
   }

@@ -59,8 +59,8 @@ export class GroupCommitter {
   }
 
   /** Applies `work` in the next batch, holding the advisory lock `lockKey`; settles after the commit. */
-  submit<T>(lockKey: bigint, work: Work<T> | ((tx: Tx) => Promise<T>)): Promise<T> {
-    const [pending, answer] = this.pending(lockKey, typeof work === 'function' ? { run: work } : work);
+  submit<T>(lockKey: bigint, work: Work<T>): Promise<T> {
+    const [pending, answer] = this.pending(lockKey, work);
     const last = this.waiting.at(-1);
     if (last && !last.ordered && last.items.length < this.options.maxBatch) last.items.push(pending);
     else this.waiting.push({ items: [pending], ordered: false });

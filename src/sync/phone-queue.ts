@@ -23,11 +23,6 @@ export class PhoneQueues {
     return this.backlog;
   }
 
-  /** False while the backlog is full: a new delivery would be refused with Overloaded. */
-  get hasRoom(): boolean {
-    return this.backlog < this.options.maxBacklog;
-  }
-
   get lanesOpen(): number {
     return this.lanes.size;
   }

@@ -5,7 +5,7 @@ import { tombstones } from '../db/schema.js';
 import { phoneHash } from './phone-key.js';
 
 /** A delivery older than the last one applied to the phone, or than the phone's deletion, is stale. */
-export async function isStale(tx: Tx, accountId: string, phone: string, occurredAt: Date | undefined, contact: ContactRow | undefined): Promise<boolean> {
+export async function isStale(tx: Tx, accountId: string, phone: string, occurredAt: Date | undefined, contact: Pick<ContactRow, 'lastOccurredAt'> | undefined): Promise<boolean> {
   if (!occurredAt) return false;
   if (contact?.lastOccurredAt && occurredAt < contact.lastOccurredAt) return true;
   const [tombstone] = await tx

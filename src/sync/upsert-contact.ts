@@ -1,7 +1,8 @@
 import { and, count, eq, ne, or, isNull } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
 import { isUniqueViolation } from '../db/errors.js';
-import { findContactByExternalId, findContactWithLabels, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
+import { contactKey, loadContacts } from '../db/queries/contact-batch.js';
+import { findContactByExternalId, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
 import { labelKey, writeContactLabels, type LabelRow } from '../db/queries/labels.js';
 import { agents, contacts, conversations } from '../db/schema.js';
 import type { UpsertOperation } from '../webhook/operation.js';
@@ -74,9 +75,9 @@ export function planUpsert(existing: ContactValues | undefined, currentLabels: L
  * refusal is thrown before or after writing; the caller rolls back either way.
  */
 export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperation, added: Map<string, LabelRow>): Promise<UpsertResult> {
-  const found = await findContactWithLabels(tx, accountId, op.phone);
-  const existing = found?.contact;
-  const currentLabels = found?.labels ?? [];
+  const key = { accountId, phone: op.phone };
+  const existing = (await loadContacts(tx, [key])).get(contactKey(key));
+  const currentLabels = existing?.labels ?? [];
   if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) {
     return { status: 'stale', contact: existing ? summary(existing, currentLabels.map((l) => l.name), false) : null, assignedConversations: 0 };
   }
@@ -87,7 +88,7 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
   if (externalId !== null && externalId !== existing?.externalId) await assertExternalIdFree(tx, accountId, externalId);
   const newer = op.occurredAt && (!existing?.lastOccurredAt || op.occurredAt > existing.lastOccurredAt) ? op.occurredAt : undefined;
 
-  let row: ContactRow;
+  let row: ContactValues & Pick<ContactRow, 'id' | 'accountId' | 'phone'>;
   try {
     if (!existing) {
       [row] = (await tx.insert(contacts).values({ accountId, phone: op.phone, ...values, lastOccurredAt: op.occurredAt ?? null }).returning()) as [ContactRow];

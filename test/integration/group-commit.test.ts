@@ -7,7 +7,7 @@ import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
 function holdCommitter(t: TestApp) {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
-  const slots = Array.from({ length: t.parts.committer.concurrency }, (_, i) => t.parts.committer.submit(BigInt(-1 - i), () => gate));
+  const slots = Array.from({ length: t.parts.committer.concurrency }, (_, i) => t.parts.committer.submit(BigInt(-1 - i), { run: () => gate }));
   return async () => {
     release();
     await Promise.all(slots);

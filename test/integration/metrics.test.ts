@@ -96,7 +96,7 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
     await Promise.all([running, waiting]);
     // In flight: inside a group-commit transaction (the scrape itself needs no database).
     let finish!: () => void;
-    const applying = t.parts.committer.submit(1n, () => new Promise<void>((resolve) => (finish = resolve)));
+    const applying = t.parts.committer.submit(1n, { run: () => new Promise<void>((resolve) => (finish = resolve)) });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect((await scrape(t)).value('contact_sync_in_flight')).toBe(1);
     finish();

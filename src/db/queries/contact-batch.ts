@@ -19,6 +19,8 @@ export interface StoredContact {
   customAttributes: CustomAttributes;
   enhancedData: StoredSection[];
   inviteRequested: boolean;
+  /** `occurred_at` of the newest delivery applied (the one-at-a-time path keeps it). */
+  lastOccurredAt: Date | null;
   labels: LabelRow[];
 }
 
@@ -46,7 +48,7 @@ const contactOf = (alias: 'k' | 'r') =>
 /** The statements, by what they take: exported so that a test can check the plans PostgreSQL makes for them. */
 export const batchStatements = {
   loadContacts: (keys: { account_id: string; phone: string }[]) => sql`
-    select c.id, c.account_id, c.phone, c.name, c.email, c.external_id, c.custom_attributes, c.enhanced_data, c.invite_requested,
+    select c.id, c.account_id, c.phone, c.name, c.email, c.external_id, c.custom_attributes, c.enhanced_data, c.invite_requested, c.last_occurred_at,
       coalesce((
         select json_agg(json_build_object('id', l.id, 'name', l.name, 'key', l.key) order by cl.position)
         from contact_labels cl cross join lateral (select id, name, key from labels where labels.id = cl.label_id limit 1) as l
@@ -85,6 +87,8 @@ export async function loadContacts(db: Db, keys: ContactKey[]): Promise<Map<stri
       customAttributes: parsed(row.custom_attributes) as CustomAttributes,
       enhancedData: parsed(row.enhanced_data) as StoredSection[],
       inviteRequested: row.invite_requested as boolean,
+      // postgres.js under drizzle hands timestamps over as text, PGlite as a Date.
+      lastOccurredAt: row.last_occurred_at == null ? null : new Date(row.last_occurred_at as string | Date),
       labels: (parsed(row.labels) as LabelRow[]).map((label) => ({ ...label, id: Number(label.id) })),
     };
     found.set(contactKey(contact), contact);
