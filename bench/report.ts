@@ -21,6 +21,8 @@ export interface BenchResults {
   bulk?: BulkFigures;
   script?: ScriptFigures;
   ratios: { serviceOverBaseline?: number; bulkOverScript?: number };
+  /** Phase → CPU seconds the PostgreSQL server used during it (all its processes; see server-cpu.ts), when it runs on this machine. */
+  postgresCpuSeconds: Record<string, number>;
   /** Phase → why it failed; the other phases still report. */
   failures: Record<string, string>;
   notes: string[];
@@ -56,24 +58,26 @@ export function formatReport(r: BenchResults): string {
   out.push(`load      ${r.options.phones.toLocaleString('en-GB')} phones per scenario, ${r.options.connections} connections; load generator, service and PostgreSQL share the machine`);
   out.push('');
 
-  const header = ['phase', 'count', 'seconds', 'per second', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'service CPU ms/op (cores)', 'service RSS MB start/peak/end'];
+  const header = ['phase', 'count', 'seconds', 'per second', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'service CPU ms/op (cores)', 'PostgreSQL CPU ms/op (cores)', 'service RSS MB start/peak/end'];
   const rows: string[][] = [];
-  const load = (name: string, f: LoadFigures) =>
-    rows.push([name, int(f.ok + f.non2xx), dec(f.seconds), int(f.deliveriesPerSecond), ms(f.latencyMs.p50), ms(f.latencyMs.p99), ms(f.latencyMs.max), codes(f.non2xx, f.statusCodes), int(f.errors + f.timeouts), cpu(f, f.ok, f.seconds), rss(f)]);
-  if (r.webhook) load('webhook: POST /webhooks/{token}', r.webhook);
+  // Over the whole phase (its checks included), so the cores are over the phase's duration too.
+  const pgCpu = (phase: string, count: number) => cpuPerOp(r.postgresCpuSeconds[phase], count, r.durations[phase] ?? Number.NaN);
+  const load = (name: string, phase: string, f: LoadFigures) =>
+    rows.push([name, int(f.ok + f.non2xx), dec(f.seconds), int(f.deliveriesPerSecond), ms(f.latencyMs.p50), ms(f.latencyMs.p99), ms(f.latencyMs.max), codes(f.non2xx, f.statusCodes), int(f.errors + f.timeouts), cpuPerOp(f.service.cpuSeconds, f.ok, f.seconds), pgCpu(phase, f.ok), rss(f)]);
+  if (r.webhook) load('webhook: POST /webhooks/{token}', 'webhook', r.webhook);
   if (r.pgbench) {
     const p = r.pgbench;
-    rows.push(['baseline: pgbench baseline.sql', int(p.transactions), dec(p.seconds), int(p.tps), ms(p.latencyMs.p50), ms(p.latencyMs.p99), ms(p.latencyMs.max), '-', int(p.failed), '-', '-']);
+    rows.push(['baseline: pgbench baseline.sql', int(p.transactions), dec(p.seconds), int(p.tps), ms(p.latencyMs.p50), ms(p.latencyMs.p99), ms(p.latencyMs.max), '-', int(p.failed), '-', pgCpu('pgbench', p.transactions), '-']);
   }
-  if (r.hot) load('hot: 20% on 10 phones', r.hot);
+  if (r.hot) load('hot: 20% on 10 phones', 'hot', r.hot);
   if (r.bulk) {
     const b = r.bulk;
     const failed = b.summary?.failed ?? Object.values(b.failedCodes).reduce((a, n) => a + n, 0);
-    rows.push(['bulk: POST /webhooks/{token}/bulk', int(b.results), dec(b.seconds), int(b.linesPerSecond), '-', '-', '-', `${failed} failed`, '-', cpu(b, b.results, b.seconds), rss(b)]);
+    rows.push(['bulk: POST /webhooks/{token}/bulk', int(b.results), dec(b.seconds), int(b.linesPerSecond), '-', '-', '-', `${failed} failed`, '-', cpuPerOp(b.service.cpuSeconds, b.results, b.seconds), pgCpu('bulk', b.results), rss(b)]);
   }
   if (r.script) {
     const s = r.script;
-    rows.push([`baseline: psql -f (${s.statements} × ${int(s.rows / s.statements)} rows)`, int(s.rows), dec(s.seconds), int(s.rowsPerSecond), '-', '-', '-', '-', '-', '-', '-']);
+    rows.push([`baseline: psql -f (${s.statements} × ${int(s.rows / s.statements)} rows)`, int(s.rows), dec(s.seconds), int(s.rowsPerSecond), '-', '-', '-', '-', '-', '-', pgCpu('script', s.rows), '-']);
   }
   out.push(...table(header, rows));
   out.push('');
@@ -122,9 +126,9 @@ function codes(non2xx: number, byCode: Record<string, number>): string {
   return list.length > 0 ? `${int(non2xx)} (${list.join(' ')})` : int(non2xx);
 }
 
-/** The service's CPU time per delivery, and how many cores it kept busy on average. */
-const cpu = (f: { service: { cpuSeconds: number } }, count: number, seconds: number) =>
-  count > 0 ? `${dec((f.service.cpuSeconds * 1000) / count, 2)} (${dec(f.service.cpuSeconds / seconds, 2)})` : '-';
+/** CPU time per delivery (or row), and how many cores that kept busy on average. */
+const cpuPerOp = (cpuSeconds: number | undefined, count: number, seconds: number) =>
+  cpuSeconds !== undefined && Number.isFinite(cpuSeconds) && count > 0 ? `${dec((cpuSeconds * 1000) / count, 2)} (${dec(cpuSeconds / seconds, 2)})` : '-';
 
 const rss = (f: { service: { startMb: number; peakMb: number; endMb: number } }) => `${int(f.service.startMb)}/${int(f.service.peakMb)}/${int(f.service.endMb)}`;
 

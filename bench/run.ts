@@ -6,6 +6,7 @@ import { describeCode, describeMachine } from './machine.js';
 import { MAX_PHONES } from './payload.js';
 import { prepareBaseline, runPgbench } from './pgbench.js';
 import { formatReport, RESULTS_FILE, writeResults, type BenchResults } from './report.js';
+import { ServerCpu } from './server-cpu.js';
 import { PROFILE_DIR, startService, type Service, type ServiceOptions } from './service.js';
 import { hotScenario, webhookScenario } from './webhook.js';
 
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     options: { scenarios: options.scenarios, phones: options.phones, connections: options.connections },
     machine: await describeMachine(serverUrl),
     ratios: {},
+    postgresCpuSeconds: {},
     failures: {},
     notes: [],
     durations,
@@ -105,6 +107,8 @@ async function main(): Promise<void> {
 
     const db = await createBenchDatabase(serverUrl);
     databases.push(db);
+    const serverCpu = await ServerCpu.find(db);
+    if (!serverCpu) results.notes.push('PostgreSQL does not run as a process of this machine: its CPU time is not shown');
     say(`starting the service on ${db.name}`);
     const t = performance.now();
     service = await timed('start', () => startService({ databaseUrl: db.url, entry, ...(options.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] } : {}) }));
@@ -131,7 +135,9 @@ async function main(): Promise<void> {
       say(`${name}…`);
       try {
         await db.sql('checkpoint'); // one phase's dirty pages are not written on the next one's clock
+        const cpuBefore = serverCpu?.seconds();
         await timed(name, work);
+        if (serverCpu && cpuBefore !== undefined) results.postgresCpuSeconds[name] = serverCpu.seconds() - cpuBefore;
       } catch (error) {
         results.failures[name] = error instanceof Error ? error.message : String(error);
         say(`${name} failed: ${firstLine(error)}`);

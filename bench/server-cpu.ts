@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { BenchDatabase } from './database.js';
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const TICKS_PER_SECOND = 100;
+
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces): [0] is the state, [1] the parent pid. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+const isPostgres = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * CPU time used by the PostgreSQL server the bench writes to, when it runs on this machine: its
+ * postmaster, every process it runs (backends, WAL writer, checkpointer…) and, through the
+ * postmaster's children's times, the backends that have exited since (pgbench's and psql's close
+ * with their run). The difference between two readings is what the server spent in between.
+ */
+export class ServerCpu {
+  private constructor(private readonly postmaster: number) {}
+
+  /** The server behind `db`, or undefined when it is not a process of this machine (another host, a container). */
+  static async find(db: BenchDatabase): Promise<ServerCpu | undefined> {
+    // The checkpointer lives as long as the server; its parent is the postmaster.
+    const [row] = await db.sql<{ pid: number }>(`select pid from pg_stat_activity where backend_type = 'checkpointer'`);
+    if (!row || !isPostgres(row.pid)) return undefined;
+    const postmaster = Number(statFields(row.pid)?.[1]);
+    return Number.isInteger(postmaster) && isPostgres(postmaster) ? new ServerCpu(postmaster) : undefined;
+  }
+
+  /** CPU seconds so far (user + system) of the postmaster, its live children and its exited ones. */
+  seconds(): number {
+    const own = statFields(this.postmaster);
+    if (!own) return Number.NaN;
+    // utime, stime, cutime, cstime: fields 14 to 17 of stat, 11 to 14 here.
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid)) continue;
+      const fields = statFields(pid);
+      if (fields && Number(fields[1]) === this.postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks / TICKS_PER_SECOND;
+  }
+}
