@@ -14,7 +14,7 @@ export interface BenchResults {
   code: string;
   options: { scenarios: string[]; phones: number; connections: number };
   machine: Machine;
-  service?: { command: string; entry: string; dbPoolSize: number; maxBatch: number; startMs: number };
+  service?: { command: string; entry: string; dbPoolSize: number; maxBatch: number; maxTransactions: number; startMs: number };
   webhook?: LoadFigures;
   pgbench?: PgbenchFigures;
   hot?: LoadFigures;
@@ -53,7 +53,7 @@ export function formatReport(r: BenchResults): string {
   out.push(`machine   ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.kernel}, Node ${m.node}`);
   out.push(`postgres  ${m.postgres}, same host; synchronous_commit=${pg.synchronous_commit}, fsync=${pg.fsync}, shared_buffers=${pg.shared_buffers}, max_connections=${pg.max_connections}`);
   if (r.service) {
-    out.push(`service   ${r.service.command} (${r.service.entry}); DB_POOL_SIZE=${r.service.dbPoolSize}, MAX_BATCH=${r.service.maxBatch}, LOG_LEVEL=warn, rate limit and backlog lifted; ready in ${int(r.service.startMs)} ms`);
+    out.push(`service   ${r.service.command} (${r.service.entry}); DB_POOL_SIZE=${r.service.dbPoolSize}, MAX_TRANSACTIONS=${r.service.maxTransactions}, MAX_BATCH=${r.service.maxBatch}, LOG_LEVEL=warn, rate limit and backlog lifted; ready in ${int(r.service.startMs)} ms`);
   }
   out.push(`load      ${r.options.phones.toLocaleString('en-GB')} phones per scenario, ${r.options.connections} connections; load generator, service and PostgreSQL share the machine`);
   out.push('');

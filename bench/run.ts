@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.js';
 import { BUILD_DIR, buildService } from './build.js';
 import { bulkScenario, scriptBaseline } from './bulk.js';
 import { createBenchDatabase, DEFAULT_DATABASE_URL, migrateBenchDatabase, type BenchDatabase } from './database.js';
@@ -23,7 +24,7 @@ const USAGE = `npm run bench -- [--scenario webhook|hot|bulk|all] [--phones N] [
   --profile      the service writes a V8 CPU profile into ${PROFILE_DIR} when it stops
 
 PostgreSQL: DATABASE_URL (default ${DEFAULT_DATABASE_URL}); the bench creates its own databases
-there and drops them at the end. Other service variables (DB_POOL_SIZE, MAX_BATCH) pass through.`;
+there and drops them at the end. Other service variables (DB_POOL_SIZE, MAX_BATCH, MAX_TRANSACTIONS) pass through.`;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -110,13 +111,16 @@ async function main(): Promise<void> {
     const serverCpu = await ServerCpu.find(db);
     if (!serverCpu) results.notes.push('PostgreSQL does not run as a process of this machine: its CPU time is not shown');
     say(`starting the service on ${db.name}`);
+    const serviceConfig = loadConfig();
     const t = performance.now();
     service = await timed('start', () => startService({ databaseUrl: db.url, entry, ...(options.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] } : {}) }));
     results.service = {
       command: service.command.replace(`${BUILD_DIR}/`, 'bench/.build/'),
       entry: entry.kind === 'dist' ? 'tsc build of src/' : 'tsx, no build',
-      dbPoolSize: Number(process.env.DB_POOL_SIZE || 10),
-      maxBatch: Number(process.env.MAX_BATCH || 64),
+      // As the service reads them: these pass through to it, and the rest are its defaults.
+      dbPoolSize: serviceConfig.DB_POOL_SIZE,
+      maxBatch: serviceConfig.MAX_BATCH,
+      maxTransactions: serviceConfig.MAX_TRANSACTIONS,
       startMs: performance.now() - t,
     };
     const live = service;

@@ -35,7 +35,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   const queues = new PhoneQueues({ maxBacklog: config.MAX_BACKLOG });
   // Two connections stay free of batches for idempotency lookups, refusals and the API, so that a
   // busy committer never starves the reads that feed it (token lookups have a connection of their own).
-  const batchSlots = database.concurrency > 2 ? database.concurrency - 2 : 1;
+  const batchSlots = Math.min(config.MAX_TRANSACTIONS, database.concurrency > 2 ? database.concurrency - 2 : 1);
   const committer = new GroupCommitter(db, { concurrency: batchSlots, maxBatch: config.MAX_BATCH });
   const metrics = createMetrics({ queues, committer, database });
   const deliverer = new Deliverer(db, queues, committer, { metrics });

@@ -24,6 +24,12 @@ export const ConfigSchema = z.object({
   MAX_BACKLOG: integer(10_000, 1, 10_000_000),
   /** Most deliveries applied in one transaction (group commit); 1 turns batching off. */
   MAX_BATCH: integer(64, 1, 1000),
+  /**
+   * Transactions applying deliveries at once, per instance (at most DB_POOL_SIZE − 2; 1 on PGlite).
+   * Fewer, larger batches cost the database less per delivery: raise it only while PostgreSQL has
+   * cores to spare.
+   */
+  MAX_TRANSACTIONS: integer(4, 1, 200),
   /** How often expired idempotency keys, tombstones, kept payloads and old deliveries are removed. */
   PURGE_INTERVAL_MS: integer(15 * 60_000, 1000, 24 * 60 * 60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

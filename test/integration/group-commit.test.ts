@@ -99,3 +99,26 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('no answer before its commit, on
     expect(t.parts.committer.stats.largest).toBeGreaterThan(1);
   });
 });
+
+describe('transactions applying deliveries at once', () => {
+  it('on PGlite, one, whatever MAX_TRANSACTIONS says', async () => {
+    const t = await createTestApp('pglite', { MAX_TRANSACTIONS: '6' });
+    try {
+      expect(t.parts.committer.concurrency).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)('on PostgreSQL, MAX_TRANSACTIONS (default 4), never more than the pool less two', async () => {
+    // The test apps' pool has 10 connections.
+    for (const [env, expected] of [[{}, 4], [{ MAX_TRANSACTIONS: '2' }, 2], [{ MAX_TRANSACTIONS: '50' }, 8]] as const) {
+      const t = await createTestApp('postgres', env);
+      try {
+        expect(t.parts.committer.concurrency).toBe(expected);
+      } finally {
+        await t.close();
+      }
+    }
+  });
+});
