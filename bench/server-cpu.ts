@@ -1,18 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { BenchDatabase } from './database.js';
-
-/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const TICKS_PER_SECOND = 100;
-
-/** The fields of /proc/<pid>/stat after the command name (which may hold spaces): [0] is the state, [1] the parent pid. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
+import { procStat, TICKS_PER_SECOND } from './service.js';
 
 const isPostgres = (pid: number) => {
   try {
@@ -36,20 +24,20 @@ export class ServerCpu {
     // The checkpointer lives as long as the server; its parent is the postmaster.
     const [row] = await db.sql<{ pid: number }>(`select pid from pg_stat_activity where backend_type = 'checkpointer'`);
     if (!row || !isPostgres(row.pid)) return undefined;
-    const postmaster = Number(statFields(row.pid)?.[1]);
+    const postmaster = Number(procStat(row.pid)?.[1]);
     return Number.isInteger(postmaster) && isPostgres(postmaster) ? new ServerCpu(postmaster) : undefined;
   }
 
   /** CPU seconds so far (user + system) of the postmaster, its live children and its exited ones. */
   seconds(): number {
-    const own = statFields(this.postmaster);
+    const own = procStat(this.postmaster);
     if (!own) return Number.NaN;
-    // utime, stime, cutime, cstime: fields 14 to 17 of stat, 11 to 14 here.
+    // Its own utime and stime, and its waited-for children's.
     let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
     for (const entry of readdirSync('/proc')) {
       const pid = Number(entry);
       if (!Number.isInteger(pid)) continue;
-      const fields = statFields(pid);
+      const fields = procStat(pid);
       if (fields && Number(fields[1]) === this.postmaster) ticks += Number(fields[11]) + Number(fields[12]);
     }
     return ticks / TICKS_PER_SECOND;

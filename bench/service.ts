@@ -114,7 +114,21 @@ export interface ProcessFigures {
 }
 
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const TICKS_PER_SECOND = 100;
+export const TICKS_PER_SECOND = 100;
+
+/**
+ * The fields of /proc/<pid>/stat after the command name (which may hold spaces), or undefined when
+ * the process is gone: [0] is the state (field 3), [1] the parent pid, [11] and [12] utime and stime,
+ * [13] and [14] the same for the children it has waited for.
+ */
+export function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
 
 /** Samples a process from /proc while a phase runs: VmRSS (where it started, its peak, where it ended) and CPU time. */
 export class ProcessSampler {
@@ -158,15 +172,10 @@ export class ProcessSampler {
     }
   }
 
-  /** utime + stime, fields 14 and 15 of /proc/<pid>/stat (counted after the command name, which may hold spaces). */
+  /** utime + stime. */
   private ticks(): number {
-    try {
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return Number(fields[11]) + Number(fields[12]);
-    } catch {
-      return 0;
-    }
+    const fields = procStat(this.pid);
+    return fields ? Number(fields[11]) + Number(fields[12]) : 0;
   }
 }
 

@@ -95,7 +95,6 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
   return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, dbPoolSize, observe };
 }
 
-
 function labelsOf({ body, replayed, operation }: DeliveryOutcome): { operation: OperationLabel; status: DeliveryStatusLabel } {
   const name = 'operation' in body ? body.operation : (operation ?? 'unknown');
   if (replayed) return { operation: name, status: 'replayed' };

@@ -32,7 +32,6 @@ export function isDatabaseUnavailable(code: string | undefined): boolean {
 /** untranslatable_character, character_not_in_repertoire: what a NUL in text or jsonb raises. */
 const UNSTORABLE_TEXT = new Set(['22P05', '22021']);
 
-
 /** Every error leaves through here, as the one error body; the unexpected ones as `500 internal`. */
 export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;

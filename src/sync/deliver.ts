@@ -94,7 +94,6 @@ const newContext = (account: Account, raw: RawDelivery, key: string | undefined)
   fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, storedPayload(raw).text),
 });
 
-
 /**
  * Applies one webhook delivery exactly once: deduplicated by idempotency key, one phone at a time
  * (in-process lane, then a transaction-level advisory lock), recorded and answered only after commit.

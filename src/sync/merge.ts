@@ -1,7 +1,6 @@
 import { labelKey as key } from '../db/queries/labels.js';
 import type { CustomAttributes, StoredSection } from '../db/schema.js';
 
-
 function uniqueByKey(labels: string[]): string[] {
   const seen = new Set<string>();
   return labels.filter((label) => !seen.has(key(label)) && seen.add(key(label)));

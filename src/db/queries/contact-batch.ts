@@ -148,17 +148,13 @@ export function writeContactLabelsBatch(db: Db, writes: ContactLabelsWrite[]): P
   const sent: Promise<unknown>[] = [];
   const replaced = writes.filter((w) => w.kept === null).map(({ accountId, phone }) => ({ account_id: accountId, phone }));
   if (replaced.length > 0) {
-    sent.push(
-      executePrepared(db, 'clear_contact_labels', batchStatements.clearContactLabels(replaced)),
-    );
+    sent.push(executePrepared(db, 'clear_contact_labels', batchStatements.clearContactLabels(replaced)));
   }
   const rows = writes.flatMap(({ accountId, phone, labels, kept }) =>
     labels.slice(kept ?? 0).map((label, i) => ({ account_id: accountId, phone, label_id: label.id, position: (kept ?? 0) + i })),
   );
   if (rows.length > 0) {
-    sent.push(
-      executePrepared(db, 'write_contact_labels', batchStatements.writeContactLabels(rows)),
-    );
+    sent.push(executePrepared(db, 'write_contact_labels', batchStatements.writeContactLabels(rows)));
   }
   return Promise.all(sent);
 }
