@@ -23,6 +23,8 @@ export interface BenchResults {
   ratios: { serviceOverBaseline?: number; bulkOverScript?: number };
   /** Phase → CPU seconds the PostgreSQL server used during it (all its processes; see server-cpu.ts), when it runs on this machine. */
   postgresCpuSeconds: Record<string, number>;
+  /** Phase → CPU seconds the load generator used during it: the bench process (autocannon, the bulk client) and the pgbench or psql it ran. */
+  loadCpuSeconds: Record<string, number>;
   /** Phase → why it failed; the other phases still report. */
   failures: Record<string, string>;
   notes: string[];
@@ -58,26 +60,27 @@ export function formatReport(r: BenchResults): string {
   out.push(`load      ${r.options.phones.toLocaleString('en-GB')} phones per scenario, ${r.options.connections} connections; load generator, service and PostgreSQL share the machine`);
   out.push('');
 
-  const header = ['phase', 'count', 'seconds', 'per second', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'service CPU ms/op (cores)', 'PostgreSQL CPU ms/op (cores)', 'service RSS MB start/peak/end'];
+  const header = ['phase', 'count', 'seconds', 'per second', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'service CPU ms/op (cores)', 'PostgreSQL CPU ms/op (cores)', 'load CPU ms/op (cores)', 'service RSS MB start/peak/end'];
   const rows: string[][] = [];
   // Over the whole phase (its checks included), so the cores are over the phase's duration too.
   const pgCpu = (phase: string, count: number) => cpuPerOp(r.postgresCpuSeconds[phase], count, r.durations[phase] ?? Number.NaN);
+  const loadCpu = (phase: string, count: number) => cpuPerOp(r.loadCpuSeconds[phase], count, r.durations[phase] ?? Number.NaN);
   const load = (name: string, phase: string, f: LoadFigures) =>
-    rows.push([name, int(f.ok + f.non2xx), dec(f.seconds), int(f.deliveriesPerSecond), ms(f.latencyMs.p50), ms(f.latencyMs.p99), ms(f.latencyMs.max), codes(f.non2xx, f.statusCodes), int(f.errors + f.timeouts), cpuPerOp(f.service.cpuSeconds, f.ok, f.seconds), pgCpu(phase, f.ok), rss(f)]);
+    rows.push([name, int(f.ok + f.non2xx), dec(f.seconds), int(f.deliveriesPerSecond), ms(f.latencyMs.p50), ms(f.latencyMs.p99), ms(f.latencyMs.max), codes(f.non2xx, f.statusCodes), int(f.errors + f.timeouts), cpuPerOp(f.service.cpuSeconds, f.ok, f.seconds), pgCpu(phase, f.ok), loadCpu(phase, f.ok), rss(f)]);
   if (r.webhook) load('webhook: POST /webhooks/{token}', 'webhook', r.webhook);
   if (r.pgbench) {
     const p = r.pgbench;
-    rows.push(['baseline: pgbench baseline.sql', int(p.transactions), dec(p.seconds), int(p.tps), ms(p.latencyMs.p50), ms(p.latencyMs.p99), ms(p.latencyMs.max), '-', int(p.failed), '-', pgCpu('pgbench', p.transactions), '-']);
+    rows.push(['baseline: pgbench baseline.sql', int(p.transactions), dec(p.seconds), int(p.tps), ms(p.latencyMs.p50), ms(p.latencyMs.p99), ms(p.latencyMs.max), '-', int(p.failed), '-', pgCpu('pgbench', p.transactions), loadCpu('pgbench', p.transactions), '-']);
   }
   if (r.hot) load('hot: 20% on 10 phones', 'hot', r.hot);
   if (r.bulk) {
     const b = r.bulk;
     const failed = b.summary?.failed ?? Object.values(b.failedCodes).reduce((a, n) => a + n, 0);
-    rows.push(['bulk: POST /webhooks/{token}/bulk', int(b.results), dec(b.seconds), int(b.linesPerSecond), '-', '-', '-', `${failed} failed`, '-', cpuPerOp(b.service.cpuSeconds, b.results, b.seconds), pgCpu('bulk', b.results), rss(b)]);
+    rows.push(['bulk: POST /webhooks/{token}/bulk', int(b.results), dec(b.seconds), int(b.linesPerSecond), '-', '-', '-', `${failed} failed`, '-', cpuPerOp(b.service.cpuSeconds, b.results, b.seconds), pgCpu('bulk', b.results), loadCpu('bulk', b.results), rss(b)]);
   }
   if (r.script) {
     const s = r.script;
-    rows.push([`baseline: psql -f (${s.statements} × ${int(s.rows / s.statements)} rows)`, int(s.rows), dec(s.seconds), int(s.rowsPerSecond), '-', '-', '-', '-', '-', '-', pgCpu('script', s.rows), '-']);
+    rows.push([`baseline: psql -f (${s.statements} × ${int(s.rows / s.statements)} rows)`, int(s.rows), dec(s.seconds), int(s.rowsPerSecond), '-', '-', '-', '-', '-', '-', pgCpu('script', s.rows), loadCpu('script', s.rows), '-']);
   }
   out.push(...table(header, rows));
   out.push('');
@@ -88,6 +91,7 @@ export function formatReport(r: BenchResults): string {
   if (r.bulk && r.script) {
     out.push(`bulk lines/s = ${int(r.bulk.linesPerSecond)}, script rows/s = ${int(r.script.rowsPerSecond)}, bulk/script = ${dec(r.ratios.bulkOverScript ?? 0, 3)}`);
   }
+  out.push(...machineShares(r));
   if (r.bulk) out.push(`bulk: first result after ${int(r.bulk.firstResultMs)} ms; summary ${JSON.stringify(r.bulk.summary)}`);
   for (const [name, f] of [['webhook', r.webhook], ['hot', r.hot], ['bulk', r.bulk]] as const) {
     if (f) out.push(`${name}: service RSS ${signed(f.service.endMb - f.service.warmMb)} MB from a tenth of the phase (${int(f.service.warmMb)} MB) to its end (${int(f.service.endMb)} MB)`);
@@ -117,6 +121,36 @@ export function formatReport(r: BenchResults): string {
   out.push(`durations ${Object.entries(r.durations).map(([phase, s]) => `${phase} ${dec(s)} s`).join(', ')}`);
   out.push(`total     ${dec(r.totalSeconds)} s`);
   return out.join('\n');
+}
+
+/**
+ * Per phase, the CPU time of everything that ran on the machine, per operation, and the rate that
+ * would leave no core idle: when the cores were already nearly all busy, no change that only moves
+ * work between processes can go faster than that.
+ */
+function machineShares(r: BenchResults): string[] {
+  const phases: [string, number | undefined, number | undefined][] = [
+    ['webhook', r.webhook?.ok, r.webhook?.service.cpuSeconds],
+    ['pgbench', r.pgbench?.transactions, 0],
+    ['hot', r.hot?.ok, r.hot?.service.cpuSeconds],
+    ['bulk', r.bulk?.results, r.bulk?.service.cpuSeconds],
+    ['script', r.script?.rows, 0],
+  ];
+  const lines: string[] = [];
+  for (const [phase, count, service] of phases) {
+    const postgres = r.postgresCpuSeconds[phase];
+    const load = r.loadCpuSeconds[phase];
+    const seconds = r.durations[phase];
+    if (!count || service === undefined || postgres === undefined || load === undefined || !seconds) continue;
+    const total = service + postgres + load;
+    const perOp = (cpu: number) => dec((cpu * 1000) / count, 2);
+    const parts = [...(service > 0 ? [`${perOp(service)} service`] : []), `${perOp(postgres)} PostgreSQL`, `${perOp(load)} load`];
+    lines.push(
+      `${phase}: CPU ms/op of the whole machine ${parts.join(' + ')} = ${perOp(total)}; ${dec(total / seconds, 2)} of ${r.machine.cpus} cores busy; ` +
+        `at this CPU per op, ${int((r.machine.cpus * count) / total)}/s would keep every core busy`,
+    );
+  }
+  return lines;
 }
 
 const signed = (n: number) => `${n >= 0 ? '+' : '-'}${int(Math.abs(n))}`;

@@ -8,7 +8,7 @@ import { MAX_PHONES } from './payload.js';
 import { prepareBaseline, runPgbench } from './pgbench.js';
 import { formatReport, RESULTS_FILE, writeResults, type BenchResults } from './report.js';
 import { ServerCpu } from './server-cpu.js';
-import { PROFILE_DIR, startService, type Service, type ServiceOptions } from './service.js';
+import { loadGeneratorCpuSeconds, PROFILE_DIR, startService, type Service, type ServiceOptions } from './service.js';
 import { hotScenario, webhookScenario } from './webhook.js';
 
 const SCENARIOS = ['webhook', 'hot', 'bulk'] as const;
@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     machine: await describeMachine(serverUrl),
     ratios: {},
     postgresCpuSeconds: {},
+    loadCpuSeconds: {},
     failures: {},
     notes: [],
     durations,
@@ -140,7 +141,9 @@ async function main(): Promise<void> {
       try {
         await db.sql('checkpoint'); // one phase's dirty pages are not written on the next one's clock
         const cpuBefore = serverCpu?.seconds();
+        const loadBefore = loadGeneratorCpuSeconds();
         await timed(name, work);
+        results.loadCpuSeconds[name] = loadGeneratorCpuSeconds() - loadBefore;
         if (serverCpu && cpuBefore !== undefined) results.postgresCpuSeconds[name] = serverCpu.seconds() - cpuBefore;
       } catch (error) {
         results.failures[name] = error instanceof Error ? error.message : String(error);

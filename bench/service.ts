@@ -130,6 +130,17 @@ export function procStat(pid: number): string[] | undefined {
   }
 }
 
+/**
+ * CPU seconds so far of this process (autocannon and the bulk client run in it) and of the children
+ * it has waited for (pgbench, psql): the load generator's share of the machine. The service, also a
+ * child, is only waited for once every phase is over.
+ */
+export function loadGeneratorCpuSeconds(): number {
+  const fields = procStat(process.pid);
+  if (!fields) return Number.NaN;
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+}
+
 /** Samples a process from /proc while a phase runs: VmRSS (where it started, its peak, where it ended) and CPU time. */
 export class ProcessSampler {
   private peakKb = 0;
