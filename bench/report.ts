@@ -141,8 +141,9 @@ function machineShares(r: BenchResults): string[] {
     const postgres = r.postgresCpuSeconds[phase];
     const load = r.loadCpuSeconds[phase];
     const seconds = r.durations[phase];
-    if (!count || service === undefined || postgres === undefined || load === undefined || !seconds) continue;
+    if (!count || !seconds || service === undefined || postgres === undefined || load === undefined) continue;
     const total = service + postgres + load;
+    if (!Number.isFinite(total)) continue;
     const perOp = (cpu: number) => dec((cpu * 1000) / count, 2);
     const parts = [...(service > 0 ? [`${perOp(service)} service`] : []), `${perOp(postgres)} PostgreSQL`, `${perOp(load)} load`];
     lines.push(
