@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   boolean,
   index,
@@ -170,6 +171,12 @@ export const deliveries = pgTable(
   ],
 );
 
+/**
+ * The phone of the contact a stored answer carries, as the delete finds the answers to strip
+ * (`idempotency_keys_contact_phone_idx`): the same expression in both, or the index is not used.
+ */
+export const storedAnswerPhone = (responseBody: AnyPgColumn) => sql`(${responseBody} -> 'contact' ->> 'phone')`;
+
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
   {
@@ -181,7 +188,13 @@ export const idempotencyKeys = pgTable(
     responseBody: jsonb('response_body').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.accountId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+  (t) => [
+    primaryKey({ columns: [t.accountId, t.key] }),
+    index('idempotency_keys_expires_idx').on(t.expiresAt),
+    // A contact's delete strips it from the account's stored answers: found by phone, not by
+    // reading the account's 72 hours of keys (50 ms at 200,000 keys, and growing with them).
+    index('idempotency_keys_contact_phone_idx').on(t.accountId, storedAnswerPhone(t.responseBody)),
+  ],
 );
 
 export const tombstones = pgTable(

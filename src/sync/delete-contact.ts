@@ -1,8 +1,9 @@
-import { and, count, eq, sql } from 'drizzle-orm';
+import { count, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
 import { findContact } from '../db/queries/contacts.js';
-import { contacts, conversations, idempotencyKeys, messages, tombstones } from '../db/schema.js';
+import { contacts, conversations, messages, tombstones } from '../db/schema.js';
 import type { DeleteOperation } from '../webhook/operation.js';
+import { forgetStoredContact } from './idempotency.js';
 import { phoneHash } from './phone-key.js';
 import { isStale } from './staleness.js';
 
@@ -40,12 +41,8 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
     .where(eq(conversations.contactId, existing.id));
   // Conversations, messages and contact labels go with the contact (ON DELETE CASCADE).
   await tx.delete(contacts).where(eq(contacts.id, existing.id));
-  // Stored idempotent answers would otherwise hand the deleted contact back for 72 hours: they keep
-  // their status and delivery id, not the contact.
-  await tx
-    .update(idempotencyKeys)
-    .set({ responseBody: sql`${idempotencyKeys.responseBody} - 'contact'` })
-    .where(and(eq(idempotencyKeys.accountId, accountId), sql`${idempotencyKeys.responseBody} -> 'contact' ->> 'phone' = ${op.phone}`));
+  // Stored idempotent answers would otherwise hand the deleted contact back for 72 hours.
+  await forgetStoredContact(tx, accountId, op.phone);
   return {
     status: 'applied',
     deleted: { contact: true, conversations: counted?.conversations ?? 0, messages: counted?.messages ?? 0 },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { and, eq, gt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { idempotencyKeys } from '../db/schema.js';
+import { idempotencyKeys, storedAnswerPhone } from '../db/schema.js';
 
 export const IDEMPOTENCY_TTL_MS = 72 * 60 * 60 * 1000;
 
@@ -40,3 +40,14 @@ export async function storeResponse(db: Db, accountId: string, key: string, fing
   return inserted.length > 0;
 }
 
+
+/**
+ * Takes the contact out of the account's stored answers that carry this phone's contact, so that a
+ * replay after a delete does not hand the deleted contact back; the answers keep their status and
+ * delivery id. Run it in the delete's transaction.
+ */
+export const forgetStoredContact = (db: Db, accountId: string, phone: string) =>
+  db
+    .update(idempotencyKeys)
+    .set({ responseBody: sql`${idempotencyKeys.responseBody} - 'contact'` })
+    .where(and(eq(idempotencyKeys.accountId, accountId), eq(storedAnswerPhone(idempotencyKeys.responseBody), phone)));

@@ -1,11 +1,12 @@
-import { count, eq } from 'drizzle-orm';
+import { count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/client.js';
+import { openDatabase, rowsOf } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
-import { contacts, deliveries } from '../../src/db/schema.js';
+import { contacts, deliveries, idempotencyKeys } from '../../src/db/schema.js';
+import { forgetStoredContact } from '../../src/sync/idempotency.js';
 import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
 
@@ -268,6 +269,29 @@ describe.each(testDatabases())('delete is final, on %s', (kind) => {
     expect(again.body).toMatchObject({ status: 'applied', delivery_id: first.body.delivery_id });
     expect(JSON.stringify(again.body)).not.toContain('Jane Secret');
     expect(JSON.stringify(again.body)).not.toContain(phone);
+    await t.close();
+  });
+
+  it("finds the answers to strip by phone, through their index, not by reading the account's keys", async () => {
+    const t = await createTestApp(kind);
+    const { db } = t.database;
+    // 2,000 stored answers, one phone each, with no statistics gathered (autovacuum may be off).
+    await db.execute(sql`
+      insert into idempotency_keys (account_id, key, fingerprint, response_body, expires_at)
+      select ${t.account.id}, 'key-' || n, 'f', jsonb_build_object('status', 'applied', 'contact', jsonb_build_object('phone', '+4474000' || lpad(n::text, 5, '0'))), now() + interval '1 day'
+      from generate_series(1, 2000) as n`);
+    const strip = forgetStoredContact(db, t.account.id, '+447400000042');
+    // EXPLAIN takes no parameters: they go in as literals.
+    const query = strip.toSQL();
+    const text = query.sql.replace(/\$(\d+)/g, (_, i: string) => `'${String(query.params[Number(i) - 1]).replaceAll("'", "''")}'`);
+    const plan = rowsOf<Record<string, string>>(await db.execute(sql.raw(`explain ${text}`))).map((row) => row['QUERY PLAN']).join('\n');
+    expect(plan).toContain('idempotency_keys_contact_phone_idx');
+
+    await strip;
+    const kept = await db.select({ n: count() }).from(idempotencyKeys).where(sql`${idempotencyKeys.responseBody} ? 'contact'`);
+    expect(kept[0]!.n).toBe(1999);
+    const [stripped] = await db.select({ body: idempotencyKeys.responseBody }).from(idempotencyKeys).where(eq(idempotencyKeys.key, 'key-42'));
+    expect(stripped!.body).toEqual({ status: 'applied' });
     await t.close();
   });
 });

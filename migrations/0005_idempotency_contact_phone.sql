@@ -1,0 +1,1 @@
+CREATE INDEX "idempotency_keys_contact_phone_idx" ON "idempotency_keys" USING btree ("account_id",("response_body" -> 'contact' ->> 'phone'));
