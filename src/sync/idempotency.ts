@@ -40,7 +40,6 @@ export async function storeResponse(db: Db, accountId: string, key: string, fing
   return inserted.length > 0;
 }
 
-
 /**
  * Takes the contact out of the account's stored answers that carry this phone's contact, so that a
  * replay after a delete does not hand the deleted contact back; the answers keep their status and
