@@ -1,5 +1,5 @@
 /** The driver's own error: drizzle wraps it as its `cause`. */
-function driverError(error: unknown): (Error & { code?: unknown; constraint_name?: unknown; constraint?: unknown }) | undefined {
+export function driverError(error: unknown): (Error & { code?: unknown; constraint_name?: unknown; constraint?: unknown }) | undefined {
   if (!(error instanceof Error)) return undefined;
   return error.cause instanceof Error ? error.cause : error;
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
-import { sqlState } from '../db/errors.js';
+import { driverError, sqlState } from '../db/errors.js';
 import { Overloaded, Refusal } from '../sync/errors.js';
 import { IdempotencyInProgress } from '../sync/deliver.js';
 import { ApiError, errorResponse, internalError, type ErrorCode } from './errors.js';
@@ -58,23 +58,39 @@ export function toApiError(error: unknown): ApiError | undefined {
 export const onError = (logger: Logger) => (error: Error, c: Context) => {
   const known = toApiError(error);
   if (known) return errorResponse(c, known);
-  logger.error({ err: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
+  logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
   return errorResponse(c, internalError());
 };
 
 /**
- * What of an unexpected error may be logged. A failed query's message carries its parameters
- * (phones, names, bodies), so for those only the driver's own error is kept, and no stack text
- * that repeats the message.
+ * What of an unexpected error may be logged: its type, its code and its stack's frames, and its
+ * message unless it comes from the database. Drizzle's message carries the query's parameters
+ * (phones, names, bodies) and PostgreSQL's may quote a value, so a database error is logged by
+ * its SQLSTATE and the routine that raised it. The frames are read after the message, so that no
+ * line of the message passes for one.
  */
-export function loggable(error: Error): { type: string; message: string; code?: string; stack?: string } {
-  const cause = (error as { cause?: unknown }).cause;
-  const failedQuery = error.message.startsWith('Failed query:') && cause instanceof Error;
-  const shown = failedQuery ? cause : error;
+export function loggable(error: unknown): { type: string; message?: string; code?: string; routine?: string; stack?: string } {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const driver = driverError(error)!;
+  const code = sqlState(error);
+  const fromDatabase = driver !== error || (code !== undefined && SQLSTATE.test(code));
+  const routine = (driver as { routine?: unknown }).routine;
   return {
-    type: shown.name,
-    message: shown.message,
-    code: (shown as { code?: string }).code,
-    stack: error.stack?.split('\n').filter((line) => line.trimStart().startsWith('at ')).join('\n'),
+    type: driver.name,
+    ...(fromDatabase ? {} : { message: error.message }),
+    ...(code === undefined ? {} : { code }),
+    ...(fromDatabase && typeof routine === 'string' ? { routine } : {}),
+    stack: framesOf(error),
   };
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/** The `at …` lines of the stack, read after the message, which may span lines of its own. */
+function framesOf(error: Error): string | undefined {
+  const { stack, message } = error;
+  const end = stack?.indexOf(message) ?? -1;
+  if (stack === undefined || end < 0) return undefined;
+  const frames = stack.slice(end + message.length).split('\n').filter((line) => line.trimStart().startsWith('at '));
+  return frames.length > 0 ? frames.join('\n') : undefined;
 }

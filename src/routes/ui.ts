@@ -53,7 +53,7 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
       return message(c, 403, 'Form refused', 'This form was not sent from this site’s own pages, so it was refused.');
     }
     const known = toApiError(error);
-    if (!known || known.status === 500) logger.error({ err: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
+    if (!known || known.status === 500) logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
     if (known?.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds));
     const text = known && known.status !== 500 ? known.message : 'Something went wrong on our side; try again.';
     return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), known?.status ?? 500);

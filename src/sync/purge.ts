@@ -55,7 +55,7 @@ export function startPurgeSchedule(db: Db, logger: Logger, intervalMs: number): 
       const counts = await purgeExpired(db);
       if (Object.values(counts).some((n) => n > 0)) logger.info({ purged: counts }, 'purged expired rows');
     } catch (error) {
-      logger.error({ err: loggable(error instanceof Error ? error : new Error(String(error))) }, 'purge failed');
+      logger.error({ error: loggable(error) }, 'purge failed');
     }
   };
   const timer = setInterval(() => {

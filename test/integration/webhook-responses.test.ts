@@ -5,6 +5,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, rowsOf } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
+import { loggable } from '../../src/http/on-error.js';
 import { contacts, deliveries, idempotencyKeys } from '../../src/db/schema.js';
 import { forgetStoredContact } from '../../src/sync/idempotency.js';
 import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
@@ -235,6 +236,29 @@ describe('500 internal', () => {
     expect(log).not.toContain('params:');
     expect(log).not.toContain(account.webhookTokenHash);
     expect(log).not.toContain(phone);
+  });
+});
+
+describe('what an unexpected error logs', () => {
+  it("a failed query: its SQLSTATE and frames, never its parameters or the database's message", async () => {
+    const database = await openDatabase({ dataDir: 'memory://' });
+    // A name with a line that looks like a stack frame, an email, and a time PostgreSQL refuses (and quotes).
+    const failed = await database.db
+      .execute(sql`select ${'Leaky\nat Lucinda Leakwell'}::text, ${'lucinda@example.org'}::text, ${'0000-01-01T00:00:00Z'}::timestamptz`)
+      .catch((error: unknown) => error);
+    await database.close();
+    expect(failed).toBeInstanceOf(Error);
+    const logged = loggable(failed);
+    expect(logged.code).toBe('22008');
+    expect(logged.stack).toMatch(/^\s+at /);
+    const text = JSON.stringify(logged);
+    for (const secret of ['Lucinda', 'lucinda@example.org', '0000-01-01', 'params']) expect(text).not.toContain(secret);
+  });
+
+  it('any other error: its type, message and frames', () => {
+    const logged = loggable(new TypeError('cannot read x'));
+    expect(logged).toMatchObject({ type: 'TypeError', message: 'cannot read x' });
+    expect(logged.stack).toMatch(/^\s+at /);
   });
 });
 
