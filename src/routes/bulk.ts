@@ -66,6 +66,11 @@ export function bulkRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLimite
         await source.cleanup?.();
       }
       await out.write(`${JSON.stringify({ summary })}\n`);
+    }, async (error, out) => {
+      // Reading the upload failed part-way, most often because the sender went away. The lines
+      // answered above were applied; an error line takes the summary's place.
+      deps.logger.warn({ error: loggable(error), requestId: c.get('requestId') }, 'bulk upload broke off');
+      await out.write(`${JSON.stringify(internalError().body())}\n`);
     });
   });
   return app;
@@ -74,7 +79,7 @@ export function bulkRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLimite
 function resultLine(result: BulkResult, logger: Logger, requestId: string): Record<string, unknown> {
   if ('body' in result) return { line: result.line, ...result.body };
   const known = toApiError(result.error);
-  if (!known) logger.error({ err: loggable(result.error instanceof Error ? result.error : new Error(String(result.error))), requestId, line: result.line }, 'unexpected error');
+  if (!known) logger.error({ error: loggable(result.error), requestId, line: result.line }, 'unexpected error');
   return { line: result.line, ...(known ?? internalError()).body() };
 }
 

@@ -1,5 +1,10 @@
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/client.js';
+import { createAccount } from '../../src/db/queries/accounts.js';
 import { MAX_BULK_REQUESTS } from '../../src/routes/bulk.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
@@ -274,5 +279,43 @@ describe('bulk requests at once', () => {
     const after = await send(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
     expect(after.status).toBe(200);
     expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+  });
+});
+
+describe('a bulk upload that breaks off', () => {
+  it('keeps the answers sent, ends with an error line instead of the summary, and logs through the logger', async () => {
+    const logged: string[] = [];
+    const database = await openDatabase({ dataDir: 'memory://' });
+    const { webhookToken } = await createAccount(database.db, { name: 'x', defaultRegion: 'GB' });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
+    const { app } = createApp({ config: loadConfig({}), database, logger });
+    const consoleError = vi.spyOn(console, 'error');
+    const phone = uniquePhone();
+    let breakOff!: () => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`${JSON.stringify({ contact: { phone, name: 'Before' } })}\n`));
+        breakOff = () => controller.error(new Error('aborted'));
+      },
+    });
+    const res = await app.request(`/webhooks/${webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('\n')) text += decoder.decode((await reader.read()).value);
+    breakOff();
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value);
+    await database.close();
+
+    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as Line);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ line: 1, status: 'applied' });
+    expect(lines[1]).toEqual({ error: 'internal error', code: 'internal' });
+    expect(consoleError).not.toHaveBeenCalled();
+    consoleError.mockRestore();
+    const log = logged.join('');
+    expect(log).toContain('bulk upload broke off');
+    expect(log).not.toContain(phone);
+    expect(log).not.toContain(webhookToken);
   });
 });
