@@ -122,8 +122,9 @@ export const OccurredAt = z
         : z.iso.datetime({ offset: true, local: false }).safeParse(value).success
           ? new Date(value)
           : null;
-    // PostgreSQL's timestamptz stops at year 9999 (and JavaScript's ISO form changes past it).
-    if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999) {
+    // Years 1 to 9999: PostgreSQL reads no year 0 (it writes 1 BC), and JavaScript's ISO form
+    // changes past 9999.
+    if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {
       ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone or epoch milliseconds' });
       return z.NEVER;
     }

@@ -151,6 +151,7 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
       [`cursor=${Buffer.from('2024-06-01T10:00:00.123Z,dlv_abc').toString('base64url')}`, 'cursor'],
       [`cursor=${Buffer.from('yesterday,dlv_abc').toString('base64url')}`, 'cursor'],
       [`cursor=${Buffer.from('2024-02-30T00:00:00.000000Z,dlv_abc').toString('base64url')}`, 'cursor'],
+      [`cursor=${Buffer.from('0000-01-01T00:00:00.000000Z,dlv_abc').toString('base64url')}`, 'cursor'],
       [`cursor=${Buffer.from("2024-06-01T10:00:00.123456Z,dlv_' or 1=1").toString('base64url')}`, 'cursor'],
     ])('refuses %s with 400 invalid_payload', async (query, path) => {
       const res = await api('GET', `/deliveries?${query}`);

@@ -11,10 +11,13 @@ import { ErrorSchema, apiKeySecurity, errorResponses, iso, jsonResponse } from '
 const CURSOR_TEXT = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),(dlv_[0-9a-z]{1,64})$/;
 export const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
 
-/** `Date.parse` rolls 30 February over to March; PostgreSQL refuses it. Only a time that survives the round trip is real. */
+/**
+ * `Date.parse` rolls 30 February over to March; PostgreSQL refuses it. Only a time that survives
+ * the round trip is real, and only from year 1: PostgreSQL reads no year 0.
+ */
 const isRealTime = (text: string) => {
   const ms = Date.parse(text);
-  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
+  return !Number.isNaN(ms) && new Date(ms).getUTCFullYear() >= 1 && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
 };
 
 /** Opaque to callers; inside, the time (to the microsecond) and id of the last delivery of the previous page. */
