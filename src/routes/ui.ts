@@ -11,7 +11,7 @@ import { loggable, toApiError } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { replayDelivery } from '../sync/replay-delivery.js';
 import { loginCsrfToken, loginCsrfValid } from '../ui/csrf.js';
-import { cookiePolicy, requireSession, sameOriginForms, securityHeaders, type UiEnv } from '../ui/middleware.js';
+import { cookiePolicy, readForm, requireSession, sameOriginForms, securityHeaders, type UiEnv } from '../ui/middleware.js';
 import { ContactProfilePage } from '../ui/pages/contact-profile.js';
 import { ContactsPage } from '../ui/pages/contacts.js';
 import { DeliveriesPage, type ReplayFlash } from '../ui/pages/deliveries.js';
@@ -76,7 +76,7 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
   });
 
   ui.post('/login', async (c) => {
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const policy = policyOf(c);
     if (!loginCsrfValid(c, form)) {
       return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policy), error: 'The form had expired. Please sign in again.' }), 403);

@@ -4,6 +4,7 @@ import { createMiddleware } from 'hono/factory';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { AppEnv } from '../http/auth.js';
+import { ApiError } from '../http/errors.js';
 import { CSRF_FIELD, sessionCsrfToken, tokensMatch } from './csrf.js';
 import { MessagePage } from './pages/message.js';
 import { renderPage } from './render.js';
@@ -52,7 +53,7 @@ export function requireSession(db: Db, policyOf: (c: Context) => CookiePolicy) {
       return c.redirect('/ui/login', 303);
     }
     const csrfToken = sessionCsrfToken(token);
-    if (c.req.method === 'POST' && !tokensMatch(csrfToken, (await c.req.parseBody())[CSRF_FIELD])) {
+    if (c.req.method === 'POST' && !tokensMatch(csrfToken, (await readForm(c))[CSRF_FIELD])) {
       const message = 'This form was refused: it carried no valid security token. Reload the page and try again.';
       return renderPage(c, MessagePage({ title: 'Form refused', message, csrfToken }), 403);
     }
@@ -61,4 +62,13 @@ export function requireSession(db: Db, policyOf: (c: Context) => CookiePolicy) {
     c.set('csrfToken', csrfToken);
     await next();
   });
+}
+
+/** The form a page posted; a body that cannot be read as one (a broken multipart body) is refused with 400. */
+export async function readForm(c: Context): Promise<Record<string, string | File | (string | File)[]>> {
+  try {
+    return await c.req.parseBody();
+  } catch {
+    throw new ApiError('invalid_payload', 'The form sent could not be read. Reload the page and try again.');
+  }
 }

@@ -217,6 +217,22 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect((await visitor.request('/ui/contacts')).status).toBe(200);
     });
 
+    it('answers a form body that cannot be read (broken multipart) with a 400 page, signed in or not', async () => {
+      await signedIn();
+      const broken = (path: string, cookie?: string) =>
+        t.app.request(`${ORIGIN}${path}`, {
+          method: 'POST',
+          headers: { origin: ORIGIN, 'content-type': 'multipart/form-data; boundary=zzz', ...(cookie ? { cookie } : {}) },
+          body: '--zzz\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\nno end',
+        });
+      const cookie = [...visitor.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+      for (const res of [await broken('/ui/logout', cookie), await broken('/ui/login')]) {
+        expect(res.status).toBe(400);
+        expect(await res.text()).toContain('could not be read');
+      }
+      expect((await visitor.request('/ui/contacts')).status).toBe(200);
+    });
+
     it('refuses a replay without the token, replaying nothing', async () => {
       await signedIn();
       const refused = await webhook({ contact: { phone: 'nope' } });
