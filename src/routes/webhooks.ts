@@ -6,7 +6,7 @@ import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
 import { mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
 import type { Deliverer, DeliveryBody } from '../sync/deliver.js';
-import type { RawDelivery } from '../webhook/read-payload.js';
+import { utf8Text, type RawDelivery } from '../webhook/read-payload.js';
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
@@ -54,7 +54,8 @@ function checkSignature(secrets: string[], c: Context, bytes: Uint8Array): void 
 function readRaw(c: Context, bytes: Uint8Array): RawDelivery {
   const query = new URL(c.req.url).search.slice(1);
   if (c.req.method === 'GET') return { kind: 'query', query };
-  const body = new TextDecoder().decode(bytes);
+  const body = utf8Text(bytes);
+  if (body === undefined) throw new ApiError('invalid_payload', 'the body is not UTF-8 text: send it encoded as UTF-8');
   const type = mediaType(c);
   if (type === 'application/json' || type.endsWith('+json')) return { kind: 'json', body };
   if (type === 'application/x-www-form-urlencoded') return { kind: 'form', body };

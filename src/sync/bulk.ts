@@ -85,6 +85,8 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
         }
         if ('tooLong' in item) {
           answers.push(settledNow(tooLong(item.line, maxLineBytes)));
+        } else if ('notUtf8' in item) {
+          answers.push(settledNow({ line: item.line, error: new Refusal('invalid_payload', `line ${item.line} is not UTF-8 text: send it encoded as UTF-8`) }));
         } else {
           let settle!: () => void;
           const pending: Answer = { settled: new Promise<void>((resolve) => (settle = resolve)), bytes: item.text.length };

@@ -1,4 +1,6 @@
-export type NdjsonLine = { line: number; text: string } | { line: number; tooLong: true };
+import { utf8Text } from './read-payload.js';
+
+export type NdjsonLine = { line: number; text: string } | { line: number; tooLong: true } | { line: number; notUtf8: true };
 
 const NEWLINE = 0x0a;
 
@@ -8,7 +10,6 @@ const NEWLINE = 0x0a;
  * lines are not yielded but keep their number, so results point at the sender's own line numbers.
  */
 export async function* readNdjsonLines(chunks: AsyncIterable<Uint8Array>, maxLineBytes: number): AsyncGenerator<NdjsonLine> {
-  const decoder = new TextDecoder();
   let parts: Uint8Array[] = [];
   let size = 0;
   let tooLong = false;
@@ -16,11 +17,11 @@ export async function* readNdjsonLines(chunks: AsyncIterable<Uint8Array>, maxLin
 
   const finish = (): NdjsonLine | undefined => {
     line += 1;
-    const result: NdjsonLine | undefined = tooLong ? { line, tooLong: true } : size > 0 ? { line, text: decoder.decode(concat(parts, size)).replace(/\r$/, '') } : undefined;
+    const result = tooLong ? ({ line, tooLong: true } as const) : size > 0 ? textLine(line, concat(parts, size)) : undefined;
     parts = [];
     size = 0;
     tooLong = false;
-    return result && ('tooLong' in result || result.text.trim() !== '') ? result : undefined;
+    return result && (!('text' in result) || result.text.trim() !== '') ? result : undefined;
   };
 
   for await (const chunk of chunks) {
@@ -48,6 +49,11 @@ export async function* readNdjsonLines(chunks: AsyncIterable<Uint8Array>, maxLin
     const done = finish();
     if (done) yield done;
   }
+}
+
+function textLine(line: number, bytes: Uint8Array): NdjsonLine {
+  const text = utf8Text(bytes);
+  return text === undefined ? { line, notUtf8: true } : { line, text: text.replace(/\r$/, '') };
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {

@@ -30,8 +30,30 @@ export function storedRaw(text: string, contentType: string): RawDelivery {
 const CONTACT_FIELDS = ['phone', 'name', 'email', 'external_id', 'labels', 'removeLabels'] as const;
 const TOP_FIELDS = ['overrideLabels', 'inviteNewContacts', 'assignee', 'delete_contact', 'occurred_at'] as const;
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The bytes as UTF-8 text, or undefined when they are not UTF-8 (a Latin-1 é, say), rather than U+FFFD in their place. */
+export function utf8Text(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the bytes that %XX escapes stand for are UTF-8: URLSearchParams turns `%E9` (Latin-1 é) into U+FFFD without a word. */
+function escapesAreUtf8(text: string): boolean {
+  if (!text.includes('%')) return true;
+  const parts = text.split(/(%[0-9A-Fa-f]{2})/).map((part, i) => (i % 2 === 1 ? Buffer.from(part.slice(1), 'hex') : Buffer.from(part, 'utf8')));
+  return utf8Text(Buffer.concat(parts)) !== undefined;
+}
+
 /** Turns what was sent (JSON, form fields or a query string) into one payload object. */
 export function readPayload(raw: RawDelivery): Record<string, unknown> {
+  if (raw.kind !== 'json' && !escapesAreUtf8(raw.kind === 'form' ? raw.body : raw.query)) {
+    const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
+    throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
+  }
   const payload = raw.kind === 'json' ? parseJsonObject(raw.body, 'the body') : readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
   const problem = unstorableText(payload);
   if (problem) throw new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`);

@@ -68,6 +68,20 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     expect((await storedContact(t, b))?.name).toBe('B');
   });
 
+  it('a line that is not UTF-8 fails alone, and nothing of it is stored', async () => {
+    const [a, b] = [uniquePhone(), uniquePhone()];
+    const body = Buffer.concat([
+      Buffer.from(`${JSON.stringify({ contact: { phone: a, name: 'Before' } })}\n`),
+      Buffer.from(`${JSON.stringify({ contact: { phone: b, name: 'José' } })}\n`, 'latin1'),
+      Buffer.from(`${JSON.stringify({ contact: { phone: a, name: 'After' } })}\n`),
+    ]);
+    const res = await bulk(Uint8Array.from(body) as unknown as BodyInitLike);
+    expect(res.lines.slice(0, -1).map((r) => r.status ?? r.code)).toEqual(['applied', 'invalid_payload', 'applied']);
+    expect(res.lines[1]!.error).toBe('line 2 is not UTF-8 text: send it encoded as UTF-8');
+    expect((await storedContact(t, a))?.name).toBe('After');
+    expect(await storedContact(t, b)).toBeNull();
+  });
+
   it('applies lines for the same phone in line order among many phones', async () => {
     const hot = uniquePhone();
     const lines: string[] = [];

@@ -156,4 +156,30 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
       expect(res.body).toMatchObject({ code: 'invalid_phone', error: 'delete_contact is not a valid phone number' });
     });
   });
+
+  describe('text that is not UTF-8 is refused, not stored as U+FFFD', () => {
+    const send = (body: Uint8Array | string, type: string) =>
+      t.app.request(`/webhooks/${t.account.webhookToken}`, { method: 'POST', headers: { 'content-type': type }, body });
+    const latin1 = (text: string) => Uint8Array.from(Buffer.from(text, 'latin1'));
+
+    it.each([
+      ['a JSON body with a Latin-1 é', () => send(latin1('{"contact":{"phone":"+447400111301","name":"José"}}'), 'application/json'), '+447400111301', 'the body is not UTF-8'],
+      ['a form body with a Latin-1 é', () => send(latin1('phone=%2B447400111302&name=José'), 'application/x-www-form-urlencoded'), '+447400111302', 'the body is not UTF-8'],
+      ['a form field percent-encoding a Latin-1 é', () => send('phone=%2B447400111303&name=Jos%E9', 'application/x-www-form-urlencoded'), '+447400111303', 'the form fields hold percent-encoded bytes that are not UTF-8'],
+      ['a query string percent-encoding a Latin-1 é', () => t.app.request(`/webhooks/${t.account.webhookToken}?phone=%2B447400111304&name=Jos%E9`), '+447400111304', 'the query string holds'],
+    ])('%s: 400, nothing applied', async (_, sent, phone, message) => {
+      const res = await sent();
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { code: string; error: string };
+      expect(body.code).toBe('invalid_payload');
+      expect(body.error).toContain(message);
+      expect(await storedContact(t, phone)).toBeNull();
+    });
+
+    it('percent-encoded UTF-8 and a literal % that escapes nothing still work', async () => {
+      const res = await send('phone=%2B447400111305&name=Jos%C3%A9+100%', 'application/x-www-form-urlencoded');
+      expect(res.status).toBe(200);
+      expect((await storedContact(t, '+447400111305'))?.name).toBe('José 100%');
+    });
+  });
 });
