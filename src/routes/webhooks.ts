@@ -22,6 +22,10 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
     const bytes = c.get('body');
     checkSignature(account.signingSecrets, c, bytes);
     const raw = readRaw(c, bytes);
+    if (account.signingSecrets.length > 0 && raw.kind === 'query') {
+      // The signature covers the body only: a payload in the query string could be changed under it.
+      throw new ApiError('unauthorized', 'bad signature: it covers the body, and this payload is in the query string; send it in the body');
+    }
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
     if ('operation' in outcome.body) c.set('operation', outcome.body.operation);

@@ -58,6 +58,17 @@ describe.each(testDatabases())('SPEC §2.5 signatures on %s', (kind) => {
     expect((await storedContact(t, phone))?.name).toBe('Signed');
   });
 
+  it('a payload in the query string is refused even with a valid signature, which covers only the (empty) body', async () => {
+    const phone = uniquePhone();
+    const query = `?phone=${encodeURIComponent(phone)}&name=Mallory`;
+    for (const method of ['GET', 'POST']) {
+      const res = await t.app.request(`/webhooks/${t.account.webhookToken}${query}`, { method, headers: signed(secret.secret, '') });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: string }).error).toContain('query string');
+    }
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+
   it('rotation: a second secret, both accepted, then the first removed stops working', async () => {
     const second = (await callApi(t, 'POST', '/account/signing-secrets')).body as typeof secret;
     const body = JSON.stringify({ contact: { phone: uniquePhone() } });
