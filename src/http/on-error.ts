@@ -63,23 +63,25 @@ export const onError = (logger: Logger) => (error: Error, c: Context) => {
 };
 
 /**
- * What of an unexpected error may be logged: its type, its code and its stack's frames, and its
- * message unless it comes from the database. Drizzle's message carries the query's parameters
- * (phones, names, bodies) and PostgreSQL's may quote a value, so a database error is logged by
- * its SQLSTATE and the routine that raised it. The frames are read after the message, so that no
- * line of the message passes for one.
+ * What of an unexpected error may be logged: the driver's error under drizzle's wrapper (whose
+ * message carries the query's parameters: phones, names, bodies), by type and code, and the
+ * stack's frames. The message is left out when it is PostgreSQL's (it has a SQLSTATE), which may
+ * quote a value; the routine that raised it is logged instead. The driver's own messages
+ * ("connection closed") are kept. The frames are read after the message, so that no line of the
+ * message passes for one.
  */
 export function loggable(error: unknown): { type: string; message?: string; code?: string; routine?: string; stack?: string } {
   if (!(error instanceof Error)) return { type: typeof error };
-  const driver = driverError(error)!;
+  const shown = driverError(error)!;
   const code = sqlState(error);
-  const fromDatabase = driver !== error || (code !== undefined && SQLSTATE.test(code));
-  const routine = (driver as { routine?: unknown }).routine;
+  const fromPostgres = code !== undefined && SQLSTATE.test(code);
+  const carriesParameters = shown.message.startsWith('Failed query:');
+  const routine = (shown as { routine?: unknown }).routine;
   return {
-    type: driver.name,
-    ...(fromDatabase ? {} : { message: error.message }),
+    type: shown.name,
+    ...(fromPostgres || carriesParameters ? {} : { message: shown.message }),
     ...(code === undefined ? {} : { code }),
-    ...(fromDatabase && typeof routine === 'string' ? { routine } : {}),
+    ...(fromPostgres && typeof routine === 'string' ? { routine } : {}),
     stack: framesOf(error),
   };
 }

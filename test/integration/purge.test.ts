@@ -131,6 +131,6 @@ describe('purge schedule', () => {
     const stop = startPurgeSchedule(database.db, logger, 10);
     await until(() => lines.filter((line) => line.msg === 'purge failed').length >= 2);
     await stop();
-    expect(lines[0]).toMatchObject({ level: 50, msg: 'purge failed', err: { type: expect.any(String), message: expect.any(String) } });
+    expect(lines[0]).toMatchObject({ level: 50, msg: 'purge failed', error: { type: 'Error', message: 'PGlite is closed', stack: expect.stringMatching(/^\s+at /) } });
   });
 });
