@@ -125,7 +125,7 @@ export const OccurredAt = z
     // Years 1 to 9999: PostgreSQL reads no year 0 (it writes 1 BC), and JavaScript's ISO form
     // changes past 9999.
     if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {
-      ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone or epoch milliseconds' });
+      ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone, or epoch milliseconds, in years 1 to 9999' });
       return z.NEVER;
     }
     return date;
