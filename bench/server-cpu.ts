@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { BenchDatabase } from './database.js';
-import { procStat, TICKS_PER_SECOND } from './service.js';
+import { cpuTicks, procStat, TICKS_PER_SECOND } from './service.js';
 
 const isPostgres = (pid: number) => {
   try {
@@ -32,13 +32,13 @@ export class ServerCpu {
   seconds(): number {
     const own = procStat(this.postmaster);
     if (!own) return Number.NaN;
-    // Its own utime and stime, and its waited-for children's.
-    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    // Its own and its waited-for children's.
+    let ticks = cpuTicks(own, true);
     for (const entry of readdirSync('/proc')) {
       const pid = Number(entry);
       if (!Number.isInteger(pid)) continue;
       const fields = procStat(pid);
-      if (fields && Number(fields[1]) === this.postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+      if (fields && Number(fields[1]) === this.postmaster) ticks += cpuTicks(fields);
     }
     return ticks / TICKS_PER_SECOND;
   }

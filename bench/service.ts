@@ -130,6 +130,10 @@ export function procStat(pid: number): string[] | undefined {
   }
 }
 
+/** utime + stime from `procStat` fields, in ticks; with `waited`, also the children it has waited for. */
+export const cpuTicks = (fields: string[], waited = false) =>
+  Number(fields[11]) + Number(fields[12]) + (waited ? Number(fields[13]) + Number(fields[14]) : 0);
+
 /**
  * CPU seconds so far of this process (autocannon and the bulk client run in it) and of the children
  * it has waited for (pgbench, psql): the load generator's share of the machine. The service, also a
@@ -138,7 +142,7 @@ export function procStat(pid: number): string[] | undefined {
 export function loadGeneratorCpuSeconds(): number {
   const fields = procStat(process.pid);
   if (!fields) return Number.NaN;
-  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+  return cpuTicks(fields, true) / TICKS_PER_SECOND;
 }
 
 /** Samples a process from /proc while a phase runs: VmRSS (where it started, its peak, where it ended) and CPU time. */
@@ -186,7 +190,7 @@ export class ProcessSampler {
   /** utime + stime. */
   private ticks(): number {
     const fields = procStat(this.pid);
-    return fields ? Number(fields[11]) + Number(fields[12]) : 0;
+    return fields ? cpuTicks(fields) : 0;
   }
 }
 

@@ -16,8 +16,8 @@ export const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${r
  * the round trip is real, and only from year 1: PostgreSQL reads no year 0.
  */
 const isRealTime = (text: string) => {
-  const ms = Date.parse(text);
-  return !Number.isNaN(ms) && new Date(ms).getUTCFullYear() >= 1 && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
+  const date = new Date(Date.parse(text));
+  return !Number.isNaN(date.getTime()) && date.getUTCFullYear() >= 1 && date.toISOString().slice(0, 19) === text.slice(0, 19);
 };
 
 /** Opaque to callers; inside, the time (to the microsecond) and id of the last delivery of the previous page. */
