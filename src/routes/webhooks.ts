@@ -28,7 +28,8 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
     }
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
-    if ('operation' in outcome.body) c.set('operation', outcome.body.operation);
+    const operation = 'operation' in outcome.body ? outcome.body.operation : outcome.operation;
+    if (operation) c.set('operation', operation);
     return c.json(outcome.body, statusOf(outcome.body));
   });
   return app;

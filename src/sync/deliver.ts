@@ -5,7 +5,7 @@ import { operationName, toOperation, type Operation, type OperationName, type Up
 import { maskPhone } from '../webhook/phone.js';
 import { readPayload, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact, type DeleteResult } from './delete-contact.js';
-import { Refusal, type RefusalCode, type RefusalIssue } from './errors.js';
+import { Refusal, type RefusalCode, type RefusalIssue, type RefusalSubject } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
 import type { GroupCommitter, Work } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
@@ -195,18 +195,21 @@ export class Deliverer {
   }
 
   private job(ctx: Context, operation: UpsertOperation | Refusal, warnings: string[], added: Map<string, LabelRow>): UpsertJob<DeliveryOutcome> {
-    const phone = operation instanceof Refusal ? null : operation.phone;
-    const name = operation instanceof Refusal ? undefined : operationName(operation);
+    const upsert = operation instanceof Refusal ? undefined : operation;
     return {
       accountId: ctx.account.id,
       operation,
       added,
       conclude: (result) => {
         if (result instanceof Refusal) {
-          return { record: this.recordOf(ctx, 'refused', name ?? null, phone, result.code), value: { body: refusalBody(ctx, result), replayed: false, ...(name ? { operation: name } : {}) } };
+          const about = subject(upsert, result);
+          return {
+            record: this.recordOf(ctx, 'refused', about.operation, about.phone, result.code),
+            value: { body: refusalBody(ctx, result), replayed: false, ...(about.operation ? { operation: about.operation } : {}) },
+          };
         }
         const body: SuccessBody = { status: result.status, operation: 'upsert', delivery_id: ctx.id, contact: result.contact, assigned_conversations: 0, warnings };
-        return { record: this.recordOf(ctx, result.status, 'upsert', phone), value: { body, replayed: false } };
+        return { record: this.recordOf(ctx, result.status, 'upsert', upsert?.phone ?? null), value: { body, replayed: false } };
       },
     };
   }
@@ -253,11 +256,12 @@ export class Deliverer {
   private async refuse(ctx: Context, refusal: Refusal, operation?: Operation): Promise<DeliveryOutcome> {
     const code = refusal.code;
     const body = refusalBody(ctx, refusal);
+    const about = subject(operation, refusal);
     await this.db.transaction(async (tx) => {
-      await this.record(tx, ctx, 'refused', operation ? operationName(operation) : null, operation?.phone ?? null, code);
+      await this.record(tx, ctx, 'refused', about.operation, about.phone, code);
       if (ctx.key !== undefined && code !== 'idempotency_key_reused') await storeResponse(tx, ctx.account.id, ctx.key, ctx.fingerprint, body);
     });
-    return { body, replayed: false, ...(operation ? { operation: operationName(operation) } : {}) };
+    return { body, replayed: false, ...(about.operation ? { operation: about.operation } : {}) };
   }
 
   private record(tx: Tx, ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, errorCode?: string) {
@@ -286,6 +290,12 @@ function parse(ctx: Context): { operation: Operation; warnings: string[] } | Ref
     if (error instanceof Refusal) return error;
     throw error;
   }
+}
+
+/** The operation and phone a refused delivery's log row shows: its operation's, or what its payload showed of them. */
+function subject(operation: Operation | undefined, refusal: Refusal): RefusalSubject {
+  if (operation) return { operation: operationName(operation), phone: operation.phone };
+  return refusal.subject ?? { operation: null, phone: null };
 }
 
 const refusalBody = (ctx: Context, refusal: Refusal): RefusalBody => ({

@@ -11,11 +11,21 @@ export interface RefusalIssue {
   message: string;
 }
 
+/** What a refused delivery was about, as far as its payload could be read: for the delivery log. */
+export interface RefusalSubject {
+  operation: 'upsert' | 'upsert_assign' | 'delete' | null;
+  /** E.164, when the payload's phone was a valid number. */
+  phone: string | null;
+}
+
 /**
  * A delivery that is well understood but cannot be applied as sent. Retrying it will not help;
  * nothing of it has been written.
  */
 export class Refusal extends Error {
+  /** Set where the refusal is met while reading a payload whose operation or phone could be read. */
+  subject?: RefusalSubject;
+
   constructor(
     readonly code: RefusalCode,
     message: string,

@@ -1,9 +1,9 @@
 import { type z } from 'zod';
-import { Refusal } from '../sync/errors.js';
+import { Refusal, type RefusalSubject } from '../sync/errors.js';
 import { describeZodError } from '../zod-issues.js';
 import { normalisePhone } from './phone.js';
 import type { StoredItem, StoredSection } from '../db/schema.js';
-import { unknownKeys, WebhookPayload } from './payload.js';
+import { isObject, PhoneInput, unknownKeys, WebhookPayload } from './payload.js';
 
 export interface UpsertOperation {
   kind: 'upsert';
@@ -58,8 +58,32 @@ export function operationOf(payload: Record<string, unknown>): OperationName {
   ]);
 }
 
-/** Validates a payload and resolves it to one operation, with warnings for keys that were ignored. */
+/**
+ * Validates a payload and resolves it to one operation, with warnings for keys that were ignored. A
+ * refusal carries what the payload was about (`subject`) as far as it could be read, so that the
+ * delivery log shows which operation and phone a sender got wrong.
+ */
 export function toOperation(payload: Record<string, unknown>, region: string | null): { operation: Operation; warnings: string[] } {
+  try {
+    return readOperation(payload, region);
+  } catch (error) {
+    if (error instanceof Refusal) error.subject ??= subjectOf(payload, region);
+    throw error;
+  }
+}
+
+function subjectOf(payload: Record<string, unknown>, region: string | null): RefusalSubject {
+  let operation: OperationName | null;
+  try {
+    operation = operationOf(payload);
+  } catch {
+    operation = null;
+  }
+  const input = PhoneInput.safeParse(operation === 'delete' ? payload.delete_contact : isObject(payload.contact) ? payload.contact.phone : undefined);
+  return { operation, phone: input.success ? normalisePhone(input.data, region) : null };
+}
+
+function readOperation(payload: Record<string, unknown>, region: string | null): { operation: Operation; warnings: string[] } {
   operationOf(payload);
   const parsed = WebhookPayload.safeParse(payload);
   if (!parsed.success) throw invalidPayload(parsed.error);

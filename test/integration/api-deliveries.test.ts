@@ -52,7 +52,7 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
       expect(res.body.data[0]).toEqual({
         id: refused.body.delivery_id,
         received_at: expect.stringMatching(ISO),
-        operation: null,
+        operation: 'upsert',
         phone: null,
         status: 'refused',
         error_code: 'invalid_phone',
@@ -81,6 +81,36 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
       expect(res.status).toBe(200);
       expect(res.body.data).toHaveLength(expected);
       expect(res.body.data.every((d: JsonBody) => d.status === status)).toBe(true);
+    });
+
+    it('shows the operation and masked phone of a refused delivery, as far as its payload names them', async () => {
+      const phone = uniquePhone();
+      const masked = `+44*******${phone.slice(-3)}`;
+      const cases: [unknown, { operation: string | null; phone: string | null }][] = [
+        [{ contact: { phone, email: 'nope' } }, { operation: 'upsert', phone: masked }],
+        [{ contact: { phone, enhanced_data: { S: [{ text: 't', link: 'javascript:alert(1)' }] } } }, { operation: 'upsert', phone: masked }],
+        [{ contact: { phone }, assignee: 'not an email' }, { operation: 'upsert_assign', phone: masked }],
+        [{ delete_contact: phone, occurred_at: 'yesterday' }, { operation: 'delete', phone: masked }],
+        [{ delete_contact: phone, contact: { phone } }, { operation: null, phone: masked }],
+        [{ contact: { phone: 'nope', name: 'A' } }, { operation: 'upsert', phone: null }],
+        [{ contact: { phone: { n: 1 } } }, { operation: 'upsert', phone: null }],
+      ];
+      for (const [payload, expected] of cases) {
+        const sent = await webhook(payload);
+        expect(sent.status, JSON.stringify(payload)).toBeGreaterThanOrEqual(400);
+        const shown = await api('GET', `/deliveries/${sent.body.delivery_id}`);
+        expect({ operation: shown.body.operation, phone: shown.body.phone }, JSON.stringify(payload)).toEqual(expected);
+      }
+
+      const bulk = await t.app.request(`/webhooks/${account.webhookToken}/bulk`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson' },
+        body: `${JSON.stringify({ contact: { phone, email: 'nope' } })}\n`,
+      });
+      const [line] = (await bulk.text()).trim().split('\n').map((text) => JSON.parse(text) as JsonBody);
+      expect(line!.code).toBe('invalid_payload');
+      const shown = await api('GET', `/deliveries/${line!.delivery_id}`);
+      expect({ operation: shown.body.operation, phone: shown.body.phone }).toEqual({ operation: 'upsert', phone: masked });
     });
 
     it('pages through with the cursor, each delivery once, newest first', async () => {

@@ -124,8 +124,13 @@ describe('the request log', () => {
     });
     await app.request(`/api/v1/contacts/${encodeURIComponent(phone)}`, { headers: { authorization: `Bearer ${t.account.apiKey}` } });
     await app.request(`/webhooks/whk_wrong-token-value`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    await app.request(`/webhooks/${t.account.webhookToken}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ delete_contact: phone, occurred_at: 'Secret Name' }),
+    });
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(entries).toHaveLength(3);
+    expect(entries).toHaveLength(4);
     expect(entries[0]).toMatchObject({
       msg: 'request',
       requestId: expect.any(String),
@@ -136,6 +141,8 @@ describe('the request log', () => {
       durationMs: expect.any(Number),
     });
     expect(entries[2]).toMatchObject({ route: '/webhooks/:token', status: 401 });
+    // A refusal names the operation its payload asked for.
+    expect(entries[3]).toMatchObject({ route: '/webhooks/:token', status: 400, account: t.account.id, operation: 'delete' });
     const log = lines.join('');
     for (const secret of [t.account.webhookToken, t.account.apiKey, 'whk_wrong-token-value', phone, 'Secret Name']) expect(log).not.toContain(secret);
     await t.close();
