@@ -7,7 +7,7 @@ export interface FieldIssue {
 
 /** zod issues as `{ path: "contact.labels[2]", message }`, and one sentence for the first. */
 export function describeZodError(error: z.ZodError): { message: string; issues: FieldIssue[] } {
-  const issues = error.issues.map((issue) => ({
+  const issues = error.issues.flatMap(chosenBranch).map((issue) => ({
     path: issue.path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`)).join('') || '(body)',
     message: issue.message,
   }));
@@ -15,4 +15,18 @@ export function describeZodError(error: z.ZodError): { message: string; issues: 
   const joiner = /^[A-Z]/.test(first.message) ? ': ' : ' ';
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
   return { message: `${first.path}${joiner}${first.message}${more}`, issues };
+}
+
+/**
+ * A value that matches none of a union's forms is reported by the form it got furthest into: an
+ * object of sections with a `javascript:` link is told about the link, not that it is neither an
+ * object nor a list. When every form stopped at the value itself (a string where an object or a
+ * list belongs), the union's own message says what it takes.
+ */
+function chosenBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
+  const depth = (issues: z.core.$ZodIssue[]) => Math.max(0, ...issues.map((inner) => inner.path.length));
+  const furthest = issue.errors.reduce((best, branch) => (depth(branch) > depth(best) ? branch : best));
+  if (depth(furthest) === 0) return [issue];
+  return furthest.flatMap((inner) => chosenBranch({ ...inner, path: [...issue.path, ...inner.path] }));
 }

@@ -10,10 +10,11 @@ export const Boolish = z
 
 export const MAX_LABEL_LENGTH = 100;
 export const MAX_LABELS = 100;
+const LABEL_TOO_LONG = `each label must be at most ${MAX_LABEL_LENGTH} characters`;
 
 /** A comma-separated string or a list; trimmed, empty ones dropped. */
 export const LabelList = z
-  .union([z.string().max(MAX_LABELS * (MAX_LABEL_LENGTH + 2)), z.array(z.string().max(MAX_LABEL_LENGTH * 4)).max(MAX_LABELS)], {
+  .union([z.string().max(MAX_LABELS * (MAX_LABEL_LENGTH + 2)), z.array(z.string({ error: 'must be a string' }).max(MAX_LABEL_LENGTH * 4, { error: LABEL_TOO_LONG })).max(MAX_LABELS)], {
     error: 'must be a comma-separated string or a list of strings',
   })
   .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((label) => label.trim()).filter(Boolean))
@@ -23,11 +24,11 @@ export const LabelList = z
     }
     const long = ctx.value.find((label) => label.length > MAX_LABEL_LENGTH);
     if (long !== undefined) {
-      ctx.issues.push({ code: 'custom', input: long, message: `each label must be at most ${MAX_LABEL_LENGTH} characters` });
+      ctx.issues.push({ code: 'custom', input: long, message: LABEL_TOO_LONG });
     }
   });
 
-export const PhoneInput = z.union([z.string().max(64), z.number()], {
+export const PhoneInput = z.union([z.string().max(64, { error: 'must be at most 64 characters' }), z.number()], {
   error: (issue) => (issue.input === undefined ? 'is required' : 'must be a phone number as a string or number'),
 });
 
@@ -81,13 +82,17 @@ export const SectionItem = z.object({
       }
       return normalised;
     }),
-});
+}, { error: 'must be an item: an object with text, and description and link if wanted' });
 
 export const MAX_SECTIONS = 50;
 export const MAX_SECTION_ITEMS = 100;
 
 const Sections = z
-  .record(z.string().trim().min(1).max(200), z.array(SectionItem).max(MAX_SECTION_ITEMS, { error: `must hold at most ${MAX_SECTION_ITEMS} items` }))
+  .record(
+    z.string().trim().min(1).max(200),
+    z.array(SectionItem, { error: 'must be a list of items' }).max(MAX_SECTION_ITEMS, { error: `must hold at most ${MAX_SECTION_ITEMS} items` }),
+    { error: (issue) => (issue.code === 'invalid_key' ? 'a section title must be 1 to 200 characters' : 'must be an object of sections') },
+  )
   .refine((sections) => Object.keys(sections).length <= MAX_SECTIONS, { error: `must hold at most ${MAX_SECTIONS} sections` });
 
 /** `{ "Section": [item, …] }` or a list of such objects; later sections of the same name win. */
