@@ -107,7 +107,7 @@ function readOperation(payload: Record<string, unknown>, region: string | null):
     enhancedData: c.enhanced_data?.map(({ title, items }) => ({ title, items: items.map(storedItem) })),
     customAttributes: c.custom_attributes,
     inviteNewContacts: p.inviteNewContacts ?? false,
-    assignee: p.assignee?.trim().toLowerCase(),
+    assignee: p.assignee?.toLowerCase(),
     occurredAt: p.occurred_at,
   };
   if (overrideLabels && c.labels === undefined) warnings.push('overrideLabels: ignored without labels');

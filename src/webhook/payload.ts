@@ -41,9 +41,15 @@ const clearableText = (max: number) =>
     .transform((v) => (v === null ? null : String(v).trim() || null))
     .optional();
 
+const trimmed = (value: unknown) => (typeof value === 'string' ? value.trim() : value);
+
+/** Spaces around an address are dropped, as they are around a name. */
+const Email = z.email({ error: 'must be an email address' }).max(320);
+
+/** Optional email where `null` or `""` clears the stored value. */
 const ClearableEmail = z
-  .union([z.literal(''), z.email({ error: 'must be an email address' }).max(320), z.null()])
-  .transform((v) => (v ? v.trim() : null))
+  .preprocess(trimmed, z.union([z.literal(''), Email, z.null()], { error: 'must be an email address' }))
+  .transform((v) => v || null)
   .optional();
 
 /**
@@ -151,7 +157,7 @@ export const ContactPayload = z.object({
 export const WebhookPayload = z.object({
   contact: ContactPayload.optional(),
   delete_contact: PhoneInput.optional(),
-  assignee: z.email({ error: 'must be an email address' }).max(320).optional(),
+  assignee: z.preprocess(trimmed, Email).optional(),
   overrideLabels: Boolish.optional(),
   removeLabels: LabelList.optional(),
   inviteNewContacts: Boolish.optional(),

@@ -112,6 +112,9 @@ const cases: FieldCase[] = [
   // email, external_id
   { name: 'email: stored', send: (p) => contact(p, { email: 'ada@example.com' }), expect: (s) => expect(s?.email).toBe('ada@example.com') },
   { name: 'email: not an email is refused', send: (p) => contact(p, { email: 'not-an-email' }), status: 400, code: 'invalid_payload' },
+  { name: 'email: spaces around it are dropped, as from a name', send: (p) => contact(p, { email: ' ada@example.com\t' }), expect: (s) => expect(s?.email).toBe('ada@example.com') },
+  { name: 'email: only spaces clears it, as ""', before: (p) => [contact(p, { email: 'gone@example.com' })], send: (p) => contact(p, { email: '  ' }), expect: (s) => expect(s?.email).toBeNull() },
+  { name: 'email: a number is refused', send: (p) => contact(p, { email: 5 }), status: 400, code: 'invalid_payload' },
   { name: 'external_id: stored (numbers as text)', send: (p) => contact(p, { external_id: 12345 }), expect: (s) => expect(s?.external_id).toBe('12345') },
   { name: 'external_id: over 200 is refused', send: (p) => contact(p, { external_id: longText(201) }), status: 400, code: 'invalid_payload' },
   // custom_attributes
@@ -259,7 +262,7 @@ describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
   });
 
   describe('assignee', () => {
-    it('assigns every conversation of the contact to the agent, case-insensitively', async () => {
+    it('assigns every conversation of the contact to the agent, case-insensitively, spaces around the email dropped', async () => {
       const phone = uniquePhone();
       const agentId = await addAgent(t, 'Sam@Company.com');
       const ids = await addConversations(t, phone, 2);
@@ -268,7 +271,8 @@ describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
       expect(res.body.operation).toBe('upsert_assign');
       expect(res.body.assigned_conversations).toBe(2);
       expect(await assigneesOf(t, ids)).toEqual([agentId, agentId]);
-      const again = await postWebhook(t, { contact: { phone, name: 'Assigned' }, assignee: 'sam@company.com' });
+      const again = await postWebhook(t, { contact: { phone, name: 'Assigned' }, assignee: ' sam@company.com ' });
+      expect(again.status, JSON.stringify(again.body)).toBe(200);
       expect(again.body.status).toBe('unchanged');
     });
 
