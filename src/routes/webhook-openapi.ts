@@ -55,7 +55,7 @@ const text = (max: number, description: string) => z.string().max(max).optional(
 /** Form fields and GET query parameters: the JSON document in `payload`, or flat fields. */
 const FlatFields = z
   .object({
-    payload: text(262_144, 'The whole JSON document (as the JSON body); when present the other fields are ignored.'),
+    payload: text(262_144, 'The whole JSON document (as the JSON body); when present the other fields are not read, and warnings names them.'),
     phone: text(64, 'contact.phone. Every contact field may also be sent as contact[field].'),
     'contact[phone]': text(64, 'Same as phone.'),
     name: text(200, 'contact.name'),

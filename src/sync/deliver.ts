@@ -285,7 +285,10 @@ export class Deliverer {
 
 function parse(ctx: Context): { operation: Operation; warnings: string[] } | Refusal {
   try {
-    return toOperation(readPayload(ctx.raw), ctx.account.defaultRegion);
+    const { payload, ignored } = readPayload(ctx.raw);
+    const read = toOperation(payload, ctx.account.defaultRegion);
+    for (const name of ignored) read.warnings.push(`${name}: ignored beside the payload field, which holds the whole delivery`);
+    return read;
   } catch (error) {
     if (error instanceof Refusal) return error;
     throw error;

@@ -48,16 +48,19 @@ function escapesAreUtf8(text: string): boolean {
   return utf8Text(Buffer.concat(parts)) !== undefined;
 }
 
-/** Turns what was sent (JSON, form fields or a query string) into one payload object. */
-export function readPayload(raw: RawDelivery): Record<string, unknown> {
+/**
+ * Turns what was sent (JSON, form fields or a query string) into one payload object, with the
+ * fields that were not read: those sent beside a `payload` field, which holds the whole delivery.
+ */
+export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; ignored: string[] } {
   if (raw.kind !== 'json' && !escapesAreUtf8(raw.kind === 'form' ? raw.body : raw.query)) {
     const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
     throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
   }
-  const payload = raw.kind === 'json' ? parseJsonObject(raw.body, 'the body') : readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
-  const problem = unstorableText(payload);
+  const read = raw.kind === 'json' ? { payload: parseJsonObject(raw.body, 'the body'), ignored: [] } : readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
+  const problem = unstorableText(read.payload);
   if (problem) throw new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`);
-  return payload;
+  return read;
 }
 
 const MAX_DEPTH = 32;
@@ -98,9 +101,11 @@ function parseJsonObject(text: string, what: string): Record<string, unknown> {
  * Either one field `payload` holding the JSON document, or flat fields: `phone` (or `contact[phone]`),
  * `name`, `labels`, … Repeated `labels` fields form a list.
  */
-function readFields(params: URLSearchParams): Record<string, unknown> {
+function readFields(params: URLSearchParams): { payload: Record<string, unknown>; ignored: string[] } {
   const payload = params.get('payload');
-  if (payload !== null) return parseJsonObject(payload, 'the payload field');
+  if (payload !== null) {
+    return { payload: parseJsonObject(payload, 'the payload field'), ignored: [...new Set(params.keys())].filter((name) => name !== 'payload') };
+  }
 
   const result: Record<string, unknown> = {};
   const contact: Record<string, unknown> = {};
@@ -121,5 +126,5 @@ function readFields(params: URLSearchParams): Record<string, unknown> {
   for (const name of new Set(params.keys())) {
     if (!used.has(name)) result[name] = params.get(name);
   }
-  return result;
+  return { payload: result, ignored: [] };
 }

@@ -109,6 +109,18 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(((await del.json()) as any).deleted.contact).toBe(true);
   });
 
+  it('fields beside a payload field are not read, and the answer says so', async () => {
+    const payload = encodeURIComponent('{"contact":{"phone":"+447400222335","name":"From Payload"}}');
+    const res = await send({ type: 'application/x-www-form-urlencoded', body: `payload=${payload}&name=From+Field&assignee=x%40y.co&name=Again` });
+    const body = (await res.json()) as Record<string, any>;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ operation: 'upsert', contact: { name: 'From Payload' } });
+    expect(body.warnings).toEqual([
+      'name: ignored beside the payload field, which holds the whole delivery',
+      'assignee: ignored beside the payload field, which holds the whole delivery',
+    ]);
+  });
+
   it('flat fields: an unknown field is a warning', async () => {
     const res = await send({ method: 'GET', query: 'phone=%2B447400222334&utm_source=crm' });
     expect(((await res.json()) as any).warnings).toEqual(['utm_source: unknown key, ignored']);
