@@ -56,7 +56,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.route('/', bulkRoutes({ lookups: database.lookups, deliverer, rateLimiter, logger, maxLineBytes: config.MAX_BODY_BYTES, maxSpoolBytes: config.MAX_BULK_BYTES }));
   app.route('/', webhookRoutes({ lookups: database.lookups, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   app.route('/api/v1', apiRoutes({ config, db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
-  registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES });
+  registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES, maxBulkBytes: config.MAX_BULK_BYTES });
   app.route('/', docsRoutes(app));
   app.route('/ui', uiRoutes({ config, db, deliverer, logger }));
 

@@ -125,16 +125,26 @@ const whenRefused: Partial<Record<number, string>> = {
   503: 'draining for shutdown, database unreachable, or backlog full; retry after Retry-After',
 };
 
+/** Before its answer starts streaming, a bulk request is refused as a whole only for these; a bad line fails alone, in the answer. */
+const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => ({
+  400: 'empty body',
+  401: whenRefused[401],
+  413: `a signed body over MAX_BULK_BYTES (${maxBulkBytes} bytes here), which is spooled to be verified before anything is applied`,
+  415: 'a content type other than application/x-ndjson (or application/jsonl)',
+  429: whenRefused[429],
+  500: whenRefused[500],
+  503: '4 bulk requests are already being applied, draining for shutdown, or database unreachable; retry after Retry-After',
+});
+
 /** API-only codes the webhook never answers with. */
 const NOT_FROM_WEBHOOK: ReadonlySet<ErrorCode> = new Set(['not_found', 'conflict']);
 
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } } };
 
-function errorResponses(maxBodyBytes: number) {
+function errorResponses(refused: Partial<Record<number, string>>) {
   return Object.fromEntries(
-    Object.entries(whenRefused).map(([status, when]) => {
+    Object.entries(refused).map(([status, detail]) => {
       const codes = (Object.keys(codeToStatus) as ErrorCode[]).filter((code) => String(codeToStatus[code]) === status && !NOT_FROM_WEBHOOK.has(code));
-      const detail = status === '413' ? `${when} (${maxBodyBytes} bytes here)` : when;
       return [
         status,
         {
@@ -169,15 +179,34 @@ const tokenParam = z.object({
   token: z.string().max(256).openapi({ param: { name: 'token', in: 'path' }, description: 'The account’s secret webhook token' }),
 });
 
-/** Registers `POST` and `GET /webhooks/{token}` in the app's OpenAPI registry. */
-export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, options: { maxBodyBytes: number }): void {
+const BulkLine = z
+  .union([WebhookResult, WebhookError])
+  .and(z.object({ line: z.number().int().openapi({ description: 'The input line this answers, from 1 (empty lines keep their number)' }) }))
+  .openapi('WebhookBulkLine', { description: 'The result of one input line, as the webhook answers it (a refusal is the error body) plus its line number' });
+
+const BulkSummary = z
+  .object({
+    summary: z.object({
+      lines: z.number().int(),
+      applied: z.number().int(),
+      unchanged: z.number().int(),
+      stale: z.number().int(),
+      failed: z.number().int(),
+    }),
+  })
+  .openapi('WebhookBulkSummary', { description: 'The last line of a request that ended; when the upload breaks off, an error line with code internal takes its place' });
+
+const bulkBody = `{"contact":{"phone":"${phone}","name":"John Smith","labels":"subscriber"}}\n{"delete_contact":"+447911123457"}\n`;
+
+/** Registers `POST` and `GET /webhooks/{token}` and `POST /webhooks/{token}/bulk` in the app's OpenAPI registry. */
+export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, options: { maxBodyBytes: number; maxBulkBytes: number }): void {
   const responses = {
     200: {
       description: 'Applied, unchanged or stale; sent only after commit',
       headers: { 'Idempotent-Replayed': { description: '`true` when this is the stored answer to an earlier delivery with the same key', schema: { type: 'string' as const } } },
       content: { 'application/json': { schema: WebhookResult } },
     },
-    ...errorResponses(options.maxBodyBytes),
+    ...errorResponses({ ...whenRefused, 413: `${whenRefused[413]} (${options.maxBodyBytes} bytes here)` }),
   };
   const common = { tags: ['webhooks'], security: [] };
   app.openAPIRegistry.registerPath({
@@ -207,5 +236,29 @@ export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, o
     description: 'The same as POST, with the payload as query parameters (flat fields or payload=<JSON>).',
     request: { params: tokenParam, headers: headerParams, query: FlatFields },
     responses,
+  });
+  app.openAPIRegistry.registerPath({
+    ...common,
+    method: 'post',
+    path: '/webhooks/{token}/bulk',
+    summary: 'Deliver up to 1,000,000 operations as NDJSON, one payload per line',
+    description:
+      'Streamed both ways: one result per input line, in input order, then a summary line. Lines for the same phone apply in line order; a bad line fails alone and is in the delivery log. ' +
+      `Each line at most ${options.maxBodyBytes} bytes. Not idempotent as a whole: sending a request again applies its lines again. With signing secrets, the signature covers the whole body.`,
+    request: {
+      params: tokenParam,
+      headers: headerParams.pick({ 'webhook-id': true, 'webhook-timestamp': true, 'webhook-signature': true }),
+      body: {
+        required: true,
+        content: { 'application/x-ndjson': { schema: z.string().openapi({ description: 'One WebhookPayload JSON object per line', example: bulkBody }) } },
+      },
+    },
+    responses: {
+      200: {
+        description: 'NDJSON: one WebhookBulkLine per input line, in order, then one WebhookBulkSummary; each line is sent once its transaction has committed',
+        content: { 'application/x-ndjson': { schema: z.union([BulkLine, BulkSummary]) } },
+      },
+      ...errorResponses(bulkRefused(options.maxBulkBytes)),
+    },
   });
 }

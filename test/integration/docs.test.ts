@@ -108,6 +108,29 @@ describe('OpenAPI document and reference page', () => {
       expect(Object.keys(get.responses).sort()).toEqual(['200', ...WEBHOOK_ERROR_STATUSES].sort());
     });
 
+    it('documents POST /webhooks/{token}/bulk with NDJSON both ways, and what refuses a request as a whole', async () => {
+      const bulk = doc.paths['/webhooks/{token}/bulk'].post as JsonBody;
+      expect(bulk.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'token', in: 'path', required: true })]));
+      expect(Object.keys(bulk.requestBody.content)).toEqual(['application/x-ndjson']);
+      expect(Object.keys(bulk.responses).sort()).toEqual(['200', '400', '401', '413', '415', '429', '500', '503']);
+      expect(bulk.responses['200'].content['application/x-ndjson'].schema.anyOf).toEqual([{ $ref: schemaRef('WebhookBulkLine') }, { $ref: schemaRef('WebhookBulkSummary') }]);
+      expect(bulk.responses['503'].description).toMatch(/4 bulk requests/);
+      expect(bulk.security).toEqual([]);
+
+      // What a real request answers: a result line, a refused line, the summary.
+      const res = await t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson' },
+        body: `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n${JSON.stringify({ contact: { phone: 'nope' } })}\n`,
+      });
+      const [applied, refused, summary] = (await res.text()).trim().split('\n').map((line) => JSON.parse(line) as JsonBody);
+      const line = component(schemaRef('WebhookBulkLine')).allOf as JsonBody[];
+      expect(line).toEqual(expect.arrayContaining([expect.objectContaining({ properties: { line: expect.objectContaining({ type: 'integer' }) } })]));
+      expect(Object.keys(applied!)).toEqual(expect.arrayContaining(['line', ...component(schemaRef('WebhookUpsertResult')).required]));
+      expect(Object.keys(refused!)).toEqual(expect.arrayContaining(['line', 'delivery_id', ...component(schemaRef('Error')).required]));
+      expect(Object.keys(summary!.summary).sort()).toEqual(Object.keys(component(schemaRef('WebhookBulkSummary')).properties.summary.properties).sort());
+    });
+
     it('has no $ref to a schema it does not define', () => {
       const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]+)"/g)].map(([, ref]) => ref!);
       expect(refs.length).toBeGreaterThan(20);
