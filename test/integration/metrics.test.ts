@@ -45,6 +45,7 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
       await postWebhook(t, { contact: { phone, name: 'Ann' } }, { headers: { 'Idempotency-Key': 'metrics-1' } }),
       await postWebhook(t, { contact: { phone, name: 'Ann' } }),
       await postWebhook(t, { contact: { phone: 'not a phone' } }),
+      await postWebhook(t, { nothing: 'to do' }),
       await postWebhook(t, { contact: { phone }, assignee: 'nobody@example.com' }),
       await postWebhook(t, { delete_contact: phone }),
     ];
@@ -53,6 +54,7 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
       [200, 'applied'],
       [200, 'unchanged'],
       [422, 'invalid_phone'],
+      [400, 'invalid_payload'],
       [422, 'unknown_assignee'],
       [200, 'applied'],
     ]);
@@ -65,16 +67,18 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
     expect(deliveries('upsert', 'applied')).toBe(1);
     expect(deliveries('upsert', 'replayed')).toBe(1);
     expect(deliveries('upsert', 'unchanged')).toBe(1);
+    // A refusal counts under the operation its keys asked for; without one, under unknown.
+    expect(deliveries('upsert', 'refused')).toBe(1);
     expect(deliveries('unknown', 'refused')).toBe(1);
     expect(deliveries('upsert_assign', 'refused')).toBe(1);
     expect(deliveries('delete', 'applied')).toBe(1);
-    expect(deliveries('upsert', 'refused')).toBeUndefined();
+    expect(deliveries('delete', 'refused')).toBeUndefined();
 
     const count = (operation: string) => value('contact_sync_delivery_duration_seconds_count', { operation });
-    expect([count('upsert'), count('unknown'), count('upsert_assign'), count('delete')]).toEqual([3, 1, 1, 1]);
-    expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '+Inf' })).toBe(3);
+    expect([count('upsert'), count('unknown'), count('upsert_assign'), count('delete')]).toEqual([4, 1, 1, 1]);
+    expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '+Inf' })).toBe(4);
     expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '0.001' })).toBeDefined();
-    expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '5' })).toBe(3);
+    expect(value('contact_sync_delivery_duration_seconds_bucket', { operation: 'upsert', le: '5' })).toBe(4);
     expect(value('contact_sync_delivery_duration_seconds_sum', { operation: 'upsert' })).toBeGreaterThan(0);
   });
 
