@@ -58,6 +58,9 @@ export function operationOf(payload: Record<string, unknown>): OperationName {
   ]);
 }
 
+/** Top-level keys that only an upsert reads. */
+const UPSERT_ONLY = ['overrideLabels', 'removeLabels', 'inviteNewContacts'] as const;
+
 /**
  * Validates a payload and resolves it to one operation, with warnings for keys that were ignored. A
  * refusal carries what the payload was about (`subject`) as far as it could be read, so that the
@@ -91,6 +94,7 @@ function readOperation(payload: Record<string, unknown>, region: string | null):
   const warnings = unknownKeys(payload).map((path) => `${path}: unknown key, ignored`);
 
   if (p.delete_contact !== undefined) {
+    for (const key of UPSERT_ONLY) if (p[key] !== undefined) warnings.push(`${key}: ignored by delete_contact`);
     return { operation: { kind: 'delete', phone: phoneOf(p.delete_contact, 'delete_contact', region), occurredAt: p.occurred_at }, warnings };
   }
   const c = p.contact!;

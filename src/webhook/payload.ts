@@ -28,16 +28,22 @@ export const LabelList = z
     }
   });
 
-export const PhoneInput = z.union([z.string().max(64, { error: 'must be at most 64 characters' }), z.number()], {
-  error: (issue) => (issue.input === undefined ? 'is required' : 'must be a phone number as a string or number'),
+const PHONE_FORMS = 'must be a phone number as a string, or as a whole number';
+
+/** A number is taken only when it is whole, positive and exact: `7911123456.5` or `-447911123456` would read as another number. */
+export const PhoneInput = z.union([z.string().max(64, { error: 'must be at most 64 characters' }), z.number().int({ error: PHONE_FORMS }).positive({ error: PHONE_FORMS })], {
+  error: (issue) => (issue.input === undefined ? 'is required' : PHONE_FORMS),
 });
 
-/** Optional text where `null` or `""` clears the stored value. */
+const NUMBER_AS_TEXT = 'must be a string (a number is taken only when whole and at most 2^53 − 1: send others as text)';
+
+/**
+ * Optional text where `null` or `""` clears the stored value. A number is taken as its digits when
+ * it is whole and exact: a larger one (`9007199254740993`) has already lost digits when it is read.
+ */
 const clearableText = (max: number) =>
   z
-    .union([z.string().max(max, { error: `must be at most ${max} characters` }), z.number(), z.null()], {
-      error: 'must be a string',
-    })
+    .union([z.string().max(max, { error: `must be at most ${max} characters` }), z.number().int({ error: NUMBER_AS_TEXT }), z.null()], { error: NUMBER_AS_TEXT })
     .transform((v) => (v === null ? null : String(v).trim() || null))
     .optional();
 
@@ -95,9 +101,9 @@ export const MAX_SECTION_ITEMS = 100;
 
 const Sections = z
   .record(
-    z.string().trim().min(1).max(200),
+    z.string().trim().min(1, { error: 'a section title must not be empty' }).max(200, { error: 'a section title must be at most 200 characters' }),
     z.array(SectionItem, { error: 'must be a list of items' }).max(MAX_SECTION_ITEMS, { error: `must hold at most ${MAX_SECTION_ITEMS} items` }),
-    { error: (issue) => (issue.code === 'invalid_key' ? 'a section title must be 1 to 200 characters' : 'must be an object of sections') },
+    { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object of sections' : undefined) },
   )
   .refine((sections) => Object.keys(sections).length <= MAX_SECTIONS, { error: `must hold at most ${MAX_SECTIONS} sections` });
 
@@ -116,7 +122,7 @@ export const EnhancedData = z
 export const MAX_CUSTOM_ATTRIBUTES = 100;
 
 export const CustomAttributes = z
-  .record(z.string().min(1).max(100), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()], {
+  .record(z.string().min(1, { error: 'an attribute name must not be empty' }).max(100, { error: 'an attribute name must be at most 100 characters' }), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()], {
     error: 'must be a string, number, boolean or null',
   }))
   .refine((attributes) => Object.keys(attributes).length <= MAX_CUSTOM_ATTRIBUTES, {
@@ -177,9 +183,12 @@ export function unknownKeys(payload: Record<string, unknown>): string[] {
   const contact = payload.contact;
   if (isObject(contact)) {
     found.push(...Object.keys(contact).filter((key) => !KNOWN_CONTACT.has(key)).map((key) => `contact.${key}`));
+    // zod drops a `__proto__` key from a record without a word (assigning it would set a prototype).
+    if (isObject(contact.custom_attributes) && Object.hasOwn(contact.custom_attributes, '__proto__')) found.push('contact.custom_attributes.__proto__');
     const data = contact.enhanced_data;
     for (const sections of Array.isArray(data) ? data : [data]) {
       if (!isObject(sections)) continue;
+      if (Object.hasOwn(sections, '__proto__')) found.push('contact.enhanced_data.__proto__');
       for (const [title, items] of Object.entries(sections)) {
         if (!Array.isArray(items)) continue;
         items.forEach((item, i) => {

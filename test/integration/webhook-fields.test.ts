@@ -28,6 +28,26 @@ const cases: FieldCase[] = [
   { name: 'phone: too short is refused', send: () => contact('+44 12'), status: 422, code: 'invalid_phone' },
   { name: 'phone: missing is refused', send: () => ({ contact: { name: 'No Phone' } }), status: 400, code: 'invalid_payload' },
   { name: 'phone: an object is refused', send: () => ({ contact: { phone: { n: 1 } } }), status: 400, code: 'invalid_payload' },
+  // As digits, 447.400… and -447400… would be another number (the phone's own, here): only whole positive numbers are phones.
+  { name: 'phone: a number with a fraction is refused', send: (p) => contact(Number(`${p.slice(1, 4)}.${p.slice(4)}`) as unknown as string), status: 400, code: 'invalid_payload' },
+  { name: 'phone: a negative number is refused', send: (p) => contact(-Number(p.slice(1)) as unknown as string), status: 400, code: 'invalid_payload' },
+  {
+    name: 'delete_contact: a number with a fraction is refused, and deletes nothing',
+    before: (p) => [contact(p, { name: 'Still here' })],
+    send: (p) => ({ delete_contact: Number(`${p.slice(1, 4)}.${p.slice(4)}`) }),
+    status: 400,
+    code: 'invalid_payload',
+    expect: (s) => expect(s?.name).toBe('Still here'),
+  },
+  {
+    name: 'delete_contact: keys only an upsert reads are listed in warnings',
+    before: (p) => [contact(p)],
+    send: (p) => ({ delete_contact: p, removeLabels: 'x', overrideLabels: true, inviteNewContacts: '1' }),
+    expect: (s, b) => {
+      expect(s).toBeNull();
+      expect(b.warnings).toEqual(['overrideLabels: ignored by delete_contact', 'removeLabels: ignored by delete_contact', 'inviteNewContacts: ignored by delete_contact']);
+    },
+  },
   // name
   { name: 'name: sets the name', send: (p) => contact(p, { name: 'Ada Lovelace' }), expect: (s) => expect(s?.name).toBe('Ada Lovelace') },
   { name: 'name: absent leaves it as it is', before: (p) => [contact(p, { name: 'Kept' })], send: (p) => contact(p, { labels: 'x' }), expect: (s) => expect(s?.name).toBe('Kept') },
@@ -117,6 +137,9 @@ const cases: FieldCase[] = [
   { name: 'email: a number is refused', send: (p) => contact(p, { email: 5 }), status: 400, code: 'invalid_payload' },
   { name: 'external_id: stored (numbers as text)', send: (p) => contact(p, { external_id: 12345 }), expect: (s) => expect(s?.external_id).toBe('12345') },
   { name: 'external_id: over 200 is refused', send: (p) => contact(p, { external_id: longText(201) }), status: 400, code: 'invalid_payload' },
+  // JSON.parse has already turned 9007199254740993 into …992: storing it would link the contact to another CRM record.
+  { name: 'external_id: a number past 2^53 is refused, not stored rounded', send: (p) => `{"contact":{"phone":"${p}","external_id":9007199254740993}}`, status: 400, code: 'invalid_payload' },
+  { name: 'external_id: a number with a fraction is refused', send: (p) => contact(p, { external_id: 12.5 }), status: 400, code: 'invalid_payload' },
   // custom_attributes
   {
     name: 'custom_attributes: shallow merge, null removes a key',
@@ -179,6 +202,15 @@ const cases: FieldCase[] = [
     expect: (s, b) => {
       expect(b.warnings).toEqual(['extra: unknown key, ignored', 'contact.nickname: unknown key, ignored', 'contact.enhanced_data.S[0].colour: unknown key, ignored']);
       expect(s).not.toHaveProperty('nickname');
+    },
+  },
+  {
+    name: 'a __proto__ key in custom_attributes or enhanced_data is ignored and listed in warnings',
+    send: (p) => `{"contact":{"phone":"${p}","custom_attributes":{"__proto__":"x","a":1},"enhanced_data":{"__proto__":[{"text":"p"}],"S":[{"text":"s"}]}}}`,
+    expect: (s, b) => {
+      expect(b.warnings).toEqual(['contact.custom_attributes.__proto__: unknown key, ignored', 'contact.enhanced_data.__proto__: unknown key, ignored']);
+      expect(s?.custom_attributes).toEqual({ a: 1 });
+      expect(s?.enhanced_data).toEqual({ S: [{ text: 's' }] });
     },
   },
 ];
