@@ -5,6 +5,7 @@ export const codeToStatus = {
   invalid_payload: 400,
   unauthorized: 401,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   idempotency_in_progress: 409,
   payload_too_large: 413,

@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
 import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import type { RateLimiter } from '../http/rate-limit.js';
@@ -17,7 +18,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
   app.on(['GET', 'POST'], ['/webhooks', '/webhooks/'], () => {
     throw new ApiError('unauthorized', 'the webhook URL needs its token: /webhooks/{token}');
   });
-  app.on(['GET', 'POST'], '/webhooks/:token', body, authenticateWebhook(deps), async (c) => {
+  app.on(['GET', 'POST'], '/webhooks/:token', refuseHead, body, authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
     const bytes = c.get('body');
     checkSignature(account.signingSecrets, c, bytes);
@@ -37,9 +38,24 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
 
 export const statusOf = (body: DeliveryBody) => ('code' in body ? codeToStatus[body.code] : 200);
 
+/**
+ * hono answers HEAD with its GET route, and a GET here applies a delivery: a link checker or a
+ * preview fetching the URL must not change a contact.
+ */
+const refuseHead = createMiddleware(async (c, next) => {
+  if (c.req.method !== 'HEAD') return next();
+  c.header('Allow', 'GET, POST');
+  throw new ApiError('method_not_allowed', 'HEAD applies nothing: send the delivery with POST (or GET)');
+});
+
+/** `Idempotency-Key`, else `webhook-id`; an empty or blank header counts as not sent, so that it does not hide the other. */
 function idempotencyKey(c: Context): string | undefined {
-  const key = c.req.header('idempotency-key') ?? c.req.header('webhook-id');
-  if (key === undefined || key === '') return undefined;
+  const sent = (name: string) => {
+    const value = c.req.header(name);
+    return value?.trim() ? value : undefined;
+  };
+  const key = sent('idempotency-key') ?? sent('webhook-id');
+  if (key === undefined) return undefined;
   if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     throw new ApiError('invalid_payload', `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, [
       { path: 'Idempotency-Key', message: 'too long' },
@@ -58,12 +74,12 @@ function checkSignature(secrets: string[], c: Context, bytes: Uint8Array): void 
 /** The delivery as sent, not yet parsed: JSON, form fields, or (GET, or a POST without a body) the query string. */
 function readRaw(c: Context, bytes: Uint8Array): RawDelivery {
   const query = new URL(c.req.url).search.slice(1);
-  if (c.req.method === 'GET') return { kind: 'query', query };
+  // A POST without a body is read like a GET, whatever Content-Type the tool sent with it.
+  if (c.req.method === 'GET' || (bytes.length === 0 && query !== '')) return { kind: 'query', query };
   const body = utf8Text(bytes);
   if (body === undefined) throw new ApiError('invalid_payload', 'the body is not UTF-8 text: send it encoded as UTF-8');
   const type = mediaType(c);
   if (type === 'application/json' || type.endsWith('+json')) return { kind: 'json', body };
   if (type === 'application/x-www-form-urlencoded') return { kind: 'form', body };
-  if (body === '' && query !== '') return { kind: 'query', query };
   throw new ApiError('unsupported_media_type', 'send Content-Type: application/json or application/x-www-form-urlencoded');
 }

@@ -88,6 +88,8 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     { name: 'GET query string', init: { method: 'GET', query: 'phone=%2B447400222333&name=Form%20Person&labels=a,b' } },
     { name: 'GET query with payload', init: { method: 'GET', query: `payload=${encodeURIComponent('{"contact":{"phone":"+447400222333","name":"Form Person","labels":"a, b"}}')}` } },
     { name: 'POST with the fields in the query and no body', init: { query: 'phone=%2B447400222333&name=Form+Person&labels=a&labels=b' } },
+    { name: 'POST with the fields in the query and an empty form body (curl -d "")', init: { type: 'application/x-www-form-urlencoded', body: '', query: 'phone=%2B447400222333&name=Form+Person&labels=a&labels=b' } },
+    { name: 'POST with the fields in the query, no body, and a JSON Content-Type', init: { type: 'application/json', query: 'phone=%2B447400222333&name=Form+Person&labels=a,b' } },
     { name: 'JSON with a charset', init: { type: 'application/json; charset=utf-8', body: '{"contact":{"phone":"+447400222333","name":"Form Person","labels":"a,b"}}' } },
   ];
 
@@ -119,6 +121,15 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
       'name: ignored beside the payload field, which holds the whole delivery',
       'assignee: ignored beside the payload field, which holds the whole delivery',
     ]);
+  });
+
+  it('HEAD applies nothing: 405 with Allow, and no contact', async () => {
+    const res = await send({ method: 'HEAD', query: 'phone=%2B447400222336&name=Head' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, POST');
+    expect(await storedContact(t, '+447400222336')).toBeNull();
+    const get = await send({ method: 'GET', query: 'phone=%2B447400222336&name=Head' });
+    expect(get.status).toBe(200);
   });
 
   it('flat fields: an unknown field is a warning', async () => {

@@ -106,6 +106,18 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
       expect(again.body.delivery_id).toBe(first.body.delivery_id);
     });
 
+    it.each(['', '  '])('an Idempotency-Key of %j counts as not sent: webhook-id is the key', async (blank) => {
+      const phone = uniquePhone();
+      const headers = { 'idempotency-key': blank, 'webhook-id': `msg_blank_${phone}` };
+      const first = await postWebhook(t, { contact: { phone, name: 'A' } }, { headers });
+      const again = await postWebhook(t, { contact: { phone, name: 'A' } }, { headers });
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body.delivery_id).toBe(first.body.delivery_id);
+      const other = await postWebhook(t, { contact: { phone, name: 'B' } }, { headers });
+      expect(other.body.code).toBe('idempotency_key_reused');
+      expect((await storedContact(t, phone))?.name).toBe('A');
+    });
+
     it('the same key with another body is 422 idempotency_key_reused and applies nothing', async () => {
       const phone = uniquePhone();
       await postWebhook(t, { contact: { phone, name: 'A' } }, { headers: { 'idempotency-key': `reuse-${phone}` } });
