@@ -129,16 +129,20 @@ export class Deliverer {
   }
 
   private async deliverOnce(ctx: Context): Promise<DeliveryOutcome> {
-    if (ctx.key !== undefined) {
-      const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key);
-      if (stored) return this.replay(ctx, stored);
-    }
     const parsed = parse(ctx);
-    if (parsed instanceof Refusal) return this.refuse(ctx, parsed);
+    if (parsed instanceof Refusal) {
+      const stored = ctx.key === undefined ? undefined : await findStoredResponse(this.db, ctx.account.id, ctx.key);
+      return stored ? this.replay(ctx, stored) : this.refuse(ctx, parsed);
+    }
     const { operation, warnings } = parsed;
     try {
-      // Inside the lane, so that deliveries for one phone keep their order whatever each awaits.
+      // Inside the lane, so that deliveries for one phone keep their order whatever each awaits:
+      // the key's stored answer too is looked up in turn, not before a later delivery's turn.
       return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, async () => {
+        if (ctx.key !== undefined) {
+          const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key);
+          if (stored) return this.replay(ctx, stored);
+        }
         const added = operation.kind === 'upsert' ? await this.labels.ensure(ctx.account.id, operation.labels) : new Map<string, LabelRow>();
         return this.committer.submit(lockKey(ctx.account.id, operation.phone), this.work(ctx, operation, warnings, added));
       });

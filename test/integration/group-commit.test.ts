@@ -58,6 +58,17 @@ describe.each(testDatabases())('group commit on %s', (kind) => {
     expect(t.parts.committer.stats.retriedAlone).toBe(before.retriedAlone);
   });
 
+  it('a delivery with an idempotency key keeps its place in its phone\'s order: one sent after it does not overtake it', async () => {
+    for (let round = 0; round < 5; round++) {
+      const phone = uniquePhone();
+      const keyed = postWebhook(t, { contact: { phone, name: 'first' } }, { headers: { 'idempotency-key': `order-${phone}` } });
+      const plain = postWebhook(t, { contact: { phone, name: 'second' } });
+      const [a, b] = await Promise.all([keyed, plain]);
+      expect([a.body.contact.name, b.body.contact.name]).toEqual(['first', 'second']);
+      expect((await storedContact(t, phone))?.name).toBe('second');
+    }
+  });
+
   it('keeps per-phone order on hot phones under load: every answer and the final state follow arrival order', async () => {
     const hot = Array.from({ length: 10 }, () => uniquePhone());
     const sendInOrder = async (phone: string) => {
