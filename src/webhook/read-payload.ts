@@ -71,7 +71,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * What PostgreSQL text and jsonb cannot hold, in values or keys: U+0000 and lone surrogates. Walked
  * without recursion, and refused past MAX_DEPTH levels: no field of a delivery nests that deep.
  */
-function unstorableText(payload: unknown): string | undefined {
+export function unstorableText(payload: unknown): string | undefined {
   const stack: [unknown, number][] = [[payload, 0]];
   while (stack.length > 0) {
     const [value, depth] = stack.pop()!;

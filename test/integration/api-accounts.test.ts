@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { uniquePhone } from '../helpers/fixtures.js';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -139,6 +140,31 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
       const res = await raw('/accounts', '{"name": ');
       expect(res.status).toBe(400);
       expect(((await res.json()) as { code: string }).code).toBe('invalid_payload');
+    });
+
+    it('refuses malformed JSON on a route that reads no body, and does nothing', async () => {
+      const account = await t.newAccount();
+      const send = (path: string) =>
+        t.app.request(`/api/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${account.apiKey}`, 'content-type': 'application/json' }, body: '{bad' });
+      for (const path of ['/account/webhook-token/rotate', '/account/signing-secrets']) {
+        const res = await send(path);
+        expect(res.status, path).toBe(400);
+        expect(((await res.json()) as { error: string }).error).toBe('the body is not valid JSON');
+      }
+      // The token was not rotated, and no secret was added (the webhook needs no signature).
+      const delivered = await postWebhook(t, { contact: { phone: uniquePhone() } }, { token: account.webhookToken });
+      expect(delivered.status).toBe(200);
+    });
+
+    it.each([
+      ['not UTF-8 (a Latin-1 é)', Buffer.from('{"name":"Ren\xe9"}', 'latin1'), 'the body is not UTF-8 text'],
+      ['an unpaired surrogate', '{"name":"a\\ud800b"}', 'an unpaired UTF-16 surrogate'],
+    ])('refuses a body holding text that is %s, rather than storing U+FFFD', async (_, body, message) => {
+      const res = await raw('/accounts', body as string);
+      expect(res.status).toBe(400);
+      const answer = (await res.json()) as { code: string; error: string };
+      expect(answer.code).toBe('invalid_payload');
+      expect(answer.error).toContain(message);
     });
 
     it('refuses a body that is not JSON with 415 unsupported_media_type', async () => {

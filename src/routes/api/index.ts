@@ -5,6 +5,7 @@ import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
 import { ApiError } from '../../http/errors.js';
 import { limitBody } from '../../http/request.js';
 import { createRouter } from '../../http/router.js';
+import { unstorableText, utf8Text } from '../../webhook/read-payload.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
 import { agentRoutes } from './agents.js';
@@ -45,7 +46,8 @@ export function apiRoutes(deps: ApiDeps) {
 /**
  * A body that is not JSON is refused here with the one error body; left to the route validators,
  * it would surface as an HTTPException(415) that `onError` does not map. An empty body passes, so
- * `curl -X POST -d ''` still rotates a token.
+ * `curl -X POST -d ''` still rotates a token; any other body must be JSON in UTF-8 that PostgreSQL
+ * can store, also on routes that read none (a rotation sent `{bad` is refused, not carried out).
  */
 const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
   if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
@@ -54,6 +56,22 @@ const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
     const mayHaveBody = length === undefined ? c.req.header('transfer-encoding') !== undefined || type !== undefined : Number(length) > 0;
     const isJson = type !== undefined && /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type);
     if (mayHaveBody && !isJson) throw new ApiError('unsupported_media_type', 'send the body as JSON, with Content-Type: application/json');
+    // hono keeps the bytes read here for the route's own validator.
+    if (mayHaveBody) checkJsonText(new Uint8Array(await c.req.arrayBuffer()));
   }
   await next();
 });
+
+function checkJsonText(bytes: Uint8Array): void {
+  const text = utf8Text(bytes);
+  if (text === undefined) throw new ApiError('invalid_payload', 'the body is not UTF-8 text: send it encoded as UTF-8');
+  if (text.trim() === '') return;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError('invalid_payload', 'the body is not valid JSON');
+  }
+  const problem = unstorableText(value);
+  if (problem) throw new ApiError('invalid_payload', `the body contains ${problem}, which cannot be stored`);
+}
