@@ -144,6 +144,11 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
       expect(second.body.next_cursor).toBeNull();
     });
 
+    it('takes an empty limit= as not sent: 50 a page', async () => {
+      const res = await list('?limit=');
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    });
+
     it('accepts limit 200', async () => {
       expect((await list('?limit=200')).status).toBe(200);
     });

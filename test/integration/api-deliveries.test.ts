@@ -171,6 +171,20 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
       expect((await api('GET', '/deliveries?limit=200')).status).toBe(200);
     });
 
+    it('takes an empty limit= or status= as not sent, as it does q= and label= for contacts', async () => {
+      await webhook({ contact: { phone: uniquePhone() } });
+      await webhook({ contact: { phone: 'nope' } });
+      const res = await api('GET', '/deliveries?limit=&status=');
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.data.map((d: JsonBody) => d.status).sort()).toEqual(['applied', 'refused']);
+    });
+
+    it('says what limit takes when it is sent twice', async () => {
+      const res = await api('GET', '/deliveries?limit=1&limit=2');
+      expect(res.status).toBe(400);
+      expect(res.body.issues[0]).toEqual({ path: 'limit', message: 'must be a whole number from 1 to 200' });
+    });
+
     it.each([
       ['status=failed', 'status'],
       ['status=APPLIED', 'status'],

@@ -5,7 +5,7 @@ import { sectionsObject } from '../../db/queries/contacts.js';
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import { normalisePhone } from '../../webhook/phone.js';
-import { apiKeySecurity, errorResponses, iso, jsonResponse } from './schemas.js';
+import { PageLimit, apiKeySecurity, errorResponses, iso, jsonResponse } from './schemas.js';
 
 const MAX_CURSOR_ID = Number.MAX_SAFE_INTEGER;
 export const encodeCursor = (id: number) => Buffer.from(String(id)).toString('base64url');
@@ -28,7 +28,7 @@ export const Cursor = z
 const ListQuery = z.object({
   q: z.string().trim().max(200).optional().openapi({ description: 'Phone (any form, or some of its digits), name, email or external id' }),
   label: z.string().trim().max(100).optional().openapi({ description: 'Only contacts with this label, whatever its case' }),
-  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ type: 'integer', minimum: 1, maximum: 200, default: 50 }),
+  limit: PageLimit,
   cursor: Cursor.optional().openapi({ type: 'string', maxLength: 64, description: 'next_cursor from the previous page' }),
 });
 

@@ -6,7 +6,7 @@ import { createRouter } from '../../http/router.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { replayDelivery } from '../../sync/replay-delivery.js';
 import { statusOf } from '../webhooks.js';
-import { ErrorSchema, apiKeySecurity, errorResponses, iso, jsonResponse } from './schemas.js';
+import { ErrorSchema, PageLimit, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
 
 const CURSOR_TEXT = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),(dlv_[0-9a-z]{1,64})$/;
 export const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
@@ -35,8 +35,8 @@ export const Cursor = z
   });
 
 const ListQuery = z.object({
-  status: z.enum(DELIVERY_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ type: 'integer', minimum: 1, maximum: 200, default: 50 }),
+  status: z.preprocess(emptyAsAbsent, z.enum(DELIVERY_STATUSES).optional()).openapi({ type: 'string', enum: [...DELIVERY_STATUSES] }),
+  limit: PageLimit,
   cursor: Cursor.optional().openapi({ type: 'string', maxLength: 200, description: 'next_cursor from the previous page' }),
 });
 

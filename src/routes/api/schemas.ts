@@ -44,3 +44,13 @@ export const iso = (date: Date) => date.toISOString();
 
 /** Agents are matched case-insensitively, so their emails are kept lower-cased. */
 export const AgentEmail = z.string().trim().toLowerCase().max(320).pipe(z.email({ error: 'must be an email address' }));
+
+/** An empty query parameter (`?limit=`, `?status=`) means one not sent, as an empty `q=` does. */
+export const emptyAsAbsent = (value: unknown) => (value === '' ? undefined : value);
+
+const LIMIT = 'must be a whole number from 1 to 200';
+
+/** `limit` of a paginated list: 50 unless sent. */
+export const PageLimit = z
+  .preprocess(emptyAsAbsent, z.coerce.number({ error: LIMIT }).int({ error: LIMIT }).min(1, { error: LIMIT }).max(200, { error: LIMIT }).default(50))
+  .openapi({ type: 'integer', minimum: 1, maximum: 200, default: 50 });
