@@ -60,6 +60,12 @@ describe.each(testDatabases())('API conversations on %s', (kind) => {
       expect((await contact(phone)).body).toMatchObject({ name: 'Racer', conversations: [{ id: opened.body.id }] });
     });
 
+    it('takes the phone as a whole number too, as a webhook does', async () => {
+      const res = await api('POST', '/conversations', { phone: 447911123456 });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(res.body.phone).toBe('+447911123456');
+    });
+
     it('answers 422 invalid_phone for a number that is not valid', async () => {
       const res = await api('POST', '/conversations', { phone: '12345' });
       expect(res.status).toBe(422);
@@ -71,6 +77,7 @@ describe.each(testDatabases())('API conversations on %s', (kind) => {
     it.each([
       ['no phone', {}, 'phone'],
       ['a phone that is not a string', { phone: ['+447911123456'] }, 'phone'],
+      ['a phone that is a number with a fraction', { phone: 447.911123456 }, 'phone'],
       ['a subject over 200 characters', { phone: '+447911123456', subject: 's'.repeat(201) }, 'subject'],
     ])('refuses %s with 400 invalid_payload', async (_, body, path) => {
       const res = await api('POST', '/conversations', body);

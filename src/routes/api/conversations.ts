@@ -10,11 +10,13 @@ import {
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import { openConversation } from '../../sync/open-conversation.js';
+import { PhoneInput } from '../../webhook/payload.js';
 import { normalisePhone } from '../../webhook/phone.js';
 import { apiKeySecurity, errorResponses, iso, jsonBody, jsonResponse } from './schemas.js';
 
 const NewConversationBody = z.object({
-  phone: z.string().max(64).openapi({ example: '+447911123456', description: 'In any form a webhook accepts' }),
+  // zod's own meta: PhoneInput is built before @hono/zod-openapi extends zod.
+  phone: PhoneInput.meta({ example: '+447911123456', description: 'In any form a webhook accepts (a string, or a whole number)' }),
   subject: z.string().trim().max(200).nullable().optional(),
 });
 
