@@ -1,3 +1,5 @@
+import type { OperationName } from '../webhook/operation.js';
+
 export type RefusalCode =
   | 'invalid_payload'
   | 'invalid_phone'
@@ -13,7 +15,7 @@ export interface RefusalIssue {
 
 /** What a refused delivery was about, as far as its payload could be read: for the delivery log. */
 export interface RefusalSubject {
-  operation: 'upsert' | 'upsert_assign' | 'delete' | null;
+  operation: OperationName | null;
   /** E.164, when the payload's phone was a valid number. */
   phone: string | null;
 }

@@ -47,9 +47,9 @@ const clearableText = (max: number) =>
     .transform((v) => (v === null ? null : String(v).trim() || null))
     .optional();
 
+/** Spaces around an email are dropped before it is checked, as they are around a name. */
 const trimmed = (value: unknown) => (typeof value === 'string' ? value.trim() : value);
 
-/** Spaces around an address are dropped, as they are around a name. */
 const Email = z.email({ error: 'must be an email address' }).max(320);
 
 /** Optional email where `null` or `""` clears the stored value. */
