@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './db/client.js';
-import type { DeliveryOutcome } from './sync/deliver.js';
+import { operationOfOutcome, type DeliveryOutcome } from './sync/deliver.js';
 import type { GroupCommitter } from './sync/group-commit.js';
 import type { PhoneQueues } from './sync/phone-queue.js';
 import type { OperationName } from './webhook/operation.js';
@@ -95,8 +95,9 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
   return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, dbPoolSize, observe };
 }
 
-function labelsOf({ body, replayed, operation }: DeliveryOutcome): { operation: OperationLabel; status: DeliveryStatusLabel } {
-  const name = 'operation' in body ? body.operation : (operation ?? 'unknown');
+function labelsOf(outcome: DeliveryOutcome): { operation: OperationLabel; status: DeliveryStatusLabel } {
+  const { body, replayed } = outcome;
+  const name = operationOfOutcome(outcome) ?? 'unknown';
   if (replayed) return { operation: name, status: 'replayed' };
   return { operation: name, status: 'code' in body ? 'refused' : body.status };
 }

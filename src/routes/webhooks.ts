@@ -6,7 +6,7 @@ import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
 import { mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
-import type { Deliverer, DeliveryBody } from '../sync/deliver.js';
+import { operationOfOutcome, type Deliverer, type DeliveryBody } from '../sync/deliver.js';
 import { utf8Text, type RawDelivery } from '../webhook/read-payload.js';
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -29,7 +29,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
     }
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
-    const operation = 'operation' in outcome.body ? outcome.body.operation : outcome.operation;
+    const operation = operationOfOutcome(outcome);
     if (operation) c.set('operation', operation);
     return c.json(outcome.body, statusOf(outcome.body));
   });

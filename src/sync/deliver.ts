@@ -54,6 +54,9 @@ export interface DeliveryOutcome {
   operation?: OperationName;
 }
 
+/** The operation a delivery was: its answer's, or for a refusal what its payload asked for (none when it asked for none). */
+export const operationOfOutcome = ({ body, operation }: DeliveryOutcome): OperationName | undefined => ('operation' in body ? body.operation : operation);
+
 /** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
 export interface DeliveryObserver {
   observe(run: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>;
