@@ -7,7 +7,8 @@ import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
 import { mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
 import { operationOfOutcome, type Deliverer, type DeliveryBody } from '../sync/deliver.js';
-import { utf8Text, type RawDelivery } from '../webhook/read-payload.js';
+import { utf8Text } from '../text.js';
+import type { RawDelivery } from '../webhook/read-payload.js';
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 

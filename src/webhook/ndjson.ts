@@ -1,4 +1,4 @@
-import { utf8Text } from './read-payload.js';
+import { utf8Text } from '../text.js';
 
 export type NdjsonLine = { line: number; text: string } | { line: number; tooLong: true } | { line: number; notUtf8: true };
 

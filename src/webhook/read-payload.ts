@@ -1,4 +1,5 @@
 import { Refusal } from '../sync/errors.js';
+import { unstorableText, utf8Text } from '../text.js';
 import { isObject } from './payload.js';
 
 export type RawDelivery =
@@ -30,17 +31,6 @@ export function storedRaw(text: string, contentType: string): RawDelivery {
 const CONTACT_FIELDS = ['phone', 'name', 'email', 'external_id', 'labels', 'removeLabels'] as const;
 const TOP_FIELDS = ['overrideLabels', 'inviteNewContacts', 'assignee', 'delete_contact', 'occurred_at'] as const;
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** The bytes as UTF-8 text, or undefined when they are not UTF-8 (a Latin-1 é, say), rather than U+FFFD in their place. */
-export function utf8Text(bytes: Uint8Array): string | undefined {
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Whether the bytes that %XX escapes stand for are UTF-8: URLSearchParams turns `%E9` (Latin-1 é) into U+FFFD without a word. */
 function escapesAreUtf8(text: string): boolean {
   if (!text.includes('%')) return true;
@@ -61,29 +51,6 @@ export function readPayload(raw: RawDelivery): { payload: Record<string, unknown
   const problem = unstorableText(read.payload);
   if (problem) throw new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`);
   return read;
-}
-
-const MAX_DEPTH = 32;
-/** A UTF-16 surrogate without its other half: PostgreSQL's json rejects it. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/**
- * What PostgreSQL text and jsonb cannot hold, in values or keys: U+0000 and lone surrogates. Walked
- * without recursion, and refused past MAX_DEPTH levels: no field of a delivery nests that deep.
- */
-export function unstorableText(payload: unknown): string | undefined {
-  const stack: [unknown, number][] = [[payload, 0]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (typeof value === 'string') {
-      if (value.includes('\u0000')) return 'a NUL character (\\u0000)';
-      if (LONE_SURROGATE.test(value)) return 'an unpaired UTF-16 surrogate';
-    } else if (typeof value === 'object' && value !== null) {
-      if (depth >= MAX_DEPTH) return `values nested more than ${MAX_DEPTH} levels deep`;
-      for (const [key, inner] of Object.entries(value)) stack.push([key, depth + 1], [inner, depth + 1]);
-    }
-  }
-  return undefined;
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

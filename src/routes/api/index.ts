@@ -5,7 +5,7 @@ import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
 import { ApiError } from '../../http/errors.js';
 import { limitBody } from '../../http/request.js';
 import { createRouter } from '../../http/router.js';
-import { unstorableText, utf8Text } from '../../webhook/read-payload.js';
+import { unstorableText, utf8Text } from '../../text.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
 import { agentRoutes } from './agents.js';

@@ -1,0 +1,35 @@
+/** Text as PostgreSQL can store it, checked wherever bytes or JSON come in: webhooks, bulk lines and API bodies. */
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The bytes as UTF-8 text, or undefined when they are not UTF-8 (a Latin-1 é, say), rather than U+FFFD in their place. */
+export function utf8Text(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+const MAX_DEPTH = 32;
+/** A UTF-16 surrogate without its other half: PostgreSQL's json rejects it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What PostgreSQL text and jsonb cannot hold, in values or keys: U+0000 and lone surrogates. Walked
+ * without recursion, and refused past MAX_DEPTH levels: no field of a delivery nests that deep.
+ */
+export function unstorableText(payload: unknown): string | undefined {
+  const stack: [unknown, number][] = [[payload, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return 'a NUL character (\\u0000)';
+      if (LONE_SURROGATE.test(value)) return 'an unpaired UTF-16 surrogate';
+    } else if (typeof value === 'object' && value !== null) {
+      if (depth >= MAX_DEPTH) return `values nested more than ${MAX_DEPTH} levels deep`;
+      for (const [key, inner] of Object.entries(value)) stack.push([key, depth + 1], [inner, depth + 1]);
+    }
+  }
+  return undefined;
+}
