@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import type { AppEnv } from './http/auth.js';
 import { ApiError, errorResponse } from './http/errors.js';
+import { answerUnrouted } from './http/not-found.js';
 import { onError } from './http/on-error.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { createRouter } from './http/router.js';
@@ -48,7 +49,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   // A bulk request streams for as long as its lines take; every other request is bounded.
   app.use((c, next) => (c.req.path.endsWith('/bulk') ? next() : requestTimeout(c, next)));
   app.onError(onError(logger));
-  app.notFound((c) => errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`)));
+  app.notFound(answerUnrouted(app));
 
   app.route('/', healthRoutes({ database, readiness }));
   app.route('/', metricsRoutes(metrics.registry));

@@ -76,6 +76,21 @@ describe.each(testDatabases())('API agents on %s', (kind) => {
     expect(again.body.code).toBe('not_found');
   });
 
+  it('a method a path does not take is 405 with the methods it does, and changes nothing', async () => {
+    const account = await fresh();
+    const put = await callApi(t, 'PUT', '/agents', { ...as(account), body: { email: 'put@company.com' } });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(put.body).toEqual({ error: 'PUT is not allowed here: use GET or POST', code: 'method_not_allowed' });
+    const get = await callApi(t, 'GET', '/agents/put%40company.com', as(account));
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('DELETE');
+    expect((await callApi(t, 'GET', '/agents', as(account))).body.data).toEqual([]);
+    // Without a key the answer is 401 as for every API route: nothing is learnt about the routes.
+    expect((await callApi(t, 'PUT', '/agents', { key: 'csk_wrong' })).status).toBe(401);
+    expect((await callApi(t, 'GET', '/no-such-route', as(account))).status).toBe(404);
+  });
+
   it('unassigns the deleted agent’s conversations', async () => {
     const account = await fresh();
     const phone = '+447911123456';

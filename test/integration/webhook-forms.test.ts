@@ -132,6 +132,20 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(get.status).toBe(200);
   });
 
+  it('PUT, PATCH or DELETE on a webhook URL: 405 with Allow, nothing applied, the token not repeated', async () => {
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      const res = await send({ method, type: 'application/json', body: '{"contact":{"phone":"+447400222337","name":"Put"}}' });
+      expect(res.status, method).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, POST');
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body).toEqual({ error: `${method} is not allowed here: use GET or POST`, code: 'method_not_allowed' });
+    }
+    expect(await storedContact(t, '+447400222337')).toBeNull();
+    const unknown = await t.app.request(`/webhooks/${t.account.webhookToken}/nothing`, { method: 'POST' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).not.toContain(t.account.webhookToken);
+  });
+
   it('flat fields: an unknown field is a warning', async () => {
     const res = await send({ method: 'GET', query: 'phone=%2B447400222334&utm_source=crm' });
     expect(((await res.json()) as any).warnings).toEqual(['utm_source: unknown key, ignored']);

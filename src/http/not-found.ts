@@ -1,0 +1,37 @@
+import type { Context, Hono } from 'hono';
+import { ApiError, errorResponse } from './errors.js';
+
+/** The order `Allow` lists them in. */
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+}
+
+/**
+ * Answers a request that no route took: `405` with `Allow` when its path has routes for other
+ * methods (`PUT /api/v1/agents`), else `404`. The routes are read from the app on the first such
+ * request, once every route is registered; middleware (`ALL`) does not count.
+ */
+export function answerUnrouted(app: Hono<any, any, any>) {
+  let routes: Route[] | undefined;
+  return (c: Context) => {
+    routes ??= app.routes.filter((route) => route.method !== 'ALL').map((route) => ({ method: route.method, pattern: pathPattern(route.path) }));
+    const path = c.req.path;
+    const matching = new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method));
+    const allowed = METHODS.filter((method) => matching.has(method));
+    if (allowed.length > 0) {
+      c.header('Allow', allowed.join(', '));
+      return errorResponse(c, new ApiError('method_not_allowed', `${c.req.method} is not allowed here: use ${allowed.join(' or ')}`));
+    }
+    // A webhook path holds its token: the answer does not repeat it.
+    return errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${path.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`));
+  };
+}
+
+/** hono's `/agents/:email` as a regular expression: a parameter is one path segment. */
+function pathPattern(path: string): RegExp {
+  const segments = path.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${segments.join('/')}$`);
+}
