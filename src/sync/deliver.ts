@@ -135,7 +135,7 @@ export class Deliverer {
     const parsed = parse(ctx);
     if (parsed instanceof Refusal) {
       const stored = ctx.key === undefined ? undefined : await findStoredResponse(this.db, ctx.account.id, ctx.key);
-      return stored ? this.replay(ctx, stored) : this.refuse(ctx, parsed);
+      return stored ? this.replay(ctx, stored, parsed) : this.refuse(ctx, parsed);
     }
     const { operation, warnings } = parsed;
     try {
@@ -144,7 +144,7 @@ export class Deliverer {
       return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, async () => {
         if (ctx.key !== undefined) {
           const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key);
-          if (stored) return this.replay(ctx, stored);
+          if (stored) return this.replay(ctx, stored, operation);
         }
         const added = operation.kind === 'upsert' ? await this.labels.ensure(ctx.account.id, operation.labels) : new Map<string, LabelRow>();
         return this.committer.submit(lockKey(ctx.account.id, operation.phone), this.work(ctx, operation, warnings, added));
@@ -224,7 +224,7 @@ export class Deliverer {
   /** A delivery whose transaction threw: a refusal is recorded as such; the key's stored answer is given where another process stored it first. */
   private async settleFailure(ctx: Context, error: unknown, operation?: Operation): Promise<DeliveryOutcome> {
     if (error instanceof Refusal) return this.refuse(ctx, error, operation);
-    if (error instanceof StoredFirst) return this.replay(ctx, (await findStoredResponse(this.db, ctx.account.id, ctx.key!))!);
+    if (error instanceof StoredFirst) return this.replay(ctx, (await findStoredResponse(this.db, ctx.account.id, ctx.key!))!, operation);
     throw error;
   }
 
@@ -250,13 +250,18 @@ export class Deliverer {
     return { body, replayed: false };
   }
 
-  private replay(ctx: Context, stored: StoredResponse): Promise<DeliveryOutcome> | DeliveryOutcome {
+  /**
+   * The key's stored answer, when this is the same delivery again; else a refusal, logged with what
+   * this delivery was about: its operation, or the refusal met while reading it.
+   */
+  private replay(ctx: Context, stored: StoredResponse, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> | DeliveryOutcome {
     if (stored.fingerprint === ctx.fingerprint) return { body: stored.body as DeliveryBody, replayed: true };
     const reused = new Refusal('idempotency_key_reused', 'this Idempotency-Key was already used with a different body', [
       { path: 'Idempotency-Key', message: 'send a new key for a new delivery' },
     ]);
+    if (about instanceof Refusal) reused.subject = about.subject;
     // Not stored under the key: the key's answer is the first delivery's.
-    return this.refuse(ctx, reused);
+    return this.refuse(ctx, reused, about instanceof Refusal ? undefined : about);
   }
 
   /** Records a refused delivery with its payload and, with a key, keeps the answer as final. */

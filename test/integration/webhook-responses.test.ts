@@ -8,7 +8,7 @@ import { createAccount } from '../../src/db/queries/accounts.js';
 import { loggable } from '../../src/http/on-error.js';
 import { contacts, deliveries, idempotencyKeys } from '../../src/db/schema.js';
 import { forgetStoredContact } from '../../src/sync/idempotency.js';
-import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
 
 /** Holds the lane of one phone until released, so that a delivery for it is provably in flight. */
@@ -27,6 +27,9 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
     t = await createTestApp(kind, { MAX_BODY_BYTES: '4096' });
   });
   afterAll(() => t.close());
+
+  /** A delivery as the API's log shows it. */
+  const logRow = async (id: string) => (await callApi(t, 'GET', `/deliveries/${id}`)).body;
 
   describe('401 unauthorized', () => {
     it.each([
@@ -125,6 +128,20 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
       expect(res.status).toBe(422);
       expect(res.body.code).toBe('idempotency_key_reused');
       expect((await storedContact(t, phone))?.name).toBe('A');
+      // Logged as what it asked for, like every refusal.
+      expect(await logRow(res.body.delivery_id)).toMatchObject({ operation: 'upsert', phone: `+44*******${phone.slice(-3)}`, error_code: 'idempotency_key_reused' });
+    });
+
+    it('a reused key on a delivery that is refused as read too is logged with its operation and phone', async () => {
+      const phone = uniquePhone();
+      const headers = { 'idempotency-key': `reuse-bad-${phone}` };
+      await postWebhook(t, { delete_contact: phone }, { headers });
+      const res = await postWebhook(t, { delete_contact: phone, contact: { phone } }, { headers });
+      expect(res.body.code).toBe('idempotency_key_reused');
+      expect(await logRow(res.body.delivery_id)).toMatchObject({ operation: null, phone: `+44*******${phone.slice(-3)}` });
+      const again = await postWebhook(t, { contact: { phone, email: 'not an email' } }, { headers });
+      expect(again.body.code).toBe('idempotency_key_reused');
+      expect(await logRow(again.body.delivery_id)).toMatchObject({ operation: 'upsert', phone: `+44*******${phone.slice(-3)}` });
     });
 
     it('a refused delivery is final too: the same key and body get the same 400', async () => {
