@@ -110,12 +110,13 @@ body { font: 15px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; p
 code, pre, .type { font-family: ui-monospace, monospace; font-size: 13px; }
 pre { background: #f4f5f7; padding: .75rem; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; margin: .25rem 0 .75rem; }
-th, td { border-bottom: 1px solid #e3e5ea; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid #e3e5ea; padding: .3rem .5rem; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
 section.op { border-top: 2px solid #e3e5ea; padding-top: .5rem; margin-top: 1.5rem; }
 .method { display: inline-block; min-width: 4rem; font-weight: 700; text-transform: uppercase; }
 .get { color: #1a6e2e; } .post { color: #1d4ed8; } .delete { color: #b42318; } .put, .patch { color: #9a5b00; }
 .req { color: #b42318; } .muted { color: #5b6475; }
 nav ul { columns: 2; }
+@media (max-width: 640px) { body { padding: 1rem; } nav ul { columns: 1; } }
 </style>
 </head>
 <body>

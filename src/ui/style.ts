@@ -13,8 +13,8 @@ body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, s
 a { color: var(--accent); }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
 h1 { font-size: 1.6rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
-h2 { font-size: 1.15rem; margin: 1.75rem 0 .6rem; }
-h3 { font-size: 1rem; margin: 0 0 .5rem; }
+h2 { font-size: 1.15rem; margin: 1.75rem 0 .6rem; overflow-wrap: anywhere; }
+h3 { font-size: 1rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
 
 .top { display: flex; align-items: center; gap: 1.5rem; padding: .7rem 2rem; background: var(--card); border-bottom: 1px solid var(--line); }
 .brand { font-weight: 700; color: var(--ink); text-decoration: none; }
@@ -44,10 +44,12 @@ button.link:hover { color: var(--ink); text-decoration: underline; }
 .flash.bad { background: var(--bad-bg); border-color: #f3c3bd; }
 
 .chips { display: flex; flex-wrap: wrap; gap: .3rem; margin: 0; padding: 0; list-style: none; }
-.chip { display: inline-block; padding: .05rem .6rem; border-radius: 999px; background: #e8edfb; color: #1e3a8a; font-size: 13px; text-decoration: none; }
+.chip { display: inline-block; max-width: 100%; overflow-wrap: anywhere; padding: .05rem .6rem; border-radius: 999px; background: #e8edfb; color: #1e3a8a; font-size: 13px; text-decoration: none; }
 
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 10px; }
 th, td { padding: .5rem .7rem; text-align: left; vertical-align: top; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
+/* What a CRM sent can be one long word (an id, an address): it wraps anywhere rather than widen the page. */
+td.sent { overflow-wrap: anywhere; min-width: 6rem; }
 th { font-size: 13px; color: var(--muted); font-weight: 600; white-space: nowrap; }
 tr:last-child td { border-bottom: none; }
 tr.refused td { background: var(--bad-bg); }
@@ -59,10 +61,10 @@ td code { word-break: break-all; }
 .status.applied { color: var(--good); }
 .pager { display: flex; gap: 1rem; margin: 1rem 0; }
 
-.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1.25rem; margin: 0; }
-.facts dt { color: var(--muted); }
+.facts { display: grid; grid-template-columns: fit-content(40%) minmax(0, 1fr); gap: .3rem 1.25rem; margin: 0; }
+.facts dt { color: var(--muted); overflow-wrap: anywhere; }
 .facts dd { margin: 0; overflow-wrap: anywhere; }
-.blocks { display: grid; grid-template-columns: repeat(auto-fill, minmax(18rem, 1fr)); gap: 1rem; }
+.blocks { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(18rem, 100%), 1fr)); gap: 1rem; }
 .items { list-style: none; margin: 0; padding: 0; }
 .items li { padding: .45rem 0; border-top: 1px solid var(--line); overflow-wrap: anywhere; }
 .items li:first-child { border-top: none; padding-top: 0; }
@@ -75,13 +77,17 @@ td code { word-break: break-all; }
   main { padding: 1rem; }
   input[type="search"], input[type="text"] { min-width: 0; width: 100%; }
   .filters > * { flex: 1 1 100%; }
+  .facts { grid-template-columns: 1fr; }
+  .facts dd { margin-bottom: .4rem; }
+}
+
+/* Up to a tablet held upright, a table's rows are cards: the deliveries' eight columns do not fit. */
+@media (max-width: 56rem) {
   table, tbody, tr, td { display: block; width: 100%; }
   table { border: none; background: none; }
   thead { display: none; }
   tr { background: var(--card); border: 1px solid var(--line); border-radius: 10px; margin-bottom: .6rem; }
   td { border-bottom: none; padding: .25rem .8rem; }
   td[data-label]::before { content: attr(data-label); display: block; font-size: 12px; color: var(--muted); }
-  .facts { grid-template-columns: 1fr; }
-  .facts dd { margin-bottom: .4rem; }
 }
 `;

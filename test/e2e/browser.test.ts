@@ -30,6 +30,7 @@ if (!hasChromium && requireBrowser) {
 
 /** Browser globals used inside page.evaluate(): the project compiles without the DOM library. */
 declare const window: { __xss?: unknown };
+declare const document: { documentElement: { scrollWidth: number } };
 declare function getComputedStyle(element: unknown): { borderRadius: string; backgroundColor: string };
 
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
@@ -188,6 +189,42 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
 
     const contact = await fetch(`${base}/api/v1/contacts/${encodeURIComponent(phone)}`, { headers: { authorization: `Bearer ${t.account.apiKey}` } });
     expect(((await contact.json()) as { name: string }).name).toBe('Late Assignment');
+  });
+
+  it('fits every page to the screen, phone to desktop, long unbroken values included', async () => {
+    const phone = uniquePhone();
+    const long = (c: string, n: number) => c.repeat(n);
+    const sent = await webhook({
+      contact: {
+        phone,
+        name: long('N', 180),
+        email: `${long('e', 60)}@${long('d', 40)}.com`,
+        external_id: long('X', 120),
+        labels: [long('L', 90), 'short'],
+        enhanced_data: { [long('S', 150)]: [{ text: long('T', 300), description: long('D', 400), link: `https://example.com/${long('p', 500)}` }] },
+        custom_attributes: { [long('k', 90)]: long('v', 600) },
+      },
+    });
+    expect(sent.status).toBe(200);
+    const refused = await webhook({ contact: { phone, email: `${long('r', 60)}@x` } });
+    expect(refused.status).toBe(400);
+
+    const paths = ['/ui/contacts', `/ui/contacts/${encodeURIComponent(phone)}`, '/ui/deliveries', '/ui/deliveries?status=refused', '/docs'];
+    const overflowing: string[] = [];
+    for (const width of [375, 768, 1100, 1440]) {
+      await page.setViewportSize({ width, height: 800 });
+      for (const path of paths) {
+        await page.goto(`${base}${path}`);
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (wide > width) overflowing.push(`${path} at ${width}px is ${wide}px wide`);
+      }
+      // A refused delivery's Replay button is on the screen, not past its right edge.
+      await page.goto(`${base}/ui/deliveries?status=refused`);
+      const button = await page.locator(`tr[id="${refused.body.delivery_id}"]`).getByRole('button', { name: 'Replay' }).boundingBox();
+      if (!button || button.x + button.width > width) overflowing.push(`the Replay button at ${width}px ends at ${button ? button.x + button.width : 'nowhere'}px`);
+    }
+    await page.setViewportSize({ width: 1100, height: 800 });
+    expect(overflowing).toEqual([]);
   });
 
   it('logs out, and the pages ask for the key again', async () => {

@@ -83,7 +83,7 @@ export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; vie
                   <code>{conversation.id}</code>
                 </td>
                 <td data-label="Status">{conversation.status}</td>
-                <td data-label="Assignee">{conversation.assignee ?? <span class="muted">unassigned</span>}</td>
+                <td data-label="Assignee" class="sent">{conversation.assignee ?? <span class="muted">unassigned</span>}</td>
               </tr>
             ))}
           </tbody>

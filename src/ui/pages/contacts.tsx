@@ -45,14 +45,14 @@ export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref }
           <tbody>
             {items.map(({ contact, labels }) => (
               <tr>
-                <td data-label="Name">
+                <td data-label="Name" class="sent">
                   <a href={profileHref(contact.phone)}>{contact.name ?? '(no name)'}</a>
                 </td>
                 <td data-label="Phone">
                   <a href={profileHref(contact.phone)}>{contact.phone}</a>
                 </td>
-                <td data-label="Email">{contact.email ?? ''}</td>
-                <td data-label="External id">{contact.externalId ?? ''}</td>
+                <td data-label="Email" class="sent">{contact.email ?? <span class="muted">—</span>}</td>
+                <td data-label="External id" class="sent">{contact.externalId ?? <span class="muted">—</span>}</td>
                 <td data-label="Labels">
                   <Chips labels={labels} linked />
                 </td>
