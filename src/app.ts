@@ -18,6 +18,7 @@ import { bulkRoutes } from './routes/bulk.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { uiRoutes } from './routes/ui.js';
+import { securityHeaders } from './ui/middleware.js';
 import { registerWebhookDocs } from './routes/webhook-openapi.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { Deliverer } from './sync/deliver.js';
@@ -29,6 +30,9 @@ export interface AppDeps {
   database: Database;
   logger: Logger;
 }
+
+/** The bulk route's path: its requests are the only ones without a time limit. */
+const BULK_PATH = /^\/webhooks\/[^/]+\/bulk$/;
 
 /** Wiring only: no I/O happens until a request arrives. */
 export function createApp({ config, database, logger }: AppDeps) {
@@ -46,8 +50,10 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.use(requestLog(logger));
   app.use(refuseWhileDraining(readiness));
   const requestTimeout = timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: 'the request took too long; retry later' }));
+  // Outside the timeout, so that a page that times out carries them too.
+  app.use('/ui/*', securityHeaders);
   // A bulk request streams for as long as its lines take; every other request is bounded.
-  app.use((c, next) => (c.req.path.endsWith('/bulk') ? next() : requestTimeout(c, next)));
+  app.use((c, next) => (c.req.method === 'POST' && BULK_PATH.test(c.req.path) ? next() : requestTimeout(c, next)));
   app.onError(onError(logger));
   app.notFound(answerUnrouted(app));
 

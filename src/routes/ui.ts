@@ -11,7 +11,7 @@ import { loggable, toApiError } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { replayDelivery } from '../sync/replay-delivery.js';
 import { loginCsrfToken, loginCsrfValid } from '../ui/csrf.js';
-import { cookiePolicy, readForm, requireSession, sameOriginForms, securityHeaders, type UiEnv } from '../ui/middleware.js';
+import { cookiePolicy, readForm, requireSession, sameOriginForms, type UiEnv } from '../ui/middleware.js';
 import { ContactProfilePage } from '../ui/pages/contact-profile.js';
 import { ContactsPage } from '../ui/pages/contacts.js';
 import { DeliveriesPage, type ReplayFlash } from '../ui/pages/deliveries.js';
@@ -44,7 +44,6 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
   const message = (c: Context<UiEnv>, status: 400 | 403 | 404 | 413, title: string, text: string) =>
     renderPage(c, MessagePage({ title, message: text, csrfToken: c.get('csrfToken') }), status);
 
-  ui.use(securityHeaders);
   ui.use(bodyLimit({ maxSize: MAX_FORM_BYTES, onError: (c) => message(c, 413, 'Too large', 'The form sent more than this page accepts.') }));
   ui.use(sameOriginForms(config));
   ui.use(requireSession(db, policyOf));

@@ -125,6 +125,26 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
     release();
     await held;
   });
+
+  /** A body that never ends: its sender went quiet after the first bytes. */
+  const endless = () => new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode('{"a":')) });
+  const slowly = (path: string, type: string) => t.app.request(path, { method: 'POST', headers: { 'content-type': type }, body: endless(), duplex: 'half' } as RequestInit);
+
+  it.each(['/api/v1/accounts/bulk', '/api/v1/agents/bulk', '/ui/x/bulk'])(
+    'only the bulk route may take longer: a body that never ends on %s is 503 after REQUEST_TIMEOUT_MS',
+    async (path) => {
+      const res = await slowly(path, 'application/json');
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { code: string }).code).toBe('unavailable');
+    },
+  );
+
+  it('a /ui request that times out still carries the pages\' security headers', async () => {
+    const res = await slowly('/ui/login', 'application/x-www-form-urlencoded');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
 });
 
 describe.each(testDatabases())('text PostgreSQL cannot store, on %s', (kind) => {
