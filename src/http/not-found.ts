@@ -25,8 +25,7 @@ export function answerUnrouted(app: Hono<any, any, any>) {
       c.header('Allow', allowed.join(', '));
       return errorResponse(c, new ApiError('method_not_allowed', `${c.req.method} is not allowed here: use ${allowed.join(' or ')}`));
     }
-    // A webhook path holds its token: the answer does not repeat it.
-    return errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${path.replace(/^\/webhooks\/[^/]+/, '/webhooks/…')}`));
+    return errorResponse(c, new ApiError('not_found', `no route for ${c.req.method} ${withoutTokens(path)}`));
   };
 }
 
@@ -35,3 +34,6 @@ function pathPattern(path: string): RegExp {
   const segments = path.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   return new RegExp(`^${segments.join('/')}$`);
 }
+
+/** A webhook path holds its token, however it is spelt (`//webhooks/…`, `/WEBHOOKS/…`): the answer does not repeat it. */
+const withoutTokens = (path: string) => path.replace(/(\/webhooks\/)[^/]*/gi, '$1…').replace(/whk_[\w-]*/g, 'whk_…');
