@@ -28,7 +28,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
       // The signature covers the body only: a payload in the query string could be changed under it.
       throw new ApiError('unauthorized', 'bad signature: it covers the body, and this payload is in the query string; send it in the body');
     }
-    const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c) });
+    const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c, account.signingSecrets.length > 0) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
     const operation = operationOfOutcome(outcome);
     if (operation) c.set('operation', operation);
@@ -49,13 +49,18 @@ const refuseHead = createMiddleware(async (c, next) => {
   throw new ApiError('method_not_allowed', 'HEAD applies nothing: send the delivery with POST (or GET)');
 });
 
-/** `Idempotency-Key`, else `webhook-id`; an empty or blank header counts as not sent, so that it does not hide the other. */
-function idempotencyKey(c: Context): string | undefined {
+/**
+ * `Idempotency-Key`, else `webhook-id`; an empty or blank header counts as not sent, so that it
+ * does not hide the other. A signed delivery's key is its `webhook-id` alone: the signature covers
+ * that id and not `Idempotency-Key`, so a captured delivery sent again under a key of someone's
+ * choosing is still recognised as the same delivery and cannot be applied twice.
+ */
+function idempotencyKey(c: Context, signed: boolean): string | undefined {
   const sent = (name: string) => {
     const value = c.req.header(name);
     return value?.trim() ? value : undefined;
   };
-  const key = sent('idempotency-key') ?? sent('webhook-id');
+  const key = signed ? sent('webhook-id') : (sent('idempotency-key') ?? sent('webhook-id'));
   if (key === undefined) return undefined;
   if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     throw new ApiError('invalid_payload', `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, [

@@ -69,6 +69,22 @@ describe.each(testDatabases())('SPEC §2.5 signatures on %s', (kind) => {
     expect(await storedContact(t, phone)).toBeNull();
   });
 
+  it('a captured signed delivery sent again is the same delivery, whatever Idempotency-Key is added to it', async () => {
+    const phone = uniquePhone();
+    const upsert = JSON.stringify({ contact: { phone, name: 'Captured' } });
+    const captured = signed(secret.secret, upsert);
+    const first = await postWebhook(t, upsert, { headers: captured });
+    expect(first.body.status).toBe('applied');
+    const erase = JSON.stringify({ delete_contact: phone });
+    expect((await postWebhook(t, erase, { headers: signed(secret.secret, erase) })).body.status).toBe('applied');
+
+    // The signature covers webhook-id, not Idempotency-Key: the signed id is the key.
+    const replayed = await postWebhook(t, upsert, { headers: { ...captured, 'idempotency-key': 'chosen-by-whoever-replays-it' } });
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    expect(replayed.body.delivery_id).toBe(first.body.delivery_id);
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+
   it('rotation: a second secret, both accepted, then the first removed stops working', async () => {
     const second = (await callApi(t, 'POST', '/account/signing-secrets')).body as typeof secret;
     const body = JSON.stringify({ contact: { phone: uniquePhone() } });
