@@ -14,7 +14,11 @@ export async function lockPhone(tx: Tx, accountId: string, phone: string): Promi
   await tx.execute(sql`select pg_advisory_xact_lock(${lockKey(accountId, phone).toString()}::bigint)`);
 }
 
-/** What a tombstone keeps of a deleted phone: no personal data. */
+/**
+ * What a tombstone keeps of a deleted phone instead of the phone. A pseudonym, not anonymity: phone
+ * numbers are few enough that one can be found from its hash by trying a country's numbers, which
+ * is why tombstones are purged after 30 days.
+ */
 export function phoneHash(accountId: string, phone: string): string {
   return digest(accountId, phone).toString('hex');
 }
