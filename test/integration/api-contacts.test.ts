@@ -144,9 +144,12 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
       expect(second.body.next_cursor).toBeNull();
     });
 
-    it('takes an empty limit= as not sent: 50 a page', async () => {
-      const res = await list('?limit=');
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    it('takes an empty limit= or cursor= as not sent: the first page, 50 a page', async () => {
+      for (const query of ['?limit=', '?cursor=', '?limit=&cursor=']) {
+        const res = await list(query);
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        expect(res.body.data).toEqual((await list('')).body.data);
+      }
     });
 
     it('accepts limit 200', async () => {
@@ -158,6 +161,9 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
       ['limit=201', 'limit'],
       ['limit=abc', 'limit'],
       ['limit=1.5', 'limit'],
+      ['limit=1e2', 'limit'],
+      ['limit=0x10', 'limit'],
+      ['limit=%2010', 'limit'],
       ['cursor=not-a-cursor!', 'cursor'],
       [`cursor=${Buffer.from('abc').toString('base64url')}`, 'cursor'],
       [`cursor=${Buffer.from('12').toString('base64url')}==`, 'cursor'],

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, postWebhook, type JsonBody, type TestApp } from '../helpers/app.js';
+import { ADMIN_KEY, createTestApp, postWebhook, type JsonBody, type TestApp } from '../helpers/app.js';
 import { uniquePhone } from '../helpers/fixtures.js';
 
 const root = new URL('../../', import.meta.url);
@@ -65,6 +65,25 @@ describe('OpenAPI document and reference page', () => {
         expect(op.security, `${method} ${path}`).toEqual([path === '/api/v1/accounts' ? { adminKey: [] } : { apiKey: [] }]);
         expect(op.responses['401']?.content['application/json'].schema, `${method} ${path}`).toEqual({ $ref: schemaRef('Error') });
       }
+    });
+
+    it('lists the refusals every API route really gives: 400/413/415 for a body, 400 for an over-long path parameter', async () => {
+      const missing: string[] = [];
+      for (const { path, method, op } of operations().filter(({ path }) => path.startsWith('/api/v1/'))) {
+        const key = path === '/api/v1/accounts' ? ADMIN_KEY : t.account.apiKey;
+        const check = async (param: string, status: number, body?: { type: string; text: string }) => {
+          const headers = { authorization: `Bearer ${key}`, ...(body ? { 'content-type': body.type } : {}) };
+          const res = await t.app.request(path.replace(/\{\w+\}/g, param), { method: method.toUpperCase(), headers, body: body?.text });
+          expect(res.status, `${method} ${path} answers ${status}`).toBe(status);
+          if (!op.responses[String(status)]) missing.push(`${method} ${path} ${status}`);
+        };
+        if (path.includes('{')) await check('x'.repeat(1000), 400);
+        if (method !== 'post') continue;
+        await check('x', 400, { type: 'application/json', text: '{bad' });
+        await check('x', 415, { type: 'application/x-www-form-urlencoded', text: 'a=b' });
+        await check('x', 413, { type: 'application/json', text: JSON.stringify({ pad: 'x'.repeat(300_000) }) });
+      }
+      expect(missing).toEqual([]);
     });
 
     it('describes every error response with a body holding error and code', () => {

@@ -59,7 +59,7 @@ const rotateTokenRoute = createRoute({
   tags: ['accounts'],
   summary: 'Replace the webhook token; the old one stops working at once',
   security: apiKeySecurity,
-  responses: { 200: jsonResponse(WebhookCredentials.openapi('WebhookCredentials'), 'The new webhook URL and token'), ...errorResponses(401) },
+  responses: { 200: jsonResponse(WebhookCredentials.openapi('WebhookCredentials'), 'The new webhook URL and token'), ...errorResponses(400, 401, 413, 415) },
 });
 
 export function accountRoutes(deps: { config: Config; db: Db }) {

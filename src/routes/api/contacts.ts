@@ -5,7 +5,7 @@ import { sectionsObject } from '../../db/queries/contacts.js';
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import { normalisePhone } from '../../webhook/phone.js';
-import { PageLimit, apiKeySecurity, errorResponses, iso, jsonResponse } from './schemas.js';
+import { PageLimit, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
 
 const MAX_CURSOR_ID = Number.MAX_SAFE_INTEGER;
 export const encodeCursor = (id: number) => Buffer.from(String(id)).toString('base64url');
@@ -29,7 +29,7 @@ const ListQuery = z.object({
   q: z.string().trim().max(200).optional().openapi({ description: 'Phone (any form, or some of its digits), name, email or external id' }),
   label: z.string().trim().max(100).optional().openapi({ description: 'Only contacts with this label, whatever its case' }),
   limit: PageLimit,
-  cursor: Cursor.optional().openapi({ type: 'string', maxLength: 64, description: 'next_cursor from the previous page' }),
+  cursor: z.preprocess(emptyAsAbsent, Cursor.optional()).openapi({ type: 'string', maxLength: 64, description: 'next_cursor from the previous page' }),
 });
 
 const SectionItem = z.object({ text: z.string(), description: z.string().optional(), link: z.string().optional() });
@@ -76,10 +76,10 @@ const getContactRoute = createRoute({
   security: apiKeySecurity,
   request: {
     params: z.object({
-      phone: z.string().max(64).openapi({ param: { name: 'phone', in: 'path' }, example: '%2B447911123456', description: 'In any accepted form, URL-encoded' }),
+      phone: z.string().max(64).openapi({ param: { name: 'phone', in: 'path' }, example: '+447911123456', description: 'In any accepted form (URL-encoded in the path: + is %2B)' }),
     }),
   },
-  responses: { 200: jsonResponse(Contact, 'The contact'), ...errorResponses(401, 404) },
+  responses: { 200: jsonResponse(Contact, 'The contact'), ...errorResponses(400, 401, 404) },
 });
 
 /** Characters a phone is written with: a search made only of them is (part of) a number. */

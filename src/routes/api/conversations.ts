@@ -59,7 +59,7 @@ const getConversationRoute = createRoute({
   summary: 'A conversation with its messages, oldest first',
   security: apiKeySecurity,
   request: { params: IdParam },
-  responses: { 200: jsonResponse(ConversationWithMessages, 'The conversation'), ...errorResponses(401, 404) },
+  responses: { 200: jsonResponse(ConversationWithMessages, 'The conversation'), ...errorResponses(400, 401, 404) },
 });
 
 const addMessageRoute = createRoute({

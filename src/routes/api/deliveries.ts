@@ -37,7 +37,7 @@ export const Cursor = z
 const ListQuery = z.object({
   status: z.preprocess(emptyAsAbsent, z.enum(DELIVERY_STATUSES).optional()).openapi({ type: 'string', enum: [...DELIVERY_STATUSES] }),
   limit: PageLimit,
-  cursor: Cursor.optional().openapi({ type: 'string', maxLength: 200, description: 'next_cursor from the previous page' }),
+  cursor: z.preprocess(emptyAsAbsent, Cursor.optional()).openapi({ type: 'string', maxLength: 200, description: 'next_cursor from the previous page' }),
 });
 
 const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'dlv_…' }) });
@@ -70,6 +70,8 @@ const DeliveryResult = z
   .loose()
   .openapi('DeliveryResult');
 const DeliveryRefusal = ErrorSchema.extend({ delivery_id: z.string() }).openapi('DeliveryRefusal');
+/** A replay's 400: the payload refused again (a new delivery), or a request that was not read at all. */
+const ReplayInvalid = ErrorSchema.extend({ delivery_id: z.string().optional().openapi({ description: 'The new delivery, when the payload was refused again' }) }).openapi('ReplayInvalid');
 
 const listDeliveriesRoute = createRoute({
   method: 'get',
@@ -88,7 +90,7 @@ const getDeliveryRoute = createRoute({
   summary: 'One delivery, with its payload while kept',
   security: apiKeySecurity,
   request: { params: IdParam },
-  responses: { 200: jsonResponse(Delivery, 'The delivery'), ...errorResponses(401, 404) },
+  responses: { 200: jsonResponse(Delivery, 'The delivery'), ...errorResponses(400, 401, 404) },
 });
 
 const replayDeliveryRoute = createRoute({
@@ -100,9 +102,9 @@ const replayDeliveryRoute = createRoute({
   request: { params: IdParam },
   responses: {
     200: jsonResponse(DeliveryResult, 'Applied, unchanged or stale'),
-    400: jsonResponse(DeliveryRefusal, 'invalid_payload: refused again'),
+    400: jsonResponse(ReplayInvalid, 'invalid_payload: refused again, or an id or request body that is not valid'),
     422: jsonResponse(DeliveryRefusal, 'invalid_phone, unknown_assignee, …: refused again'),
-    ...errorResponses(401, 404, 409, 503),
+    ...errorResponses(401, 404, 409, 413, 415, 503),
   },
 });
 

@@ -50,7 +50,15 @@ export const emptyAsAbsent = (value: unknown) => (value === '' ? undefined : val
 
 const LIMIT = 'must be a whole number from 1 to 200';
 
-/** `limit` of a paginated list: 50 unless sent. */
+/** `limit` of a paginated list: 50 unless sent; written in digits (not `1e2`, `0x10` or ` 10`). */
 export const PageLimit = z
-  .preprocess(emptyAsAbsent, z.coerce.number({ error: LIMIT }).int({ error: LIMIT }).min(1, { error: LIMIT }).max(200, { error: LIMIT }).default(50))
+  .preprocess(
+    emptyAsAbsent,
+    z
+      .string({ error: LIMIT })
+      .regex(/^\d{1,9}$/, { error: LIMIT })
+      .transform(Number)
+      .pipe(z.number().min(1, { error: LIMIT }).max(200, { error: LIMIT }))
+      .default(50),
+  )
   .openapi({ type: 'integer', minimum: 1, maximum: 200, default: 50 });

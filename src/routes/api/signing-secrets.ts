@@ -18,7 +18,7 @@ const createSecretRoute = createRoute({
   tags: ['accounts'],
   summary: 'Add a signing secret: from now on every webhook must carry a Standard Webhooks signature',
   security: apiKeySecurity,
-  responses: { 201: jsonResponse(SigningSecret, 'The new secret, shown once'), ...errorResponses(401) },
+  responses: { 201: jsonResponse(SigningSecret, 'The new secret, shown once'), ...errorResponses(400, 401, 413, 415) },
 });
 
 const deleteSecretRoute = createRoute({
@@ -28,7 +28,7 @@ const deleteSecretRoute = createRoute({
   summary: 'Remove a signing secret; with none left, signatures are no longer required',
   security: apiKeySecurity,
   request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) }) },
-  responses: { 204: { description: 'Removed' }, ...errorResponses(401, 404) },
+  responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 404) },
 });
 
 export function signingSecretRoutes(deps: { db: Db }) {
