@@ -11,7 +11,7 @@ import { loggable, toApiError } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { replayDelivery } from '../sync/replay-delivery.js';
 import { loginCsrfToken, loginCsrfValid } from '../ui/csrf.js';
-import { cookiePolicy, readForm, requireSession, sameOriginForms, type UiEnv } from '../ui/middleware.js';
+import { cookiePolicy, pagePath, readForm, requireSession, sameOriginForms, type UiEnv } from '../ui/middleware.js';
 import { ContactProfilePage } from '../ui/pages/contact-profile.js';
 import { ContactsPage } from '../ui/pages/contacts.js';
 import { DeliveriesPage, type ReplayFlash } from '../ui/pages/deliveries.js';
@@ -69,26 +69,29 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
   });
 
   ui.get('/login', async (c) => {
+    const next = pagePath(c.req.query('next'));
     const token = sessionToken(c);
-    if (token && (await findSessionAccount(db, token))) return c.redirect('/ui/contacts', 303);
-    return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policyOf(c)) }));
+    if (token && (await findSessionAccount(db, token))) return c.redirect(next ?? '/ui/contacts', 303);
+    const ended = c.req.query('ended');
+    const notice = ended === 'form' ? 'form_not_done' : ended === '1' ? 'session_ended' : undefined;
+    return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policyOf(c)), notice, next }));
   });
 
   ui.post('/login', async (c) => {
     const form = await readForm(c);
     const policy = policyOf(c);
-    if (!loginCsrfValid(c, form)) {
-      return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policy), error: 'The form had expired. Please sign in again.' }), 403);
-    }
+    const next = pagePath(form.next);
+    const again = (error: string, status: 401 | 403) => renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policy), error, next }), status);
+    if (!loginCsrfValid(c, form)) return again('The form had expired. Please sign in again.', 403);
     const key = typeof form.api_key === 'string' ? form.api_key.trim() : '';
     const account = key && key.length <= MAX_API_KEY_LENGTH ? await findAccountByApiKey(db, key) : undefined;
-    if (!account) return renderPage(c, LoginPage({ csrfToken: loginCsrfToken(c, policy), error: 'That API key is not valid.' }), 401);
+    if (!account) return again('That API key is not valid.', 401);
     // A new token at every sign-in, so a token planted before it (session fixation) never becomes valid.
     const previous = sessionToken(c);
     if (previous) await endSession(db, previous);
     const session = await startSession(db, account.id);
     setSessionCookie(c, policy, session.token, session.expiresAt);
-    return c.redirect('/ui/contacts', 303);
+    return c.redirect(next ?? '/ui/contacts', 303);
   });
 
   ui.post('/logout', async (c) => {
@@ -163,13 +166,16 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
   ui.post('/deliveries/:id/replay', async (c) => {
     const id = c.req.param('id').slice(0, 100);
     const result = await replayDelivery(db, deliverer, c.get('account'), id);
+    // Back to the list as it was filtered.
+    const sent = (await readForm(c)).status;
+    const status = typeof sent === 'string' && (DELIVERY_STATUSES as readonly string[]).includes(sent) ? sent : undefined;
     switch (result.kind) {
       case 'not_found':
         return message(c, 404, 'No such delivery', 'There is no delivery with this id in this account.');
       case 'payload_gone':
-        return c.redirect('/ui/deliveries?replay=gone', 303);
+        return c.redirect(pageHref('/ui/deliveries', { status, replay: 'gone' }), 303);
       case 'delivered':
-        return c.redirect(`/ui/deliveries?${new URLSearchParams({ replayed: result.outcome.body.delivery_id })}`, 303);
+        return c.redirect(pageHref('/ui/deliveries', { status, replayed: result.outcome.body.delivery_id }), 303);
     }
   });
 

@@ -50,7 +50,7 @@ export function requireSession(db: Db, policyOf: (c: Context) => CookiePolicy) {
     const account = token ? await findSessionAccount(db, token) : undefined;
     if (!token || !account) {
       if (token) clearSessionCookie(c, policyOf(c));
-      return c.redirect('/ui/login', 303);
+      return c.redirect(loginHref(c, token !== undefined), 303);
     }
     const csrfToken = sessionCsrfToken(token);
     if (c.req.method === 'POST' && !tokensMatch(csrfToken, (await readForm(c))[CSRF_FIELD])) {
@@ -62,6 +62,34 @@ export function requireSession(db: Db, policyOf: (c: Context) => CookiePolicy) {
     c.set('csrfToken', csrfToken);
     await next();
   });
+}
+
+/**
+ * The login form, leading back to where the visitor was: the page asked for, or for a form sent
+ * (whose action cannot simply be repeated) the page it was sent from. `ended` says why: a session
+ * that ended (`1`), or one that ended under a form that was therefore not acted on (`form`).
+ */
+function loginHref(c: Context, hadSession: boolean): string {
+  const isGet = c.req.method === 'GET';
+  const url = new URL(c.req.url);
+  const next = pagePath(isGet ? url.pathname + url.search : refererPath(c));
+  const params = new URLSearchParams(next ? { next } : {});
+  if (!isGet) params.set('ended', 'form');
+  else if (hadSession) params.set('ended', '1');
+  return params.size ? `/ui/login?${params}` : '/ui/login';
+}
+
+function refererPath(c: Context): string | undefined {
+  const referer = c.req.header('referer');
+  if (!referer || !URL.canParse(referer)) return undefined;
+  const url = new URL(referer);
+  return url.origin === new URL(c.req.url).origin ? url.pathname + url.search : undefined;
+}
+
+/** `value` when it is a path to one of these pages (never elsewhere, never the login form), else undefined. */
+export function pagePath(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 2000 || !/^\/ui(\/|\?|$)/.test(value) || value.startsWith('/ui/login')) return undefined;
+  return /^[\x21-\x7e]*$/.test(value) ? value : undefined;
 }
 
 /** The form a page posted; a body that cannot be read as one (a broken multipart body) is refused with 400. */

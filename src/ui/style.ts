@@ -29,6 +29,8 @@ form.inline { display: inline; margin: 0; }
 label { display: block; font-size: 13px; color: var(--muted); }
 input, select { font: inherit; padding: .4rem .55rem; border: 1px solid #c9cdd6; border-radius: 6px; background: #fff; color: var(--ink); }
 input[type="search"], input[type="text"] { min-width: 14rem; }
+/* Wide enough for its placeholder, "Phone, name, email or external id". */
+input[type="search"] { min-width: 19rem; }
 button { font: inherit; white-space: nowrap; padding: .4rem .9rem; border: 1px solid var(--accent); border-radius: 6px; background: var(--accent); color: #fff; cursor: pointer; }
 button.secondary { background: #fff; color: var(--accent); }
 button.link { background: none; border: none; color: var(--muted); padding: 0; }
@@ -89,5 +91,6 @@ td code { word-break: break-all; }
   tr { background: var(--card); border: 1px solid var(--line); border-radius: 10px; margin-bottom: .6rem; }
   td { border-bottom: none; padding: .25rem .8rem; }
   td[data-label]::before { content: attr(data-label); display: block; font-size: 12px; color: var(--muted); }
+  td:empty { display: none; }
 }
 `;

@@ -13,8 +13,8 @@ class Visitor {
   readonly cookies = new Map<string, string>();
   constructor(private readonly t: TestApp) {}
 
-  async request(path: string, init: { method?: string; form?: Record<string, string>; origin?: string | null; base?: string } = {}) {
-    const headers: Record<string, string> = {};
+  async request(path: string, init: { method?: string; form?: Record<string, string>; origin?: string | null; base?: string; referer?: string } = {}) {
+    const headers: Record<string, string> = init.referer ? { referer: init.referer } : {};
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
     if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
     const origin = init.origin === undefined ? (init.base ?? ORIGIN) : init.origin;
@@ -33,7 +33,7 @@ class Visitor {
     return { status: res.status, headers: res.headers, html: await res.text() };
   }
 
-  post(path: string, form: Record<string, string>, init: { origin?: string | null; base?: string } = {}) {
+  post(path: string, form: Record<string, string>, init: { origin?: string | null; base?: string; referer?: string } = {}) {
     return this.request(path, { method: 'POST', form, ...init });
   }
 
@@ -127,25 +127,51 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
   });
 
   describe('without a session', () => {
-    it.each(['/ui', '/ui/contacts', '/ui/contacts/%2B447400000001', '/ui/deliveries', '/ui/no-such-page'])('GET %s redirects to the login form', async (path) => {
-      const res = await visitor.request(path);
-      expect(res.status).toBe(303);
-      expect(res.headers.get('location')).toBe('/ui/login');
-      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    it.each(['/ui', '/ui/contacts', '/ui/contacts/%2B447400000001', '/ui/deliveries?status=refused', '/ui/no-such-page'])(
+      'GET %s redirects to the login form, which leads back to it',
+      async (path) => {
+        const res = await visitor.request(path);
+        expect(res.status).toBe(303);
+        expect(res.headers.get('location')).toBe(`/ui/login?${new URLSearchParams({ next: path })}`);
+        expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+        const form = await visitor.request(res.headers.get('location')!);
+        expect(form.html).toContain(`name="next" value="${path.replaceAll('&', '&amp;')}"`);
+        expect(form.html).not.toContain('session has ended');
+        const login = await visitor.post('/ui/login', { _csrf: csrfOf(form.html), api_key: account.apiKey, next: path });
+        expect(login.headers.get('location')).toBe(path);
+      },
+    );
+
+    it.each(['https://evil.example/', '//evil.example/ui/', '/\\evil.example', '/api/v1/account', '/uix', 'javascript:alert(1)'])('never leads anywhere but a page: next=%s goes to the contacts', async (next) => {
+      const form = await visitor.request(`/ui/login?${new URLSearchParams({ next })}`);
+      expect(form.html).not.toContain('name="next"');
+      const login = await visitor.post('/ui/login', { _csrf: csrfOf(form.html), api_key: account.apiKey, next });
+      expect(login.headers.get('location')).toBe('/ui/contacts');
     });
 
-    it('a made-up session cookie is refused and cleared', async () => {
+    it('a made-up or expired session cookie is refused and cleared, and the form says the session has ended', async () => {
       visitor.cookies.set('cs_session', 'uis_made-up');
       const res = await visitor.request('/ui/contacts');
       expect(res.status).toBe(303);
       expect(visitor.cookies.has('cs_session')).toBe(false);
+      expect((await visitor.request(res.headers.get('location')!)).html).toContain('Your session has ended. Sign in again to go on.');
+
+      await signedIn();
+      await t.database.db.update(uiSessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(uiSessions.accountId, account.id));
+      const expired = await visitor.request('/ui/deliveries');
+      expect(expired.headers.get('location')).toBe('/ui/login?next=%2Fui%2Fdeliveries&ended=1');
     });
 
-    it('POSTs redirect too, and replay applies nothing', async () => {
+    it('POSTs redirect too, replay applies nothing, and the form says the form was not acted on', async () => {
       const refused = await webhook({ contact: { phone: 'nope' } });
-      const res = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: 'x' });
+      await signedIn();
+      const token = await visitor.csrf('/ui/deliveries');
+      await t.database.db.update(uiSessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(uiSessions.accountId, account.id));
+      const res = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token }, { referer: `${ORIGIN}/ui/deliveries?status=refused` });
       expect(res.status).toBe(303);
-      expect(res.headers.get('location')).toBe('/ui/login');
+      // Back to the page the form was on, as the browser's Referer names it.
+      expect(res.headers.get('location')).toBe('/ui/login?next=%2Fui%2Fdeliveries%3Fstatus%3Drefused&ended=form');
+      expect((await visitor.request(res.headers.get('location')!)).html).toContain('so the form you sent was not acted on');
       expect(await t.database.db.select().from(deliveries).where(eq(deliveries.accountId, account.id))).toHaveLength(1);
     });
 
@@ -171,7 +197,7 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       thief.cookies.set('cs_session', copied);
       const after = await thief.request('/ui/contacts');
       expect(after.status).toBe(303);
-      expect(after.headers.get('location')).toBe('/ui/login');
+      expect(after.headers.get('location')).toBe('/ui/login?next=%2Fui%2Fcontacts&ended=1');
       expect(await t.database.db.select().from(uiSessions).where(eq(uiSessions.accountId, account.id))).toHaveLength(0);
     });
 
@@ -419,6 +445,12 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       const res = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token });
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toMatch(/^\/ui\/deliveries\?replayed=dlv_[0-9a-z]+$/);
+      // From the list of refused ones, the list of refused ones again; each button names its delivery.
+      const filtered = await visitor.request('/ui/deliveries?status=refused');
+      expect(filtered.html).toContain(`name="status" value="refused"`);
+      expect(filtered.html).toContain(`aria-label="Replay ${refusedAgain.html.match(/Replayed as <code>(dlv_[0-9a-z]+)/)![1]}"`);
+      const fromFiltered = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token, status: 'refused' });
+      expect(fromFiltered.headers.get('location')).toMatch(/^\/ui\/deliveries\?status=refused&replayed=dlv_[0-9a-z]+$/);
       const page = await visitor.request(res.headers.get('location')!);
       const newId = new URL(res.headers.get('location')!, ORIGIN).searchParams.get('replayed')!;
       expect(page.html).toContain(`Replayed as <code>${newId}</code>: <strong>applied</strong>`);

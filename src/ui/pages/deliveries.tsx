@@ -57,7 +57,7 @@ export function DeliveriesPage({ csrfToken, status, items, now, flash, nextHref,
           </thead>
           <tbody>
             {items.map((row) => (
-              <DeliveryRow row={row} now={now} csrfToken={csrfToken} />
+              <DeliveryRow row={row} now={now} csrfToken={csrfToken} status={status} />
             ))}
           </tbody>
         </table>
@@ -67,7 +67,8 @@ export function DeliveriesPage({ csrfToken, status, items, now, flash, nextHref,
   );
 }
 
-function DeliveryRow({ row, now, csrfToken }: { row: DeliverySummary; now: Date; csrfToken: string }) {
+/** `status`: the list's filter, which the page shown after a replay keeps. */
+function DeliveryRow({ row, now, csrfToken, status }: { row: DeliverySummary; now: Date; csrfToken: string; status: string }) {
   const refused = row.status === 'refused';
   const replayable = refused && row.hasPayload && row.payloadExpiresAt !== null && row.payloadExpiresAt > now;
   return (
@@ -97,7 +98,8 @@ function DeliveryRow({ row, now, csrfToken }: { row: DeliverySummary; now: Date;
         {replayable && (
           <form method="post" action={`/ui/deliveries/${encodeURIComponent(row.id)}/replay`} class="inline">
             <CsrfField token={csrfToken} />
-            <button type="submit" class="secondary">
+            {status && <input type="hidden" name="status" value={status} />}
+            <button type="submit" class="secondary" aria-label={`Replay ${row.id}`}>
               Replay
             </button>
           </form>
