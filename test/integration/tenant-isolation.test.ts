@@ -19,7 +19,6 @@ type Route = [method: string, template: string, path: (a: Objects) => string, bo
 
 /** Every /api/v1 route that takes an id, phone or email, with A's object in place. */
 const routes: Route[] = [
-  ['GET', '/agents/{email}', (a) => `/agents/${encodeURIComponent(a.agentEmail)}`],
   ['DELETE', '/agents/{email}', (a) => `/agents/${encodeURIComponent(a.agentEmail)}`],
   ['GET', '/contacts/{phone}', (a) => `/contacts/${encodeURIComponent(a.phone)}`],
   ['GET', '/conversations/{id}', (a) => `/conversations/${a.conversationId}`],
