@@ -69,6 +69,10 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   await migratePostgresOnce(url);
   const clientOptions = {
     onnotice: () => {},
+    // postgres.js would read the array types on every new connection in a query whose failure no
+    // one handles: a connection cut at that moment (a failover, pg_terminate_backend) ended the
+    // process with an unhandled rejection (porsager/postgres#1192). No query here reads an array.
+    fetch_types: false,
     // While the database is unreachable, fail within seconds (and answer 503) rather than hang.
     connect_timeout: 5,
     // Reconnect quickly once the database is back; the default delay grows towards 20 s.
@@ -98,7 +102,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
 }
 
 async function migratePostgresOnce(url: string): Promise<void> {
-  const client = postgres(url, { max: 1, onnotice: () => {} });
+  const client = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false });
   try {
     await client`select pg_advisory_lock(${MIGRATION_LOCK.toString()}::bigint)`;
     await migratePostgres(drizzlePostgres(client), { migrationsFolder });

@@ -1,4 +1,7 @@
+import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
+import { recordDelivery } from '../../src/db/queries/deliveries.js';
+import { deliveries } from '../../src/db/schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
@@ -56,6 +59,17 @@ describe.each(testDatabases())('group commit on %s', (kind) => {
     expect(t.parts.committer.stats.largest).toBeGreaterThanOrEqual(10);
     // The refusals were rolled back to their savepoints: the batch itself never had to be retried.
     expect(t.parts.committer.stats.retriedAlone).toBe(before.retriedAlone);
+  });
+
+  it('a delivery retried after a commit whose answer was lost keeps its first log row: no 500 for a duplicate id', async () => {
+    // A batch whose connection is cut during COMMIT may have committed: each delivery is tried
+    // again on its own, with its id, and must find its row already there.
+    const first = await postWebhook(t, { contact: { phone: uniquePhone(), name: 'Once' } });
+    const [row] = await t.database.db.select().from(deliveries).where(eq(deliveries.id, first.body.delivery_id));
+    const again = { ...row!, status: 'unchanged' as const, durationMs: 1, phoneMasked: row!.phoneMasked, errorCode: null, idempotencyKey: null };
+    await t.parts.committer.submit(-42n, { run: (tx) => recordDelivery(tx, again) });
+    const [kept] = await t.database.db.select().from(deliveries).where(eq(deliveries.id, first.body.delivery_id));
+    expect(kept!.status).toBe('applied');
   });
 
   it('a delivery with an idempotency key keeps its place in its phone\'s order: one sent after it does not overtake it', async () => {

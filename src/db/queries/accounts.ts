@@ -31,8 +31,9 @@ const accountByWebhookToken = (db: Db) =>
     .select({
       account: accounts,
       // Spelled out with an alias: drizzle renders columns unqualified here, and a bare "id" inside
-      // the subquery would be the signing secret's own.
-      signingSecrets: sql<string[]>`coalesce((select array_agg(s.secret order by s.created_at) from ${signingSecrets} s where s.account_id = ${sql.identifier('accounts')}.${sql.identifier('id')}), '{}')`,
+      // the subquery would be the signing secret's own. JSON rather than an array: postgres.js is
+      // told not to fetch array types (see client.ts), and parses jsonb by itself.
+      signingSecrets: sql<string[]>`coalesce((select jsonb_agg(s.secret order by s.created_at) from ${signingSecrets} s where s.account_id = ${sql.identifier('accounts')}.${sql.identifier('id')}), '[]'::jsonb)`,
     })
     .from(accounts)
     .where(eq(accounts.webhookTokenHash, sql.placeholder('hash')))

@@ -25,7 +25,11 @@ export function recordDelivery(db: Db, record: DeliveryRecord): Promise<void> {
   return recordDeliveries(db, [record]);
 }
 
-/** Several deliveries' rows in the log, in one statement, sent before anything is awaited (see contact-batch.ts). */
+/**
+ * Several deliveries' rows in the log, in one statement, sent before anything is awaited (see
+ * contact-batch.ts). A row already there is kept: a batch whose connection was cut during COMMIT
+ * may have committed, and its deliveries, tried again on their own, come back with the same ids.
+ */
 export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promise<void> {
   if (records.length === 0) return;
   const expires = new Date(Date.now() + REFUSED_PAYLOAD_TTL_MS).toISOString();
@@ -47,7 +51,8 @@ export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promi
     insert into deliveries (id, account_id, operation, phone_masked, status, error_code, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at)
     select id, account_id, operation, phone_masked, status, error_code, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at
     from jsonb_to_recordset(${json(rows)}) as d(id text, account_id text, operation text, phone_masked text, status text, error_code text,
-      duration_ms integer, idempotency_key text, payload text, payload_content_type text, payload_expires_at timestamptz)`);
+      duration_ms integer, idempotency_key text, payload text, payload_content_type text, payload_expires_at timestamptz)
+    on conflict (id) do nothing`);
 }
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
