@@ -62,8 +62,9 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exitCode = 0;
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // \`on\`, not \`once\`: with the listener gone, a second signal would kill the process mid-drain.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 function readConfig(): Config {

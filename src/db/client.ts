@@ -96,7 +96,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     db,
     lookups: drizzlePostgres(lookupClient, { schema }),
     concurrency: poolSize,
-    ping: async () => void (await client`select 1`),
+    ping: async () => void (await Promise.all([client`select 1`, lookupClient`select 1`])),
     close: async () => void (await Promise.all([client.end({ timeout: 5 }), lookupClient.end({ timeout: 5 })])),
   };
 }

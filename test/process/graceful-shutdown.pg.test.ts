@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from '../helpers/app.js';
-import { killAllServices, startService, type ServiceProcess } from '../helpers/process.js';
+import { killAllServices, sleep, startService, type ServiceProcess } from '../helpers/process.js';
 import { checkAcknowledged, startLoad, summarise } from './load.js';
 
 /**
@@ -48,4 +48,31 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('SIGTERM under load (real proces
     expect(check.acknowledged).toBeGreaterThan(ackedBeforeExit);
     expect(await restarted.stop('SIGTERM')).toBe(0);
   }, 90_000);
+
+  it('ignores a second SIGTERM while draining: a bulk upload still in progress finishes with its summary, then exit 0', async () => {
+    const own = await createScratchDatabase();
+    const service = await startService({ databaseUrl: own.url, env: { SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) } });
+    const lines = 30;
+    let sentLines = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sentLines === lines) return controller.close();
+        await sleep(50);
+        controller.enqueue(new TextEncoder().encode(`${JSON.stringify({ contact: { phone: `+4474009${String(sentLines).padStart(5, '0')}` } })}\n`));
+        sentLines++;
+      },
+    });
+    const answer = fetch(`${service.webhookUrl}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit).then((res) => res.text());
+    while (sentLines < 5) await sleep(20);
+
+    const exited = service.stop('SIGTERM');
+    await sleep(300);
+    expect(service.exitStatus(), 'still draining when the second signal comes').toBeUndefined();
+    process.kill(service.pid, 'SIGTERM');
+    expect(await exited, service.output().stderr).toBe(0);
+    const results = (await answer).trim().split('\n');
+    expect(results).toHaveLength(lines + 1);
+    expect(JSON.parse(results.at(-1)!)).toEqual({ summary: { lines, applied: lines, unchanged: 0, stale: 0, failed: 0 } });
+    await own.drop();
+  }, 60_000);
 });
