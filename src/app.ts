@@ -60,7 +60,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.route('/', healthRoutes({ database, readiness }));
   app.route('/', metricsRoutes(metrics.registry));
   const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
-  app.route('/', bulkRoutes({ lookups: database.lookups, deliverer, rateLimiter, logger, maxLineBytes: config.MAX_BODY_BYTES, maxSpoolBytes: config.MAX_BULK_BYTES }));
+  app.route('/', bulkRoutes({ lookups: database.lookups, deliverer, rateLimiter, logger, maxLineBytes: config.MAX_BODY_BYTES, maxSpoolBytes: config.MAX_BULK_BYTES, idleMs: config.REQUEST_TIMEOUT_MS }));
   app.route('/', webhookRoutes({ lookups: database.lookups, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   app.route('/api/v1', apiRoutes({ config, db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
   registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES, maxBulkBytes: config.MAX_BULK_BYTES });

@@ -3,6 +3,7 @@ import { utf8Text } from '../text.js';
 export type NdjsonLine = { line: number; text: string } | { line: number; tooLong: true } | { line: number; notUtf8: true };
 
 const NEWLINE = 0x0a;
+const CR = 0x0d;
 
 /**
  * Splits a byte stream into lines (LF or CRLF), numbered from 1, without ever holding more than one
@@ -17,7 +18,10 @@ export async function* readNdjsonLines(chunks: AsyncIterable<Uint8Array>, maxLin
 
   const finish = (): NdjsonLine | undefined => {
     line += 1;
-    const result = tooLong ? ({ line, tooLong: true } as const) : size > 0 ? textLine(line, concat(parts, size)) : undefined;
+    // The CR of a CRLF line end is not the line's: a line of exactly maxLineBytes may carry one.
+    const bytes = size > 0 ? concat(parts, size) : undefined;
+    const length = bytes && bytes[bytes.length - 1] === CR ? size - 1 : size;
+    const result = tooLong || length > maxLineBytes ? ({ line, tooLong: true } as const) : bytes ? textLine(line, bytes) : undefined;
     parts = [];
     size = 0;
     tooLong = false;
@@ -30,7 +34,7 @@ export async function* readNdjsonLines(chunks: AsyncIterable<Uint8Array>, maxLin
       const end = chunk.indexOf(NEWLINE, start);
       const piece = chunk.subarray(start, end === -1 ? chunk.length : end);
       if (!tooLong) {
-        if (size + piece.length > maxLineBytes) {
+        if (size + piece.length > maxLineBytes + 1) {
           tooLong = true;
           parts = [];
           size = 0;

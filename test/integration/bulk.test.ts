@@ -68,6 +68,12 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     expect((await storedContact(t, b))?.name).toBe('B');
   });
 
+  it('an empty body is 400, not an answer of no lines', async () => {
+    const res = await bulk('');
+    expect(res.status).toBe(400);
+    expect(res.lines).toEqual([{ error: 'the body is empty: send one JSON payload per line', code: 'invalid_payload' }]);
+  });
+
   it('a line that is not UTF-8 fails alone, and nothing of it is stored', async () => {
     const [a, b] = [uniquePhone(), uniquePhone()];
     const body = Buffer.concat([
@@ -296,6 +302,38 @@ describe('bulk requests at once', () => {
   });
 });
 
+describe('a bulk upload that stalls', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { REQUEST_TIMEOUT_MS: '300' });
+  });
+  afterAll(() => t.close());
+
+  it('is cut off after REQUEST_TIMEOUT_MS without a byte: its answers so far, an error line, and its slot back', async () => {
+    const encoder = new TextEncoder();
+    const send = (body: string | ReadableStream<Uint8Array>) =>
+      t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+    // Every slot taken by a sender that sent a line and then nothing more.
+    const stalled = await Promise.all(
+      Array.from({ length: MAX_BULK_REQUESTS }, () =>
+        send(new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(encoder.encode(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`)) })),
+      ),
+    );
+    const started = performance.now();
+    for (const res of stalled) {
+      const lines = (await res.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines).toEqual([
+        expect.objectContaining({ line: 1, status: 'applied' }),
+        { error: 'the upload sent nothing for 300 ms and was cut off; the lines answered above were applied, send the rest again', code: 'unavailable' },
+      ]);
+    }
+    expect(performance.now() - started).toBeLessThan(5000);
+    const after = await send(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
+    expect(after.status).toBe(200);
+    expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+  });
+});
+
 describe('a bulk upload that breaks off', () => {
   it('keeps the answers sent, ends with an error line instead of the summary, and logs through the logger', async () => {
     const logged: string[] = [];
@@ -329,7 +367,23 @@ describe('a bulk upload that breaks off', () => {
     consoleError.mockRestore();
     const log = logged.join('');
     expect(log).toContain('bulk upload broke off');
+    expect(log).not.toContain('bulk request finished');
     expect(log).not.toContain(phone);
     expect(log).not.toContain(webhookToken);
+  });
+
+  it('one that finishes is logged once more at its end, with its counts and whole duration', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const database = await openDatabase({ dataDir: 'memory://' });
+    const { webhookToken } = await createAccount(database.db, { name: 'x', defaultRegion: 'GB' });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+    const { app } = createApp({ config: loadConfig({}), database, logger });
+    const body = [{ contact: { phone: uniquePhone() } }, { contact: { phone: 'nope' } }].map((line) => JSON.stringify(line)).join('\n');
+    const res = await app.request(`/webhooks/${webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+    await res.text();
+    await database.close();
+    const finished = logged.filter((line) => line.msg === 'bulk request finished');
+    const request = logged.find((line) => line.msg === 'request');
+    expect(finished).toEqual([expect.objectContaining({ requestId: request!.requestId, lines: 2, applied: 1, failed: 1, durationMs: expect.any(Number) })]);
   });
 });

@@ -26,6 +26,20 @@ describe('readNdjsonLines', () => {
     ]);
   });
 
+  it('counts a line without its CRLF or LF: a line of exactly the limit passes with either, one byte more does not', async () => {
+    const exact = 'x'.repeat(100);
+    expect(await lines([`${exact}\r\n${exact}\n${exact}`], 100)).toEqual([
+      { line: 1, text: exact },
+      { line: 2, text: exact },
+      { line: 3, text: exact },
+    ]);
+    expect(await lines([`${exact}y\r\n${exact}\r`, 'y\n', `${exact}yy`], 100)).toEqual([
+      { line: 1, tooLong: true },
+      { line: 2, tooLong: true },
+      { line: 3, tooLong: true },
+    ]);
+  });
+
   it('keeps multi-byte characters split across chunks whole', async () => {
     const bytes = new TextEncoder().encode('{"n":"Zoë"}\n');
     async function* source() {
