@@ -18,12 +18,12 @@ import { bulkRoutes } from './routes/bulk.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { uiRoutes } from './routes/ui.js';
-import { securityHeaders } from './ui/middleware.js';
 import { registerWebhookDocs } from './routes/webhook-openapi.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { Deliverer } from './sync/deliver.js';
 import { GroupCommitter } from './sync/group-commit.js';
 import { PhoneQueues } from './sync/phone-queue.js';
+import { securityHeaders } from './ui/middleware.js';
 
 export interface AppDeps {
   config: Config;

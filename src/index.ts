@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exitCode = 0;
   };
-  // \`on\`, not \`once\`: with the listener gone, a second signal would kill the process mid-drain.
+  // `on`, not `once`: with the listener gone, a second signal would kill the process mid-drain.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

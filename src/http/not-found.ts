@@ -1,4 +1,4 @@
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { ApiError, errorResponse } from './errors.js';
 
 /** The order `Allow` lists them in. */
@@ -14,7 +14,7 @@ interface Route {
  * methods (`PUT /api/v1/agents`), else `404`. The routes are read from the app on the first such
  * request, once every route is registered; middleware (`ALL`) does not count.
  */
-export function answerUnrouted(app: Hono<any, any, any>) {
+export function answerUnrouted(app: { routes: readonly { method: string; path: string }[] }) {
   let routes: Route[] | undefined;
   return (c: Context) => {
     routes ??= app.routes.filter((route) => route.method !== 'ALL').map((route) => ({ method: route.method, pattern: pathPattern(route.path) }));

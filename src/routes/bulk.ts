@@ -115,8 +115,9 @@ async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: number)
       yield next.value;
     }
   } finally {
-    // Stops reading the request: its stream is cancelled, whatever the sender does next.
-    void iterator.return?.();
+    // Stops reading the request: its stream is cancelled, whatever the sender does next; how the
+    // stream itself ends (closed, or errored by a sender that went away) is of no interest now.
+    iterator.return?.().catch(() => {});
   }
 }
 

@@ -169,7 +169,7 @@ const examples = {
 };
 
 const headerParams = z.object({
-  'idempotency-key': text(255, 'Deduplicates retries for 72 hours; a repeat gets the stored answer with Idempotent-Replayed: true. Falls back to webhook-id.'),
+  'idempotency-key': text(255, 'Deduplicates retries for 72 hours; a repeat gets the stored answer with Idempotent-Replayed: true. Falls back to webhook-id; not used when the account has signing secrets, where the signed webhook-id is the key.'),
   'webhook-id': text(255, 'Standard Webhooks message id; required, with the two below, when the account has signing secrets'),
   'webhook-timestamp': text(12, 'Unix seconds; within ±5 minutes'),
   'webhook-signature': text(4096, '`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, space-separated for several'),
