@@ -156,6 +156,11 @@ export const deliveries = pgTable(
     /** applied | unchanged | stale | refused */
     status: text('status').notNull(),
     errorCode: text('error_code'),
+    /**
+     * A refused delivery's error as its sender was told it, naming the field at fault. It may quote
+     * what was sent (an assignee's email), so it is kept, and purged, with the payload.
+     */
+    errorMessage: text('error_message'),
     durationMs: integer('duration_ms').notNull(),
     idempotencyKey: text('idempotency_key'),
     /** Kept for refused deliveries only, until `payload_expires_at`, so they can be replayed. */

@@ -62,6 +62,9 @@ export interface DeliveryObserver {
   observe(run: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>;
 }
 
+/** A refusal's message as the log keeps it: enough for any of ours, which name a field and why. */
+const MAX_ERROR_MESSAGE_LENGTH = 1000;
+
 /** The same idempotency key is being processed right now in this process. */
 export class IdempotencyInProgress extends Error {}
 
@@ -211,7 +214,7 @@ export class Deliverer {
         if (result instanceof Refusal) {
           const about = subject(upsert, result);
           return {
-            record: this.recordOf(ctx, 'refused', about.operation, about.phone, result.code),
+            record: this.recordOf(ctx, 'refused', about.operation, about.phone, result),
             value: { body: refusalBody(ctx, result), replayed: false, ...(about.operation ? { operation: about.operation } : {}) },
           };
         }
@@ -270,24 +273,25 @@ export class Deliverer {
     const body = refusalBody(ctx, refusal);
     const about = subject(operation, refusal);
     await this.db.transaction(async (tx) => {
-      await this.record(tx, ctx, 'refused', about.operation, about.phone, code);
+      await this.record(tx, ctx, 'refused', about.operation, about.phone, refusal);
       if (ctx.key !== undefined && code !== 'idempotency_key_reused') await storeResponse(tx, ctx.account.id, ctx.key, ctx.fingerprint, body);
     });
     return { body, replayed: false, ...(about.operation ? { operation: about.operation } : {}) };
   }
 
-  private record(tx: Tx, ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, errorCode?: string) {
-    return recordDelivery(tx, this.recordOf(ctx, status, operation, phone, errorCode));
+  private record(tx: Tx, ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, refusal?: Refusal) {
+    return recordDelivery(tx, this.recordOf(ctx, status, operation, phone, refusal));
   }
 
-  private recordOf(ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, errorCode?: string): DeliveryRecord {
+  private recordOf(ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, refusal?: Refusal): DeliveryRecord {
     return {
       id: ctx.id,
       accountId: ctx.account.id,
       operation,
       phoneMasked: phone ? maskPhone(phone) : null,
       status,
-      errorCode: errorCode ?? null,
+      errorCode: refusal?.code ?? null,
+      errorMessage: refusal ? refusal.message.slice(0, MAX_ERROR_MESSAGE_LENGTH) : null,
       durationMs: Math.round(performance.now() - ctx.started),
       idempotencyKey: ctx.key ?? null,
       ...(status === 'refused' ? { payload: storedPayload(ctx.raw) } : {}),

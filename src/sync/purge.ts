@@ -25,7 +25,7 @@ export async function purgeExpired(db: Db, now = new Date()): Promise<PurgeCount
   const payloads = db.$with('payloads').as(
     db
       .update(deliveries)
-      .set({ payload: null, payloadContentType: null, payloadExpiresAt: null })
+      .set({ payload: null, payloadContentType: null, payloadExpiresAt: null, errorMessage: null })
       .where(lte(deliveries.payloadExpiresAt, now))
       .returning({ id: deliveries.id }),
   );

@@ -56,12 +56,14 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
         phone: null,
         status: 'refused',
         error_code: 'invalid_phone',
+        error: refused.body.error,
         duration_ms: expect.any(Number),
         idempotency_key: null,
         payload_kept: true,
       });
+      expect(refused.body.error).toMatch(/contact\.phone/);
       expect(res.body.data[1]).toMatchObject({ status: 'unchanged', operation: 'upsert', idempotency_key: 'key-1', payload_kept: false });
-      expect(res.body.data[2]).toMatchObject({ status: 'applied', operation: 'upsert', phone: `+44*******${phone.slice(-3)}`, error_code: null, payload_kept: false });
+      expect(res.body.data[2]).toMatchObject({ status: 'applied', operation: 'upsert', phone: `+44*******${phone.slice(-3)}`, error_code: null, error: null, payload_kept: false });
       expect(res.body.data[2]).not.toHaveProperty('payload');
     });
 
@@ -223,10 +225,12 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
         status: 'refused',
         operation: 'upsert_assign',
         error_code: 'unknown_assignee',
+        error: 'no agent with email nobody@company.com in this account',
         payload_kept: true,
         payload: text,
         payload_content_type: 'application/json',
       });
+      expect(refused.body.error).toBe(res.body.error);
       const expiresIn = Date.parse(res.body.payload_expires_at) - Date.now();
       expect(expiresIn).toBeGreaterThan(7 * DAY_MS - 60_000);
       expect(expiresIn).toBeLessThanOrEqual(7 * DAY_MS);

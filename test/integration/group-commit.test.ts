@@ -66,7 +66,7 @@ describe.each(testDatabases())('group commit on %s', (kind) => {
     // again on its own, with its id, and must find its row already there.
     const first = await postWebhook(t, { contact: { phone: uniquePhone(), name: 'Once' } });
     const [row] = await t.database.db.select().from(deliveries).where(eq(deliveries.id, first.body.delivery_id));
-    const again = { id: row!.id, accountId: row!.accountId, operation: 'upsert', phoneMasked: row!.phoneMasked, status: 'unchanged' as const, errorCode: null, durationMs: 1, idempotencyKey: null };
+    const again = { id: row!.id, accountId: row!.accountId, operation: 'upsert', phoneMasked: row!.phoneMasked, status: 'unchanged' as const, errorCode: null, errorMessage: null, durationMs: 1, idempotencyKey: null };
     await t.parts.committer.submit(-42n, { run: (tx) => recordDelivery(tx, again) });
     const [kept] = await t.database.db.select().from(deliveries).where(eq(deliveries.id, first.body.delivery_id));
     expect(kept!.status).toBe('applied');

@@ -70,16 +70,18 @@ describe.each(testDatabases())('purge on %s', (kind) => {
     expect(await keyNames()).toEqual(['live']);
     expect(await tombstoneHashes()).toEqual([phoneHash(t.account.id, keptPhone)]);
     expect(await deliveryIds()).toEqual(before.filter((id) => id !== oldKey.body.delivery_id));
-    // The refused delivery stays in the log; only its payload goes.
+    // The refused delivery stays in the log; only its payload goes, and the error told, which may quote it.
     expect(await delivery(expiredRefusal.body.delivery_id)).toMatchObject({
       status: 'refused',
       errorCode: 'invalid_phone',
+      errorMessage: null,
       payload: null,
       payloadContentType: null,
       payloadExpiresAt: null,
     });
     expect(await delivery(keptRefusal.body.delivery_id)).toEqual(keptRefusalRow);
     expect(keptRefusalRow?.payload).toBe(JSON.stringify({ contact: { phone: 'still nope' } }));
+    expect(keptRefusalRow?.errorMessage).toBe(keptRefusal.body.error);
 
     expect(await purgeExpired(db())).toEqual({ idempotencyKeys: 0, tombstones: 0, payloads: 0, deliveries: 0 });
   });

@@ -421,7 +421,13 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect(row).toMatch(/^<tr class="refused"/);
       const refusedRow = row.slice(0, row.indexOf('</tr>'));
       expect(refusedRow).toContain('unknown_assignee');
-      expect(refusedRow).toContain('No active agent');
+      // The error its sender was told, naming what was wrong, while the payload is kept; then the code's general meaning.
+      expect(refusedRow).toContain('no agent with email nobody@company.com in this account');
+      await t.database.db.update(deliveries).set({ payloadExpiresAt: new Date(Date.now() - 1000) }).where(eq(deliveries.id, refused.body.delivery_id));
+      const later = (await visitor.request('/ui/deliveries')).html;
+      const expiredRow = later.slice(later.indexOf(`id="${refused.body.delivery_id}"`));
+      expect(expiredRow.slice(0, expiredRow.indexOf('</tr>'))).toContain('No active agent');
+      expect(later).not.toContain('nobody@company.com');
       expect(refusedRow).toContain(`action="/ui/deliveries/${refused.body.delivery_id}/replay"`);
       expect(html).toContain(`<tr id="${applied.body.delivery_id}">`);
       // Only the refused one can be replayed.

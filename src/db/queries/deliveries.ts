@@ -15,6 +15,8 @@ export interface DeliveryRecord {
   phoneMasked: string | null;
   status: DeliveryStatus;
   errorCode: string | null;
+  /** A refusal's message; kept while its payload is. */
+  errorMessage: string | null;
   durationMs: number;
   idempotencyKey: string | null;
   /** Only for refused deliveries. */
@@ -40,6 +42,7 @@ export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promi
     phone_masked: r.phoneMasked,
     status: r.status,
     error_code: r.errorCode,
+    error_message: r.errorMessage,
     duration_ms: r.durationMs,
     idempotency_key: r.idempotencyKey,
     // PostgreSQL text cannot hold U+0000; a payload refused for containing one is kept with U+FFFD instead.
@@ -48,9 +51,9 @@ export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promi
     payload_expires_at: r.payload ? expires : null,
   }));
   await executePrepared(db, 'record_deliveries', sql`
-    insert into deliveries (id, account_id, operation, phone_masked, status, error_code, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at)
-    select id, account_id, operation, phone_masked, status, error_code, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at
-    from jsonb_to_recordset(${json(rows)}) as d(id text, account_id text, operation text, phone_masked text, status text, error_code text,
+    insert into deliveries (id, account_id, operation, phone_masked, status, error_code, error_message, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at)
+    select id, account_id, operation, phone_masked, status, error_code, error_message, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at
+    from jsonb_to_recordset(${json(rows)}) as d(id text, account_id text, operation text, phone_masked text, status text, error_code text, error_message text,
       duration_ms integer, idempotency_key text, payload text, payload_content_type text, payload_expires_at timestamptz)
     on conflict (id) do nothing`);
 }
@@ -84,6 +87,7 @@ const summaryColumns = {
   phoneMasked: deliveries.phoneMasked,
   status: deliveries.status,
   errorCode: deliveries.errorCode,
+  errorMessage: deliveries.errorMessage,
   durationMs: deliveries.durationMs,
   idempotencyKey: deliveries.idempotencyKey,
   payloadExpiresAt: deliveries.payloadExpiresAt,

@@ -49,6 +49,7 @@ const deliveryFields = {
   phone: z.string().nullable().openapi({ example: '+44******3456', description: 'Masked' }),
   status: z.enum(DELIVERY_STATUSES),
   error_code: z.string().nullable(),
+  error: z.string().nullable().openapi({ description: 'A refused delivery\'s error as its sender was told it, naming the field at fault; kept as long as its payload' }),
   duration_ms: z.number().int(),
   idempotency_key: z.string().nullable(),
   payload_kept: z.boolean().openapi({ description: 'Whether the payload is still kept and can be replayed' }),
@@ -108,17 +109,22 @@ const replayDeliveryRoute = createRoute({
   },
 });
 
-const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) => ({
-  id: row.id,
-  received_at: iso(row.receivedAt),
-  operation: row.operation,
-  phone: row.phoneMasked,
-  status: row.status as DeliveryStatus,
-  error_code: row.errorCode,
-  duration_ms: row.durationMs,
-  idempotency_key: row.idempotencyKey,
-  payload_kept: row.hasPayload && row.payloadExpiresAt !== null && row.payloadExpiresAt > now,
-});
+const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) => {
+  const kept = row.payloadExpiresAt !== null && row.payloadExpiresAt > now;
+  return {
+    id: row.id,
+    received_at: iso(row.receivedAt),
+    operation: row.operation,
+    phone: row.phoneMasked,
+    status: row.status as DeliveryStatus,
+    error_code: row.errorCode,
+    // Gone with the payload at its expiry, even before the purge clears it.
+    error: kept ? row.errorMessage : null,
+    duration_ms: row.durationMs,
+    idempotency_key: row.idempotencyKey,
+    payload_kept: row.hasPayload && kept,
+  };
+};
 
 const notFound = () => new ApiError('not_found', 'no delivery with this id in this account');
 

@@ -89,7 +89,7 @@ function DeliveryRow({ row, now, csrfToken, status }: { row: DeliverySummary; no
         {row.errorCode && (
           <>
             <code class="error">{row.errorCode}</code>
-            <div>{refusalText(row.errorCode)}</div>
+            <div>{row.errorMessage && row.payloadExpiresAt !== null && row.payloadExpiresAt > now ? row.errorMessage : refusalText(row.errorCode)}</div>
           </>
         )}
       </td>
