@@ -445,7 +445,7 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       const again = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token });
       expect(again.status).toBe(303);
       const refusedAgain = await visitor.request(again.headers.get('location')!);
-      expect(refusedAgain.html).toMatch(/class="flash bad"[^]*refused again[^]*unknown_assignee/);
+      expect(refusedAgain.html).toMatch(/class="flash bad"[^]*refused again[^]*unknown_assignee[^]*no agent with email late@company.com in this account/);
 
       expect((await callApi(t, 'POST', '/agents', { key: account.apiKey, body: { email: 'late@company.com', name: 'Late' } })).status).toBe(201);
       const res = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token });

@@ -4,7 +4,7 @@ import { refusalText } from '../refusal-text.js';
 import { Pager } from './contacts.js';
 
 /** What the page says after a replay: read back from the log, never taken from the URL. */
-export type ReplayFlash = { kind: 'replayed'; id: string; status: string; errorCode: string | null } | { kind: 'gone' };
+export type ReplayFlash = { kind: 'replayed'; id: string; status: string; errorCode: string | null; errorMessage: string | null } | { kind: 'gone' };
 
 export interface DeliveriesPageProps {
   csrfToken: string;
@@ -120,7 +120,7 @@ function Flash({ flash }: { flash: ReplayFlash }) {
   if (flash.status === 'refused') {
     return (
       <p class="flash bad" role="status">
-        Replayed as <code>{flash.id}</code>, and refused again: <code>{flash.errorCode ?? ''}</code> {refusalText(flash.errorCode)}
+        Replayed as <code>{flash.id}</code>, and refused again: <code>{flash.errorCode ?? ''}</code> {flash.errorMessage ?? refusalText(flash.errorCode)}
       </p>
     );
   }
