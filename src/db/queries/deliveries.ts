@@ -121,6 +121,11 @@ export async function findDelivery(db: Db, accountId: string, id: string): Promi
   return row;
 }
 
+/** A refused delivery's error message, while its payload is kept (it goes with it, even before the purge clears it). */
+export function keptError(row: Pick<DeliveryRow, 'errorMessage' | 'payloadExpiresAt'>, now = new Date()): string | null {
+  return row.payloadExpiresAt !== null && row.payloadExpiresAt > now ? row.errorMessage : null;
+}
+
 /** The payload of a refused delivery, while it is kept; purging may not have run yet, so expiry is checked here too. */
 export function keptPayload(
   row: Pick<DeliveryRow, 'payload' | 'payloadContentType' | 'payloadExpiresAt'>,

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.js';
-import { DELIVERY_STATUSES, findDelivery, keptPayload, listDeliveries, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import type { Deliverer } from '../../sync/deliver.js';
@@ -109,22 +109,18 @@ const replayDeliveryRoute = createRoute({
   },
 });
 
-const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) => {
-  const kept = row.payloadExpiresAt !== null && row.payloadExpiresAt > now;
-  return {
-    id: row.id,
-    received_at: iso(row.receivedAt),
-    operation: row.operation,
-    phone: row.phoneMasked,
-    status: row.status as DeliveryStatus,
-    error_code: row.errorCode,
-    // Gone with the payload at its expiry, even before the purge clears it.
-    error: kept ? row.errorMessage : null,
-    duration_ms: row.durationMs,
-    idempotency_key: row.idempotencyKey,
-    payload_kept: row.hasPayload && kept,
-  };
-};
+const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) => ({
+  id: row.id,
+  received_at: iso(row.receivedAt),
+  operation: row.operation,
+  phone: row.phoneMasked,
+  status: row.status as DeliveryStatus,
+  error_code: row.errorCode,
+  error: keptError(row, now),
+  duration_ms: row.durationMs,
+  idempotency_key: row.idempotencyKey,
+  payload_kept: row.hasPayload && row.payloadExpiresAt !== null && row.payloadExpiresAt > now,
+});
 
 const notFound = () => new ApiError('not_found', 'no delivery with this id in this account');
 

@@ -1,4 +1,4 @@
-import { DELIVERY_STATUSES, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, keptError, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { CsrfField, Layout, Time } from '../layout.js';
 import { refusalText } from '../refusal-text.js';
 import { Pager } from './contacts.js';
@@ -89,7 +89,7 @@ function DeliveryRow({ row, now, csrfToken, status }: { row: DeliverySummary; no
         {row.errorCode && (
           <>
             <code class="error">{row.errorCode}</code>
-            <div>{row.errorMessage && row.payloadExpiresAt !== null && row.payloadExpiresAt > now ? row.errorMessage : refusalText(row.errorCode)}</div>
+            <div>{keptError(row, now) ?? refusalText(row.errorCode)}</div>
           </>
         )}
       </td>
