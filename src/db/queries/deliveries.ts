@@ -121,9 +121,18 @@ export async function findDelivery(db: Db, accountId: string, id: string): Promi
   return row;
 }
 
-/** A refused delivery's error message, while its payload is kept (it goes with it, even before the purge clears it). */
+/**
+ * Whether what a refused delivery keeps (its payload and error message) is still there: it counts as
+ * gone at its expiry, even before the purge clears it.
+ */
+const unexpired = (expiresAt: Date | null, now: Date): expiresAt is Date => expiresAt !== null && expiresAt > now;
+
+/** Whether a listed delivery's payload is still kept, so that it can be replayed. */
+export const payloadKept = (row: Pick<DeliverySummary, 'hasPayload' | 'payloadExpiresAt'>, now = new Date()) => row.hasPayload && unexpired(row.payloadExpiresAt, now);
+
+/** A refused delivery's error message, while its payload is kept. */
 export function keptError(row: Pick<DeliveryRow, 'errorMessage' | 'payloadExpiresAt'>, now = new Date()): string | null {
-  return row.payloadExpiresAt !== null && row.payloadExpiresAt > now ? row.errorMessage : null;
+  return unexpired(row.payloadExpiresAt, now) ? row.errorMessage : null;
 }
 
 /** The payload of a refused delivery, while it is kept; purging may not have run yet, so expiry is checked here too. */
@@ -132,6 +141,6 @@ export function keptPayload(
   now = new Date(),
 ): { text: string; contentType: string; expiresAt: Date } | undefined {
   const { payload, payloadContentType, payloadExpiresAt } = row;
-  if (payload === null || payloadContentType === null || payloadExpiresAt === null || payloadExpiresAt <= now) return undefined;
+  if (payload === null || payloadContentType === null || !unexpired(payloadExpiresAt, now)) return undefined;
   return { text: payload, contentType: payloadContentType, expiresAt: payloadExpiresAt };
 }

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.js';
-import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, payloadKept, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import type { Deliverer } from '../../sync/deliver.js';
@@ -119,7 +119,7 @@ const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) 
   error: keptError(row, now),
   duration_ms: row.durationMs,
   idempotency_key: row.idempotencyKey,
-  payload_kept: row.hasPayload && row.payloadExpiresAt !== null && row.payloadExpiresAt > now,
+  payload_kept: payloadKept(row, now),
 });
 
 const notFound = () => new ApiError('not_found', 'no delivery with this id in this account');

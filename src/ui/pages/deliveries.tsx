@@ -1,4 +1,4 @@
-import { DELIVERY_STATUSES, keptError, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, keptError, payloadKept, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { CsrfField, Layout, Time } from '../layout.js';
 import { refusalText } from '../refusal-text.js';
 import { Pager } from './contacts.js';
@@ -70,7 +70,7 @@ export function DeliveriesPage({ csrfToken, status, items, now, flash, nextHref,
 /** `status`: the list's filter, which the page shown after a replay keeps. */
 function DeliveryRow({ row, now, csrfToken, status }: { row: DeliverySummary; now: Date; csrfToken: string; status: string }) {
   const refused = row.status === 'refused';
-  const replayable = refused && row.hasPayload && row.payloadExpiresAt !== null && row.payloadExpiresAt > now;
+  const replayable = refused && payloadKept(row, now);
   return (
     <tr class={refused ? 'refused' : undefined} id={row.id}>
       <td data-label="Received">
