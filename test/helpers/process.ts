@@ -41,17 +41,20 @@ export interface StartOptions {
   credentials?: Credentials;
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** Start it as the README says, with `npm start`, rather than node itself (the pid is then npm's). */
+  npmStart?: boolean;
 }
 
 const started = new Set<ChildProcess>();
 
 const tail = (text: string, max = 20_000) => (text.length > max ? text.slice(-max) : text);
 
-/** Starts `node --import tsx src/index.ts` and resolves once `/readyz` answers 200. */
+/** Starts `node --import tsx src/index.ts` (or `npm start`) and resolves once `/readyz` answers 200. */
 export async function startService(options: StartOptions): Promise<ServiceProcess> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+  const [command, args] = options.npmStart ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/index.ts']];
+  const child = spawn(command, args, {
     cwd: repoRoot,
     env: {
       ...process.env,

@@ -75,4 +75,17 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('SIGTERM under load (real proces
     expect(JSON.parse(results.at(-1)!)).toEqual({ summary: { lines, applied: lines, unchanged: 0, stale: 0, failed: 0 } });
     await own.drop();
   }, 60_000);
+
+  it('stops with the `npm start` the README gives: a SIGTERM to npm reaches the service, which drains and closes its port', async () => {
+    const own = await createScratchDatabase();
+    const service = await startService({ databaseUrl: own.url, npmStart: true, env: { LOG_LEVEL: 'info' } });
+    expect(await service.stop('SIGTERM'), service.output().stderr).toBe(0);
+    expect(service.output().stdout).toMatch(/"msg":"draining"[\s\S]*"msg":"stopped"/);
+    const answered = await fetch(`${service.baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      () => true,
+      () => false,
+    );
+    expect(answered, 'the service still answers after npm exited').toBe(false);
+    await own.drop();
+  }, 60_000);
 });
