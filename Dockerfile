@@ -2,7 +2,7 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# patches/ is applied by npm ci's postinstall (patch-package): a fix to postgres.js.
+# patches/ is applied by npm ci's postinstall (patch-package): fixes to postgres.js and libphonenumber-js.
 COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./

@@ -46,7 +46,7 @@ const deliveryFields = {
   id: z.string(),
   received_at: z.string(),
   operation: z.string().nullable().openapi({ description: 'upsert, upsert_assign or delete; null when the payload was not understood' }),
-  phone: z.string().nullable().openapi({ example: '+44******3456', description: 'Masked' }),
+  phone: z.string().nullable().openapi({ example: '+44*******456', description: 'Masked' }),
   status: z.enum(DELIVERY_STATUSES),
   error_code: z.string().nullable(),
   error: z.string().nullable().openapi({ description: 'A refused delivery\'s error as its sender was told it, naming the field at fault; kept as long as its payload' }),
