@@ -1,7 +1,13 @@
 import { type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
-/** What a sender may put between digits: spaces, dots, dashes, slashes, brackets. */
-const PHONE_SHAPE = /^\+?[\d\s().\-/]{4,40}$/;
+/**
+ * What a sender may put between digits: spaces, dots, dashes, slashes, brackets; the `+` may sit
+ * inside the first bracket (`(+44) 7911 123456`). Anything else (letters, `ext. 12`) is refused
+ * rather than guessed at.
+ */
+const PHONE_SHAPE = /^\(?\+?[\d\s().\-/]{4,40}$/;
+/** Dashes a word processor or a spreadsheet puts in place of `-`: hyphen, non-breaking hyphen, figure dash, en and em dash, minus. */
+const DASHES = /[\u2010-\u2015\u2212]/g;
 
 /**
  * E.164 for a phone as CRMs send it, or null when it is not a valid number.
@@ -9,10 +15,10 @@ const PHONE_SHAPE = /^\+?[\d\s().\-/]{4,40}$/;
  * first and, where that is not a valid number there, as international.
  */
 export function normalisePhone(input: string | number, region: string | null): string | null {
-  const raw = String(input).trim();
+  const raw = String(input).trim().replace(DASHES, '-');
   if (!PHONE_SHAPE.test(raw)) return null;
   const digits = raw.replace(/\D/g, '');
-  if (raw.startsWith('+')) return valid(`+${digits}`);
+  if (/^\(?\+/.test(raw)) return valid(`+${digits}`);
   if (digits.startsWith('00')) return valid(`+${digits.slice(2)}`);
   return (region ? valid(digits, region as CountryCode) : null) ?? valid(`+${digits}`);
 }
