@@ -9,6 +9,8 @@ import { isStale } from './staleness.js';
 
 export interface DeleteResult {
   status: 'applied' | 'unchanged' | 'stale';
+  /** Whether the phone had a contact: deleted now, or kept because the delete is stale. */
+  found: boolean;
   deleted: { contact: boolean; conversations: number; messages: number };
 }
 
@@ -19,7 +21,7 @@ export interface DeleteResult {
 export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperation): Promise<DeleteResult> {
   const nothing = { contact: false, conversations: 0, messages: 0 };
   const existing = await findContact(tx, accountId, op.phone);
-  if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) return { status: 'stale', deleted: nothing };
+  if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) return { status: 'stale', found: existing !== undefined, deleted: nothing };
 
   const deletedAt = op.occurredAt ?? new Date();
   await tx
@@ -32,7 +34,7 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
         expiresAt: sql`now() + interval '30 days'`,
       },
     });
-  if (!existing) return { status: 'unchanged', deleted: nothing };
+  if (!existing) return { status: 'unchanged', found: false, deleted: nothing };
 
   const [counted] = await tx
     .select({ conversations: sql<number>`count(distinct ${conversations.id})::int`, messages: count(messages.id) })
@@ -45,6 +47,7 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
   await forgetStoredContact(tx, accountId, op.phone);
   return {
     status: 'applied',
+    found: true,
     deleted: { contact: true, conversations: counted?.conversations ?? 0, messages: counted?.messages ?? 0 },
   };
 }

@@ -243,7 +243,7 @@ export class Deliverer {
     let body: SuccessBody;
     if (operation.kind === 'delete') {
       const result = await deleteContact(tx, ctx.account.id, operation);
-      body = { status: result.status, ...base, contact: result.deleted.contact, deleted: result.deleted, warnings };
+      body = { status: result.status, ...base, contact: result.found, deleted: result.deleted, warnings };
     } else {
       const result = await upsertContact(tx, ctx.account.id, operation, added);
       body = { status: result.status, ...base, contact: result.contact, assigned_conversations: result.assignedConversations, warnings };

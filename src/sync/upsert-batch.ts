@@ -41,6 +41,7 @@ interface Contact {
   stored: StoredContact | undefined;
   values: ContactValues;
   labels: LabelRow[];
+  /** Whether its row is written: its values or its labels changed (either moves `updated_at`). */
   changed: boolean;
 }
 
@@ -95,7 +96,7 @@ function applyInMemory(contacts: Map<string, Contact>, accountId: string, op: Up
   }
   const had = new Map((current?.labels ?? []).map((label) => [label.key, label]));
   const labels = plan.labelsChanged ? plan.labels.map((name) => had.get(labelKey(name)) ?? added.get(labelKey(name))!) : (current?.labels ?? []);
-  contacts.set(key, { stored: current?.stored, values: plan.values, labels, changed: (current?.changed ?? false) || plan.changed });
+  contacts.set(key, { stored: current?.stored, values: plan.values, labels, changed: (current?.changed ?? false) || plan.changed || plan.labelsChanged });
   return {
     status: plan.changed || plan.labelsChanged ? 'applied' : 'unchanged',
     contact: summary({ ...plan.values, phone: op.phone }, labels.map((label) => label.name), current === undefined),

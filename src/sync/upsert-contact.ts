@@ -92,10 +92,11 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
   try {
     if (!existing) {
       [row] = (await tx.insert(contacts).values({ accountId, phone: op.phone, ...values, lastOccurredAt: op.occurredAt ?? null }).returning()) as [ContactRow];
-    } else if (changed || newer) {
+    } else if (changed || labelsChanged || newer) {
+      // A label is part of the contact as it is shown: a change of labels alone moves updated_at too.
       [row] = (await tx
         .update(contacts)
-        .set({ ...values, ...(newer ? { lastOccurredAt: newer } : {}), ...(changed ? { updatedAt: new Date() } : {}) })
+        .set({ ...values, ...(newer ? { lastOccurredAt: newer } : {}), ...(changed || labelsChanged ? { updatedAt: new Date() } : {}) })
         .where(eq(contacts.id, existing.id))
         .returning()) as [ContactRow];
     } else {

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, testDatabases, type JsonBody, type TestApp } from '../helpers/app.js';
+import { findContact } from '../../src/db/queries/contacts.js';
 import { addAgent, addConversations, assigneesOf, storedContact, uniquePhone } from '../helpers/fixtures.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One row of SPEC §2.2: earlier deliveries, then the one under test and what must follow. */
 interface FieldCase {
@@ -186,6 +189,24 @@ const cases: FieldCase[] = [
     send: (p) => contact(p, { name: 'Back' }, { occurred_at: '2026-03-02T00:00:00Z' }),
     expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.name).toBe('Back'); },
   },
+  {
+    name: 'occurred_at: a delete older than the last delivery is stale, and says the contact is still there',
+    before: (p) => [contact(p, { name: 'Kept' }, { occurred_at: '2026-01-02T00:00:00Z' })],
+    send: (p) => ({ delete_contact: p, occurred_at: '2026-01-01T00:00:00Z' }),
+    expect: (s, b) => {
+      expect(b).toMatchObject({ status: 'stale', operation: 'delete', contact: true, deleted: { contact: false, conversations: 0, messages: 0 } });
+      expect(s?.name).toBe('Kept');
+    },
+  },
+  {
+    name: 'occurred_at: a stale delete of a phone without a contact says there is none',
+    before: (p) => [{ delete_contact: p, occurred_at: '2026-01-02T00:00:00Z' }],
+    send: (p) => ({ delete_contact: p, occurred_at: '2026-01-01T00:00:00Z' }),
+    expect: (s, b) => {
+      expect(b).toMatchObject({ status: 'stale', operation: 'delete', contact: false, deleted: { contact: false } });
+      expect(s).toBeNull();
+    },
+  },
   { name: 'occurred_at: after year 9999 is refused', send: (p) => contact(p, {}, { occurred_at: 253402300800000 }), status: 400, code: 'invalid_payload' },
   { name: 'occurred_at: year 0 is refused (PostgreSQL reads no year 0)', send: (p) => contact(p, { name: 'Never' }, { occurred_at: '0000-01-01T00:00:00Z' }), status: 400, code: 'invalid_payload' },
   { name: 'occurred_at: year 1 in a zone east of UTC, year 0 in UTC, is refused', send: (p) => contact(p, {}, { occurred_at: '0001-01-01T00:00:00+14:00' }), status: 400, code: 'invalid_payload' },
@@ -236,6 +257,23 @@ describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
       expect(await storedContact(t, phone)).toEqual(stateBefore);
     }
     check?.(await storedContact(t, res.body.contact?.phone ?? phone), res.body);
+  });
+
+  it.each([
+    ['a plain upsert (batched)', {}],
+    ['an upsert with occurred_at (applied on its own)', { occurred_at: '2026-01-01T00:00:00Z' }],
+  ])('a change of labels alone moves updated_at, a repeat does not: %s', async (_, top) => {
+    const phone = uniquePhone();
+    const updatedAt = async () => (await findContact(t.database.db, t.account.id, phone))!.updatedAt.getTime();
+    expect((await postWebhook(t, contact(phone, { name: 'Named' }))).status).toBe(200);
+    const created = await updatedAt();
+    await sleep(20);
+    expect((await postWebhook(t, contact(phone, { labels: 'new-label' }, top))).body.status).toBe('applied');
+    const labelled = await updatedAt();
+    expect(labelled).toBeGreaterThan(created);
+    await sleep(20);
+    expect((await postWebhook(t, contact(phone, { labels: 'new-label' }, top))).body.status).toBe('unchanged');
+    expect(await updatedAt()).toBe(labelled);
   });
 
   describe('phone forms are one contact', () => {
