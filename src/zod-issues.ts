@@ -21,14 +21,17 @@ export function describeZodError(error: z.ZodError): { message: string; issues: 
  * The issues that say what is wrong. A record key that fails is reported by what its own schema
  * says of it, at the key. A value that matches none of a union's forms is reported by the form it
  * got furthest into: an object of sections with a `javascript:` link is told about the link, not
- * that it is neither an object nor a list. When every form stopped at the value itself (a string
- * where an object or a list belongs), the union's own message says what it takes.
+ * that it is neither an object nor a list. A value of a form's type that breaks that form's limit
+ * (101 labels as a list) is told about the limit. When every form stopped at the value's type (a
+ * string where an object or a list belongs), the union's own message says what it takes.
  */
 function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
   if (issue.code === 'invalid_key' && issue.issues.length > 0) return issue.issues.map((inner) => ({ ...inner, path: issue.path }));
   if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
   const depth = (issues: z.core.$ZodIssue[]) => Math.max(0, ...issues.map((inner) => inner.path.length));
   const furthest = issue.errors.reduce((best, branch) => (depth(branch) > depth(best) ? branch : best));
-  if (depth(furthest) === 0) return [issue];
-  return furthest.flatMap((inner) => innermost({ ...inner, path: [...issue.path, ...inner.path] }));
+  const ofItsType = issue.errors.find((branch) => branch.length > 0 && branch.every((inner) => inner.code !== 'invalid_type'));
+  const chosen = depth(furthest) > 0 ? furthest : ofItsType;
+  if (!chosen) return [issue];
+  return chosen.flatMap((inner) => innermost({ ...inner, path: [...issue.path, ...inner.path] }));
 }

@@ -98,7 +98,7 @@ function readOperation(payload: Record<string, unknown>, region: string | null):
     return { operation: { kind: 'delete', phone: phoneOf(p.delete_contact, 'delete_contact', region), occurredAt: p.occurred_at }, warnings };
   }
   const c = p.contact!;
-  const overrideLabels = c.overrideLabels ?? p.overrideLabels ?? false;
+  const overrideLabels = eitherLevel('overrideLabels', c.overrideLabels, p.overrideLabels) ?? false;
   const operation: UpsertOperation = {
     kind: 'upsert',
     phone: phoneOf(c.phone, 'contact.phone', region),
@@ -107,7 +107,7 @@ function readOperation(payload: Record<string, unknown>, region: string | null):
     externalId: c.external_id,
     labels: c.labels,
     overrideLabels,
-    removeLabels: c.removeLabels ?? p.removeLabels,
+    removeLabels: eitherLevel('removeLabels', c.removeLabels, p.removeLabels),
     enhancedData: c.enhanced_data?.map(({ title, items }) => ({ title, items: items.map(storedItem) })),
     customAttributes: c.custom_attributes,
     inviteNewContacts: p.inviteNewContacts ?? false,
@@ -116,6 +116,21 @@ function readOperation(payload: Record<string, unknown>, region: string | null):
   };
   if (overrideLabels && c.labels === undefined) warnings.push('overrideLabels: ignored without labels');
   return { operation, warnings };
+}
+
+/**
+ * A key that may be sent at the top level (as Polser does) or inside `contact`: sent at both with
+ * different values, the payload contradicts itself, and which one was meant cannot be told.
+ */
+function eitherLevel<T>(key: string, inContact: T | undefined, atTop: T | undefined): T | undefined {
+  if (inContact !== undefined && atTop !== undefined && JSON.stringify(inContact) !== JSON.stringify(atTop)) {
+    const message = 'sent with another value at the other level; send it once';
+    throw new Refusal('invalid_payload', `${key} is sent both at the top level and in contact, with different values: send it once`, [
+      { path: key, message },
+      { path: `contact.${key}`, message },
+    ]);
+  }
+  return inContact ?? atTop;
 }
 
 /** Only the keys that have a value, so that a stored item compares equal to the same item sent again. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** `true`/`false`, `"true"`/`"false"` in any case, `1`/`0` (number or string). */
 export const Boolish = z
-  .union([z.boolean(), z.number(), z.string()])
+  .union([z.boolean(), z.number(), z.string()], { error: 'must be true or false' })
   .refine((v) => (typeof v === 'string' ? /^(true|false|1|0)$/i.test(v.trim()) : v === true || v === false || v === 1 || v === 0), {
     error: 'must be true or false',
   })
@@ -14,9 +14,15 @@ const LABEL_TOO_LONG = `each label must be at most ${MAX_LABEL_LENGTH} character
 
 /** A comma-separated string or a list; trimmed, empty ones dropped. */
 export const LabelList = z
-  .union([z.string().max(MAX_LABELS * (MAX_LABEL_LENGTH + 2)), z.array(z.string({ error: 'must be a string' }).max(MAX_LABEL_LENGTH * 4, { error: LABEL_TOO_LONG })).max(MAX_LABELS)], {
-    error: 'must be a comma-separated string or a list of strings',
-  })
+  .union(
+    [
+      z.string().max(MAX_LABELS * (MAX_LABEL_LENGTH + 2), { error: `is too long for ${MAX_LABELS} labels of at most ${MAX_LABEL_LENGTH} characters` }),
+      z.array(z.string({ error: 'must be a string' }).max(MAX_LABEL_LENGTH * 4, { error: LABEL_TOO_LONG })).max(MAX_LABELS, { error: `must hold at most ${MAX_LABELS} labels` }),
+    ],
+    {
+      error: 'must be a comma-separated string or a list of strings',
+    },
+  )
   .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((label) => label.trim()).filter(Boolean))
   .check((ctx) => {
     if (ctx.value.length > MAX_LABELS) {
@@ -75,11 +81,11 @@ export function normaliseLink(link: string): string | null {
 }
 
 export const SectionItem = z.object({
-  text: z.string({ error: 'is required and must be a string' }).trim().min(1, { error: 'must not be empty' }).max(500),
-  description: z.string().max(1000).nullish(),
+  text: z.string({ error: 'is required and must be a string' }).trim().min(1, { error: 'must not be empty' }).max(500, { error: 'must be at most 500 characters' }),
+  description: z.string({ error: 'must be a string' }).max(1000, { error: 'must be at most 1000 characters' }).nullish(),
   link: z
-    .string()
-    .max(2048)
+    .string({ error: 'must be a string' })
+    .max(2048, { error: 'must be at most 2048 characters' })
     .nullish()
     .transform((link, ctx) => {
       if (link === null || link === undefined || link.trim() === '') return undefined;

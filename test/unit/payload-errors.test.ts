@@ -38,4 +38,55 @@ describe('what a refused payload is told', () => {
     expect(refusal.issues?.[0]).toEqual({ path, message: expect.stringMatching(message) });
     expect(refusal.message).toMatch(message);
   });
+
+  /** Of its form's type but over that form's limit: told about the limit, not what forms it takes. */
+  it.each([
+    ['101 labels as a list', 'contact.labels', { labels: Array.from({ length: 101 }, (_, i) => `l${i}`) }, /at most 100 labels/],
+    ['101 removeLabels as a list', 'contact.removeLabels', { removeLabels: Array.from({ length: 101 }, (_, i) => `l${i}`) }, /at most 100 labels/],
+    ['101 labels in a string', 'contact.labels', { labels: Array.from({ length: 101 }, (_, i) => `l${i}`).join(',') }, /at most 100 labels/],
+    ['a labels string of 10,201 characters', 'contact.labels', { labels: 'x'.repeat(10_201) }, /too long for 100 labels/],
+    ['an item text of 501 characters', 'contact.enhanced_data.S[0].text', { enhanced_data: { S: [{ text: 'x'.repeat(501) }] } }, /at most 500 characters/],
+    ['a description of 1001 characters', 'contact.enhanced_data.S[0].description', { enhanced_data: { S: [{ text: 'x', description: 'd'.repeat(1001) }] } }, /at most 1000 characters/],
+    ['a link of 2063 characters', 'contact.enhanced_data.S[0].link', { enhanced_data: { S: [{ text: 'x', link: `https://x.com/${'p'.repeat(2048)}` }] } }, /at most 2048 characters/],
+    ['overrideLabels null', 'contact.overrideLabels', { overrideLabels: null }, /must be true or false/],
+  ])('%s → %s', (_, path, fields, message) => {
+    const refusal = refusalOf({ contact: { phone, ...fields } });
+    expect(refusal.code).toBe('invalid_payload');
+    expect(refusal.issues?.[0]).toEqual({ path, message: expect.stringMatching(message) });
+    expect(refusal.message).toMatch(message);
+  });
 });
+
+describe('what a refused top-level field is told', () => {
+  it.each([
+    [{ contact: { phone }, overrideLabels: null }, 'overrideLabels', /must be true or false/],
+    [{ contact: { phone }, inviteNewContacts: null }, 'inviteNewContacts', /must be true or false/],
+    [{ contact: { phone }, occurred_at: null }, 'occurred_at', /ISO 8601 time or epoch milliseconds/],
+    [{ delete_contact: 7911123456.5 }, 'delete_contact', /whole number/],
+  ])('%j → %s', (payload, path, message) => {
+    const refusal = refusalOf(payload);
+    expect(refusal.code).toBe('invalid_payload');
+    expect(refusal.issues?.[0]).toEqual({ path, message: expect.stringMatching(message) });
+    expect(refusal.message).toMatch(message);
+  });
+});
+
+describe('a key sent at both levels', () => {
+  it.each([
+    ['overrideLabels', { contact: { phone, labels: 'x', overrideLabels: false }, overrideLabels: 'true' }],
+    ['removeLabels', { contact: { phone, removeLabels: 'a' }, removeLabels: 'b' }],
+  ])('%s with two different values is refused, naming both', (key, payload) => {
+    const refusal = refusalOf(payload);
+    expect(refusal.code).toBe('invalid_payload');
+    expect(refusal.message).toBe(`${key} is sent both at the top level and in contact, with different values: send it once`);
+    expect(refusal.issues?.map((issue) => issue.path)).toEqual([key, `contact.${key}`]);
+  });
+
+  it.each([
+    ['overrideLabels', { contact: { phone, labels: 'x', overrideLabels: 'TRUE' }, overrideLabels: 1 }, { overrideLabels: true }],
+    ['removeLabels', { contact: { phone, removeLabels: ' a, b' }, removeLabels: ['a', 'b'] }, { removeLabels: ['a', 'b'] }],
+  ])('%s with the same value in two spellings is taken', (_, payload, expected) => {
+    expect(toOperation(payload, 'GB').operation).toMatchObject(expected);
+  });
+});
+
