@@ -115,31 +115,77 @@ export class GroupCommitter {
   private async commit(batch: Batch, retried = false): Promise<void> {
     const { items } = batch;
     let settled: Settled[];
+    /** The work's outcome and its transaction's id, once the work is done and COMMIT is to be sent. */
+    let done: { xid: string; settled: Settled[] } | undefined;
     try {
-      settled = await this.db.transaction((tx) => applyAll(tx, batch, lockAll(tx, items.flatMap((item) => (item.lockKey === undefined ? [] : [item.lockKey])))));
+      settled = await this.db.transaction(async (tx) => {
+        const [xid, result] = await Promise.all([
+          transactionId(tx),
+          applyAll(tx, batch, lockAll(tx, items.flatMap((item) => (item.lockKey === undefined ? [] : [item.lockKey])))),
+        ]);
+        done = { xid, settled: result };
+        return result;
+      });
     } catch (error) {
+      if (done) {
+        // COMMIT was sent and its answer lost (most often a connection cut): the transaction may
+        // well have committed, and trying its deliveries again would apply them twice, over what
+        // other deliveries for the same phones did since its locks went. PostgreSQL knows which.
+        const outcome = await commitOutcome(this.db, done.xid);
+        if (outcome === 'committed') return settle(items, done.settled);
+        if (outcome === 'unknown') return items.forEach((item) => item.reject(error));
+      }
       if (items.length === 1) {
         // PostgreSQL chose this transaction to break a deadlock or a serialization conflict: the
         // other side has gone on, so once more usually succeeds.
         if (!retried && isConflict(error)) return this.commit(batch, true);
         return items[0]!.reject(error);
       }
-      // The batch as a whole failed (a deadlock on a shared new label, a lost connection): each
-      // delivery is tried once more on its own, where the outcome is its own (a group's in its
-      // order). Every delivery is idempotent in effect, and one with a key finds its stored answer,
-      // so a retry is safe.
+      // The batch as a whole failed and was rolled back (a deadlock on a shared new label, a
+      // connection lost before COMMIT): nothing of it was applied, so each delivery is tried once
+      // more on its own, where the outcome is its own (a group's in its order).
       this.stats.retriedAlone += items.length;
       const alone = (item: Pending) => this.commit({ items: [item], ordered: false }, retried);
       if (batch.ordered) for (const item of items) await alone(item);
       else await Promise.all(items.map(alone));
       return;
     }
-    items.forEach((item, i) => {
-      const result = settled[i]!;
-      if (result.ok) item.resolve(result.value);
-      else item.reject(result.error);
-    });
+    settle(items, settled);
   }
+}
+
+function settle(items: Pending[], settled: Settled[]): void {
+  items.forEach((item, i) => {
+    const result = settled[i]!;
+    if (result.ok) item.resolve(result.value);
+    else item.reject(result.error);
+  });
+}
+
+/** The transaction's id, for `commitOutcome`: sent with the transaction's first statements. */
+async function transactionId(tx: Tx): Promise<string> {
+  const [row] = await executePrepared<{ xid: string }>(tx, 'transaction_id', sql`select txid_current()::text as xid`);
+  return row!.xid;
+}
+
+/**
+ * Whether transaction `xid`, whose COMMIT got no answer, committed: asked on another connection,
+ * a few times while the server still counts it as in progress (it has not yet noticed the
+ * connection go). `unknown` when the database cannot tell or cannot be reached: the deliveries are
+ * then answered with the error (503), as their outcome is not known.
+ */
+async function commitOutcome(db: Db, xid: string): Promise<'committed' | 'aborted' | 'unknown'> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const [row] = await executePrepared<{ status: string | null }>(db, 'transaction_status', sql`select txid_status(${xid}::bigint) as status`);
+      if (row?.status === 'committed' || row?.status === 'aborted') return row.status;
+      if (row?.status !== 'in progress') return 'unknown';
+    } catch {
+      // The database is not reachable yet: ask again.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return 'unknown';
 }
 
 /**

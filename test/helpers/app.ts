@@ -32,8 +32,8 @@ export interface TestApp {
   config: Config;
   account: TestAccount;
   newAccount(region?: string | null): Promise<TestAccount>;
-  /** PostgreSQL only: another instance of the app, with a pool of its own, on the same database. */
-  openSibling(): Promise<{ app: TestApp['app']; close(): Promise<void> }>;
+  /** PostgreSQL only: another instance of the app, with a pool of its own, on the same database (reached at `url`, if given). */
+  openSibling(url?: string): Promise<{ app: TestApp['app']; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -46,9 +46,9 @@ export async function createTestApp(kind: DatabaseKind, env: Record<string, stri
   const config = loadConfig({ ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'silent', PUBLIC_URL: 'http://test.local', ...env });
   const logger = pino({ level: 'silent' });
   const parts = createApp({ config, database, logger });
-  const openSibling = async () => {
-    if (!scratch) throw new Error('a sibling instance needs PostgreSQL');
-    const siblingDb = await openDatabase({ url: scratch.url, poolSize: 10 });
+  const openSibling = async (url = scratch?.url) => {
+    if (!url) throw new Error('a sibling instance needs PostgreSQL');
+    const siblingDb = await openDatabase({ url, poolSize: 10 });
     return { app: createApp({ config, database: siblingDb, logger }).app, close: () => siblingDb.close() };
   };
   const newAccount = async (region: string | null = 'GB') => {

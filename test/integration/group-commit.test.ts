@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { recordDelivery } from '../../src/db/queries/deliveries.js';
 import { deliveries } from '../../src/db/schema.js';
@@ -59,6 +59,38 @@ describe.each(testDatabases())('group commit on %s', (kind) => {
     expect(t.parts.committer.stats.largest).toBeGreaterThanOrEqual(10);
     // The refusals were rolled back to their savepoints: the batch itself never had to be retried.
     expect(t.parts.committer.stats.retriedAlone).toBe(before.retriedAlone);
+  });
+
+  it('a batch that fails as a whole is rolled back, then each of its deliveries is applied on its own, once', async () => {
+    // The label exists beforehand, so that the deliveries have nothing to do before their batch.
+    await postWebhook(t, { contact: { phone: uniquePhone(), labels: 'retried' } });
+    // The first statement writing several deliveries' log rows fails: that batch is rolled back as a whole.
+    await t.database.db.execute(sql`create sequence fail_once_seq`);
+    await t.database.db.execute(sql.raw(`create function fail_once() returns trigger language plpgsql as $$
+      begin
+        if (select count(*) from inserted) > 1 and nextval('fail_once_seq') = 1 then raise exception 'this batch fails'; end if;
+        return null;
+      end $$`));
+    await t.database.db.execute(sql`create trigger fail_once after insert on deliveries referencing new table as inserted for each statement execute function fail_once()`);
+    try {
+      const phones = Array.from({ length: 6 }, () => uniquePhone());
+      const before = { ...t.parts.committer.stats };
+      const release = holdCommitter(t);
+      const sends = phones.map((phone, i) => postWebhook(t, { contact: { phone, name: `Alone ${i}`, labels: 'retried' } }));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await release();
+      const answers = await Promise.all(sends);
+
+      expect(answers.map((a) => [a.status, a.body.status]), JSON.stringify(answers[0]!.body)).toEqual(Array(6).fill([200, 'applied']));
+      // All six in the failed batch on PostgreSQL; on PGlite the first goes alone (the held
+      // transaction holds its one connection, so the others are still being read).
+      expect(t.parts.committer.stats.retriedAlone - before.retriedAlone).toBeGreaterThanOrEqual(5);
+      for (const [i, phone] of phones.entries()) expect(await storedContact(t, phone)).toMatchObject({ name: `Alone ${i}`, labels: ['retried'] });
+      const ids = answers.map((a) => a.body.delivery_id as string);
+      expect(await t.database.db.select({ status: deliveries.status }).from(deliveries).where(inArray(deliveries.id, ids))).toEqual(Array(6).fill({ status: 'applied' }));
+    } finally {
+      await t.database.db.execute(sql`drop trigger fail_once on deliveries`);
+    }
   });
 
   it('a delivery retried after a commit whose answer was lost keeps its first log row: no 500 for a duplicate id', async () => {
