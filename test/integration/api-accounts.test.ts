@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accounts } from '../../src/db/schema.js';
 import { ADMIN_KEY, callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { uniquePhone } from '../helpers/fixtures.js';
 
@@ -174,3 +175,23 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
     });
   });
 });
+
+describe('POST /accounts while ADMIN_API_KEY is unset', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { ADMIN_API_KEY: '' });
+  });
+  afterAll(() => t.close());
+
+  it.each([
+    ['the key the tests use elsewhere', ADMIN_KEY],
+    ['an empty bearer', ''],
+  ])('is refused with %s, and creates nothing', async (_, key) => {
+    const before = await t.database.db.select({ id: accounts.id }).from(accounts);
+    const res = await callApi(t, 'POST', '/accounts', { key, body: { name: 'Sneaky' } });
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({ code: 'unauthorized', error: 'admin routes are disabled: set ADMIN_API_KEY to enable them' });
+    expect(await t.database.db.select({ id: accounts.id }).from(accounts)).toEqual(before);
+  });
+});
+

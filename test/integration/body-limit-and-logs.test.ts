@@ -111,7 +111,7 @@ describe('webhook bodies over real HTTP, read straight from the socket', () => {
 });
 
 describe('the request log', () => {
-  it('has one line per request with route, status, account and duration, and no token, key, phone or body', async () => {
+  it('has one line per request with route, status, account and duration, and no token, key, phone, email or body', async () => {
     const lines: string[] = [];
     const t = await createTestApp('pglite');
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
@@ -129,8 +129,25 @@ describe('the request log', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ delete_contact: phone, occurred_at: 'Secret Name' }),
     });
+    // An email in the path, a request body, and a refusal that quotes it.
+    const email = 'secret.agent@company.com';
+    const api = { authorization: `Bearer ${t.account.apiKey}`, 'content-type': 'application/json' };
+    await app.request('/api/v1/agents', { method: 'POST', headers: api, body: JSON.stringify({ email, name: 'Agent' }) });
+    await app.request(`/api/v1/agents/${encodeURIComponent(email)}`, { method: 'DELETE', headers: api });
+    await app.request(`/api/v1/agents/${encodeURIComponent(email)}`, { method: 'DELETE', headers: api });
+    await app.request(`/webhooks/${t.account.webhookToken}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ contact: { phone }, assignee: email }),
+    });
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(entries).toHaveLength(4);
+    expect(entries).toHaveLength(8);
+    expect(entries.slice(4).map((entry) => [entry.route, entry.status])).toEqual([
+      ['/api/v1/agents', 201],
+      ['/api/v1/agents/:email', 204],
+      ['/api/v1/agents/:email', 404],
+      ['/webhooks/:token', 422],
+    ]);
     expect(entries[0]).toMatchObject({
       msg: 'request',
       requestId: expect.any(String),
@@ -144,7 +161,7 @@ describe('the request log', () => {
     // A refusal names the operation its payload asked for.
     expect(entries[3]).toMatchObject({ route: '/webhooks/:token', status: 400, account: t.account.id, operation: 'delete' });
     const log = lines.join('');
-    for (const secret of [t.account.webhookToken, t.account.apiKey, 'whk_wrong-token-value', phone, 'Secret Name']) expect(log).not.toContain(secret);
+    for (const secret of [t.account.webhookToken, t.account.apiKey, 'whk_wrong-token-value', phone, 'Secret Name', 'secret.agent', encodeURIComponent(email)]) expect(log).not.toContain(secret);
     await t.close();
   });
 });
