@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
-import { addAgent, addConversations, storedContact } from '../helpers/fixtures.js';
+import { addAgent, addConversations, storedContact, uniquePhone } from '../helpers/fixtures.js';
 
 const PHONE = '+447400111222';
 
@@ -81,34 +81,44 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
       body: init.body,
     });
 
-  const forms: { name: string; init: Parameters<typeof send>[0] }[] = [
-    { name: 'form fields', init: { type: 'application/x-www-form-urlencoded', body: 'phone=%2B447400222333&name=Form+Person&labels=a%2C+b' } },
-    { name: 'form fields with contact[phone]', init: { type: 'application/x-www-form-urlencoded', body: 'contact%5Bphone%5D=%2B447400222333&name=Form+Person&labels=a,b' } },
-    { name: 'form field payload holding JSON', init: { type: 'application/x-www-form-urlencoded; charset=utf-8', body: `payload=${encodeURIComponent('{"contact":{"phone":"+447400222333","name":"Form Person","labels":["a","b"]}}')}` } },
-    { name: 'GET query string', init: { method: 'GET', query: 'phone=%2B447400222333&name=Form%20Person&labels=a,b' } },
-    { name: 'GET query with payload', init: { method: 'GET', query: `payload=${encodeURIComponent('{"contact":{"phone":"+447400222333","name":"Form Person","labels":"a, b"}}')}` } },
-    { name: 'POST with the fields in the query and no body', init: { query: 'phone=%2B447400222333&name=Form+Person&labels=a&labels=b' } },
-    { name: 'POST with the fields in the query and an empty form body (curl -d "")', init: { type: 'application/x-www-form-urlencoded', body: '', query: 'phone=%2B447400222333&name=Form+Person&labels=a&labels=b' } },
-    { name: 'POST with the fields in the query, no body, and a JSON Content-Type', init: { type: 'application/json', query: 'phone=%2B447400222333&name=Form+Person&labels=a,b' } },
-    { name: 'JSON with a charset', init: { type: 'application/json; charset=utf-8', body: '{"contact":{"phone":"+447400222333","name":"Form Person","labels":"a,b"}}' } },
+  /** Each form on a phone of its own, so that each one's name and labels are its own work. */
+  const forms: { name: string; init: (phone: string) => Parameters<typeof send>[0] }[] = [
+    { name: 'form fields', init: (p) => ({ type: 'application/x-www-form-urlencoded', body: `phone=${encodeURIComponent(p)}&name=Form+Person&labels=a%2C+b` }) },
+    { name: 'form fields with contact[phone]', init: (p) => ({ type: 'application/x-www-form-urlencoded', body: `contact%5Bphone%5D=${encodeURIComponent(p)}&name=Form+Person&labels=a,b` }) },
+    { name: 'form field payload holding JSON', init: (p) => ({ type: 'application/x-www-form-urlencoded; charset=utf-8', body: `payload=${encodeURIComponent(`{"contact":{"phone":"${p}","name":"Form Person","labels":["a","b"]}}`)}` }) },
+    { name: 'GET query string', init: (p) => ({ method: 'GET', query: `phone=${encodeURIComponent(p)}&name=Form%20Person&labels=a,b` }) },
+    { name: 'GET query with payload', init: (p) => ({ method: 'GET', query: `payload=${encodeURIComponent(`{"contact":{"phone":"${p}","name":"Form Person","labels":"a, b"}}`)}` }) },
+    { name: 'POST with the fields in the query and no body', init: (p) => ({ query: `phone=${encodeURIComponent(p)}&name=Form+Person&labels=a&labels=b` }) },
+    { name: 'POST with the fields in the query and an empty form body (curl -d "")', init: (p) => ({ type: 'application/x-www-form-urlencoded', body: '', query: `phone=${encodeURIComponent(p)}&name=Form+Person&labels=a&labels=b` }) },
+    { name: 'POST with the fields in the query, no body, and a JSON Content-Type', init: (p) => ({ type: 'application/json', query: `phone=${encodeURIComponent(p)}&name=Form+Person&labels=a,b` }) },
+    { name: 'JSON with a charset', init: (p) => ({ type: 'application/json; charset=utf-8', body: `{"contact":{"phone":"${p}","name":"Form Person","labels":"a,b"}}` }) },
   ];
 
-  it.each(forms)('$name upserts the same contact', async ({ init }) => {
-    const res = await send(init);
+  it.each(forms)('$name creates the contact with its name and labels', async ({ init }) => {
+    const phone = uniquePhone();
+    const res = await send(init(phone));
     const body = (await res.json()) as Record<string, any>;
     expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(body.contact).toMatchObject({ phone: '+447400222333', name: 'Form Person', labels: ['a', 'b'] });
+    expect(body.contact).toMatchObject({ phone, name: 'Form Person', labels: ['a', 'b'], created: true });
+    expect(await storedContact(t, phone)).toMatchObject({ name: 'Form Person', labels: ['a', 'b'] });
   });
 
-  it('flat form fields cover every operation: overrideLabels, delete and assignee', async () => {
+  it('flat form fields cover every operation: overrideLabels, inviteNewContacts, delete and assignee', async () => {
     const form = 'application/x-www-form-urlencoded';
-    const override = await send({ type: form, body: 'phone=%2B447400222333&labels=only&overrideLabels=TRUE&inviteNewContacts=1' });
+    const phone = uniquePhone();
+    const q = encodeURIComponent(phone);
+    await send({ type: form, body: `phone=${q}&labels=a,b` });
+    const override = await send({ type: form, body: `phone=${q}&labels=only&overrideLabels=TRUE` });
     expect(((await override.json()) as any).contact.labels).toEqual(['only']);
+    const invited = uniquePhone();
+    await send({ type: form, body: `phone=${encodeURIComponent(invited)}&inviteNewContacts=1` });
+    expect((await storedContact(t, invited))?.invite_requested).toBe(true);
     await addAgent(t, 'form.agent@company.com');
-    const assign = await send({ type: form, body: 'phone=%2B447400222333&assignee=form.agent%40company.com' });
+    const assign = await send({ type: form, body: `phone=${q}&assignee=form.agent%40company.com` });
     expect(((await assign.json()) as any).operation).toBe('upsert_assign');
-    const del = await send({ method: 'GET', query: 'delete_contact=%2B447400222333' });
+    const del = await send({ method: 'GET', query: `delete_contact=${q}` });
     expect(((await del.json()) as any).deleted.contact).toBe(true);
+    expect(await storedContact(t, phone)).toBeNull();
   });
 
   it('fields beside a payload field are not read, and the answer says so', async () => {
