@@ -152,8 +152,16 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
       }
     });
 
-    it('accepts limit 200', async () => {
-      expect((await list('?limit=200')).status).toBe(200);
+    it('gives 50 a page unless told, and at most 200', async () => {
+      const other = await t.newAccount();
+      for (let i = 0; i < 201; i++) expect((await postWebhook(t, { contact: { phone: `+4474005${String(i).padStart(5, '0')}` } }, { token: other.webhookToken })).status).toBe(200);
+      const page = (query: string) => callApi(t, 'GET', `/contacts${query}`, { key: other.apiKey });
+      const first = await page('');
+      expect(first.body.data).toHaveLength(50);
+      expect(first.body.next_cursor).toEqual(expect.any(String));
+      const all = await page('?limit=200');
+      expect(all.body.data).toHaveLength(200);
+      expect((await page(`?limit=200&cursor=${all.body.next_cursor}`)).body).toMatchObject({ data: [expect.anything()], next_cursor: null });
     });
 
     it.each([

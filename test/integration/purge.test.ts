@@ -100,6 +100,20 @@ describe.each(testDatabases())('purge on %s', (kind) => {
     expect(await deliveryIds()).toEqual([]);
   });
 
+  it('keeps an idempotency key 72 hours, a refused payload 7 days and a tombstone 30 days from when they are written', async () => {
+    const phone = uniquePhone();
+    const sentAt = Date.now();
+    await postWebhook(t, { contact: { phone } }, { headers: { 'Idempotency-Key': 'lifetime' } });
+    await postWebhook(t, { delete_contact: phone });
+    const refused = await postWebhook(t, { contact: { phone: 'nope' } });
+    const [key] = await db().select({ expiresAt: idempotencyKeys.expiresAt }).from(idempotencyKeys).where(eq(idempotencyKeys.key, 'lifetime'));
+    const [tombstone] = await db().select({ expiresAt: tombstones.expiresAt }).from(tombstones).where(eq(tombstones.phoneHash, phoneHash(t.account.id, phone)));
+    const lifetime = (expiresAt: Date | null | undefined) => Math.round((expiresAt!.getTime() - sentAt) / 60_000) / 60;
+    expect(lifetime(key?.expiresAt)).toBe(72);
+    expect(lifetime((await delivery(refused.body.delivery_id))?.payloadExpiresAt)).toBe(7 * 24);
+    expect(lifetime(tombstone?.expiresAt)).toBe(30 * 24);
+  });
+
   it('leaves the API showing a purged payload as gone', async () => {
     const refused = await postWebhook(t, { contact: { phone: 'nope' } });
     await db().update(deliveries).set({ payloadExpiresAt: ago(1) }).where(eq(deliveries.id, refused.body.delivery_id));
