@@ -227,7 +227,12 @@ export class Deliverer {
   /** A delivery whose transaction threw: a refusal is recorded as such; the key's stored answer is given where another process stored it first. */
   private async settleFailure(ctx: Context, error: unknown, operation?: Operation): Promise<DeliveryOutcome> {
     if (error instanceof Refusal) return this.refuse(ctx, error, operation);
-    if (error instanceof StoredFirst) return this.replay(ctx, (await findStoredResponse(this.db, ctx.account.id, ctx.key!))!, operation);
+    if (error instanceof StoredFirst) {
+      const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key!);
+      // Expired between the two looks (at the end of its 72 hours): the sender's retry applies it anew.
+      if (!stored) throw new IdempotencyInProgress();
+      return this.replay(ctx, stored, operation);
+    }
     throw error;
   }
 

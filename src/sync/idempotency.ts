@@ -16,7 +16,8 @@ export async function findStoredResponse(db: Db, accountId: string, key: string)
   const [row] = await db
     .select({ fingerprint: idempotencyKeys.fingerprint, body: idempotencyKeys.responseBody })
     .from(idempotencyKeys)
-    .where(and(eq(idempotencyKeys.accountId, accountId), eq(idempotencyKeys.key, key), gt(idempotencyKeys.expiresAt, new Date())))
+    // By the database's clock, as storeResponse judges a key expired: two clocks could disagree on it.
+    .where(and(eq(idempotencyKeys.accountId, accountId), eq(idempotencyKeys.key, key), gt(idempotencyKeys.expiresAt, sql`now()`)))
     .limit(1);
   return row;
 }

@@ -127,8 +127,13 @@ export const EnhancedData = z
 
 export const MAX_CUSTOM_ATTRIBUTES = 100;
 
+/** A number as it was sent: past 2^53 − 1 (a 64-bit id, say) JSON parsing has already changed its digits. */
+const ExactNumber = z.number().refine((n) => Math.abs(n) <= Number.MAX_SAFE_INTEGER, {
+  error: 'is too large to keep exactly (past 2^53 − 1 a number has already lost digits when it is read): send it as text',
+});
+
 export const CustomAttributes = z
-  .record(z.string().min(1, { error: 'an attribute name must not be empty' }).max(100, { error: 'an attribute name must be at most 100 characters' }), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()], {
+  .record(z.string().min(1, { error: 'an attribute name must not be empty' }).max(100, { error: 'an attribute name must be at most 100 characters' }), z.union([z.string().max(1000, { error: 'must be at most 1000 characters' }), ExactNumber, z.boolean(), z.null()], {
     error: 'must be a string, number, boolean or null',
   }))
   .refine((attributes) => Object.keys(attributes).length <= MAX_CUSTOM_ATTRIBUTES, {

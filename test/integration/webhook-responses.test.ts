@@ -1,5 +1,5 @@
 import { count, eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -99,6 +99,29 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
       expect(again.headers.get('idempotent-replayed')).toBe('true');
       expect(again.body).toEqual(first.body);
       expect((await storedContact(t, phone))?.labels).toEqual(['two']);
+    });
+
+    it('judges a key\'s expiry by the database\'s clock alone: a process clock an hour fast still gets the stored answer', async () => {
+      const phone = uniquePhone();
+      const key = `clock-${phone}`;
+      const first = await postWebhook(t, { contact: { phone, name: 'First' } }, { headers: { 'idempotency-key': key } });
+      // Live for the database for 30 more minutes, expired for a process whose clock is an hour fast.
+      await t.database.db.update(idempotencyKeys).set({ expiresAt: sql`now() + interval '30 minutes'` }).where(eq(idempotencyKeys.key, key));
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 60 * 60_000 });
+      try {
+        const again = await postWebhook(t, { contact: { phone, name: 'First' } }, { headers: { 'idempotency-key': key } });
+        expect(again.status, JSON.stringify(again.body)).toBe(200);
+        if (kind === 'postgres') {
+          expect(again.headers.get('idempotent-replayed')).toBe('true');
+          expect(again.body.delivery_id).toBe(first.body.delivery_id);
+        } else {
+          // PGlite runs in this process and reads its clock too: the key has expired for both.
+          expect(again.headers.get('idempotent-replayed')).toBeNull();
+          expect(again.body.delivery_id).not.toBe(first.body.delivery_id);
+        }
+      } finally {
+        vi.useRealTimers();
+      }
     });
 
     it('webhook-id is the key when Idempotency-Key is absent', async () => {

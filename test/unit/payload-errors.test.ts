@@ -49,6 +49,8 @@ describe('what a refused payload is told', () => {
     ['a description of 1001 characters', 'contact.enhanced_data.S[0].description', { enhanced_data: { S: [{ text: 'x', description: 'd'.repeat(1001) }] } }, /at most 1000 characters/],
     ['a link of 2063 characters', 'contact.enhanced_data.S[0].link', { enhanced_data: { S: [{ text: 'x', link: `https://x.com/${'p'.repeat(2048)}` }] } }, /at most 2048 characters/],
     ['overrideLabels null', 'contact.overrideLabels', { overrideLabels: null }, /must be true or false/],
+    ['a custom attribute of 12345678901234567890', 'contact.custom_attributes.crm_id', { custom_attributes: { crm_id: 12345678901234567890 } }, /too large to keep exactly/],
+    ['a custom attribute of -1e300', 'contact.custom_attributes.x', { custom_attributes: { x: -1e300 } }, /send it as text/],
   ])('%s → %s', (_, path, fields, message) => {
     const refusal = refusalOf({ contact: { phone, ...fields } });
     expect(refusal.code).toBe('invalid_payload');
