@@ -140,7 +140,10 @@ export const CustomAttributes = z
     error: `must hold at most ${MAX_CUSTOM_ATTRIBUTES} keys`,
   });
 
-/** ISO 8601 with a time zone, or epoch milliseconds (as a number or a string of digits). */
+/** How far ahead of this server's clock an `occurred_at` may be: any time zone written as UTC, not more. */
+const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
+
+/** ISO 8601 with a time zone, or epoch milliseconds (as a number or a string of digits), at most 24 hours ahead. */
 export const OccurredAt = z
   .union([z.number().int().nonnegative(), z.string().max(64)], { error: 'must be an ISO 8601 time or epoch milliseconds' })
   .transform((value, ctx) => {
@@ -154,6 +157,11 @@ export const OccurredAt = z
     // changes past 9999.
     if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {
       ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone, or epoch milliseconds, in years 1 to 9999' });
+      return z.NEVER;
+    }
+    // Taken, it would make every later delivery for the phone stale until that time comes.
+    if (date.getTime() > Date.now() + MAX_FUTURE_MS) {
+      ctx.issues.push({ code: 'custom', input: value, message: 'is more than 24 hours ahead: check the sender\'s clock and time zone' });
       return z.NEVER;
     }
     return date;

@@ -207,6 +207,18 @@ const cases: FieldCase[] = [
       expect(s).toBeNull();
     },
   },
+  {
+    name: 'occurred_at: more than 24 hours ahead is refused (it would make the phone stale until then)',
+    before: (p) => [contact(p, { name: 'Now' })],
+    send: (p) => contact(p, { name: 'Future' }, { occurred_at: new Date(Date.now() + 25 * 60 * 60_000).toISOString() }),
+    status: 400,
+    code: 'invalid_payload',
+  },
+  {
+    name: 'occurred_at: a few hours ahead (a time zone written as UTC) is taken',
+    send: (p) => contact(p, { name: 'Soon' }, { occurred_at: Date.now() + 14 * 60 * 60_000 }),
+    expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.name).toBe('Soon'); },
+  },
   { name: 'occurred_at: after year 9999 is refused', send: (p) => contact(p, {}, { occurred_at: 253402300800000 }), status: 400, code: 'invalid_payload' },
   { name: 'occurred_at: year 0 is refused (PostgreSQL reads no year 0)', send: (p) => contact(p, { name: 'Never' }, { occurred_at: '0000-01-01T00:00:00Z' }), status: 400, code: 'invalid_payload' },
   { name: 'occurred_at: year 1 in a zone east of UTC, year 0 in UTC, is refused', send: (p) => contact(p, {}, { occurred_at: '0001-01-01T00:00:00+14:00' }), status: 400, code: 'invalid_payload' },
