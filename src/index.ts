@@ -2,7 +2,7 @@ import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
-import { openDatabase } from './db/client.js';
+import { DataDirInUse, openDatabase } from './db/client.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
 import { startPurgeSchedule } from './sync/purge.js';
 
@@ -80,6 +80,8 @@ function readConfig(): Config {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`contact-sync failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  // A refusal that says what to do is shown as it is; anything else with its stack.
+  const text = error instanceof DataDirInUse ? error.message : error instanceof Error ? error.stack : String(error);
+  process.stderr.write(`contact-sync failed to start: ${text}\n`);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { sql, type SQL } from 'drizzle-orm';
@@ -112,16 +113,74 @@ async function migratePostgresOnce(url: string): Promise<void> {
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
-  if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true });
-  const client = new PGlite(dataDir);
-  const db = drizzlePglite(client, { schema });
-  await migratePglite(db, { migrationsFolder });
-  return {
-    kind: 'pglite',
-    db,
-    lookups: db,
-    concurrency: 1,
-    ping: async () => void (await db.execute(sql`select 1`)),
-    close: () => client.close(),
-  };
+  let unlock = () => {};
+  if (!dataDir.includes('://')) {
+    mkdirSync(dataDir, { recursive: true });
+    unlock = lockDataDir(dataDir);
+  }
+  try {
+    const client = new PGlite(dataDir);
+    const db = drizzlePglite(client, { schema });
+    await migratePglite(db, { migrationsFolder });
+    return {
+      kind: 'pglite',
+      db,
+      lookups: db,
+      concurrency: 1,
+      ping: async () => void (await db.execute(sql`select 1`)),
+      close: async () => {
+        await client.close();
+        unlock();
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+/** A second process on a PGlite directory the first one has open: refused, as both would write its files. */
+export class DataDirInUse extends Error {
+  constructor(dataDir: string, pid: number) {
+    super(`DATA_DIR ${dataDir} is in use by another contact-sync process (pid ${pid}): stop it, or set DATA_DIR to another directory`);
+  }
+}
+
+/** The PGlite directories this process has open. */
+const openDirs = new Set<string>();
+
+/**
+ * Takes the directory for this process, with its pid in `contact-sync.pid`; the returned function
+ * lets go of it. A file left by a process that has gone (a crash, SIGKILL) is taken over, as is one
+ * with this process's own pid that it does not hold (left by an earlier life: pid 1 in a container).
+ */
+function lockDataDir(dataDir: string): () => void {
+  const dir = resolve(dataDir);
+  if (openDirs.has(dir)) throw new DataDirInUse(dataDir, process.pid);
+  const file = join(dir, 'contact-sync.pid');
+  for (;;) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      openDirs.add(dir);
+      return () => {
+        openDirs.delete(dir);
+        rmSync(file, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number(readFileSync(file, 'utf8'));
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) throw new DataDirInUse(dataDir, pid);
+    rmSync(file, { force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
