@@ -21,7 +21,7 @@ export async function* readNdjsonLines(chunks: AsyncIterable<Uint8Array>, maxLin
     // The CR of a CRLF line end is not the line's: a line of exactly maxLineBytes may carry one.
     const bytes = size > 0 ? concat(parts, size) : undefined;
     const length = bytes && bytes[bytes.length - 1] === CR ? size - 1 : size;
-    const result = tooLong || length > maxLineBytes ? ({ line, tooLong: true } as const) : bytes ? textLine(line, bytes) : undefined;
+    const result = tooLong || length > maxLineBytes ? ({ line, tooLong: true } as const) : bytes ? textLine(line, bytes.subarray(0, length)) : undefined;
     parts = [];
     size = 0;
     tooLong = false;
@@ -57,7 +57,7 @@ export async function* readNdjsonLines(chunks: AsyncIterable<Uint8Array>, maxLin
 
 function textLine(line: number, bytes: Uint8Array): NdjsonLine {
   const text = utf8Text(bytes);
-  return text === undefined ? { line, notUtf8: true } : { line, text: text.replace(/\r$/, '') };
+  return text === undefined ? { line, notUtf8: true } : { line, text };
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {

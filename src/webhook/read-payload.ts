@@ -43,11 +43,12 @@ function escapesAreUtf8(text: string): boolean {
  * fields that were not read: those sent beside a `payload` field, which holds the whole delivery.
  */
 export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; ignored: string[] } {
-  if (raw.kind !== 'json' && !escapesAreUtf8(raw.kind === 'form' ? raw.body : raw.query)) {
+  const fields = raw.kind === 'form' ? raw.body : raw.kind === 'query' ? raw.query : undefined;
+  if (fields !== undefined && !escapesAreUtf8(fields)) {
     const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
     throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
   }
-  const read = raw.kind === 'json' ? { payload: parseJsonObject(raw.body, 'the body'), ignored: [] } : readFields(new URLSearchParams(raw.kind === 'form' ? raw.body : raw.query));
+  const read = raw.kind === 'json' ? { payload: parseJsonObject(raw.body, 'the body'), ignored: [] } : readFields(new URLSearchParams(fields));
   const problem = unstorableText(read.payload);
   if (problem) throw new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`);
   return read;

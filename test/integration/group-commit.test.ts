@@ -93,9 +93,9 @@ describe.each(testDatabases())('group commit on %s', (kind) => {
     }
   });
 
-  it('a delivery retried after a commit whose answer was lost keeps its first log row: no 500 for a duplicate id', async () => {
-    // A batch whose connection is cut during COMMIT may have committed: each delivery is tried
-    // again on its own, with its id, and must find its row already there.
+  it('a delivery recorded again under its id keeps its first log row: no 500 for a duplicate id', async () => {
+    // A guard: a delivery is tried again only once its first transaction is known not to have
+    // committed (commit-lost.pg.test.ts), but a second row under one id must never fail a batch.
     const first = await postWebhook(t, { contact: { phone: uniquePhone(), name: 'Once' } });
     const [row] = await t.database.db.select().from(deliveries).where(eq(deliveries.id, first.body.delivery_id));
     const again = { id: row!.id, accountId: row!.accountId, operation: 'upsert', phoneMasked: row!.phoneMasked, status: 'unchanged' as const, errorCode: null, errorMessage: null, durationMs: 1, idempotencyKey: null };

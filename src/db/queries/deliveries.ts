@@ -29,8 +29,9 @@ export function recordDelivery(db: Db, record: DeliveryRecord): Promise<void> {
 
 /**
  * Several deliveries' rows in the log, in one statement, sent before anything is awaited (see
- * contact-batch.ts). A row already there is kept: a batch whose connection was cut during COMMIT
- * may have committed, and its deliveries, tried again on their own, come back with the same ids.
+ * contact-batch.ts). A row already there under the same id is kept rather than failing the batch:
+ * a delivery is only tried again once its first transaction is known not to have committed (see
+ * group-commit.ts), so this is a guard, not a path taken.
  */
 export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promise<void> {
   if (records.length === 0) return;
