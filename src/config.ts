@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isRegion, REGION_MESSAGE } from './webhook/phone.js';
 
 const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -13,7 +14,12 @@ export const ConfigSchema = z.object({
   DB_POOL_SIZE: integer(10, 1, 200),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Region for the `default` account created on first start (ISO 3166 alpha-2). */
-  DEFAULT_REGION: z.string().regex(/^[A-Za-z]{2}$/, 'must be a two-letter country code').transform((r) => r.toUpperCase()).optional(),
+  DEFAULT_REGION: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, 'must be a two-letter country code')
+    .transform((r) => r.toUpperCase())
+    .refine(isRegion, REGION_MESSAGE)
+    .optional(),
   MAX_BODY_BYTES: integer(256 * 1024, 1024, 64 * 1024 * 1024),
   /** A signed bulk body is spooled to disk before its signature can be checked: at most this much. */
   MAX_BULK_BYTES: integer(1024 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),

@@ -1,4 +1,4 @@
-import { type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 /**
  * What a sender may put between digits: spaces, dots, dashes, slashes, brackets; the `+` may sit
@@ -8,6 +8,10 @@ import { type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/
 const PHONE_SHAPE = /^\(?\+?[\d\s().\-/]{4,40}$/;
 /** Dashes a word processor or a spreadsheet puts in place of `-`: hyphen, non-breaking hyphen, figure dash, en and em dash, minus. */
 const DASHES = /[\u2010-\u2015\u2212]/g;
+
+/** An account's region: an ISO 3166-1 alpha-2 code libphonenumber-js has numbering plans for (upper case). */
+export const isRegion = (code: string): boolean => isSupportedCountry(code);
+export const REGION_MESSAGE = 'must be a country code libphonenumber knows, like GB or US';
 
 /**
  * E.164 for a phone as CRMs send it, or null when it is not a valid number.

@@ -13,11 +13,16 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://x'],
     ['ADMIN_API_KEY', 'short'],
     ['DEFAULT_REGION', 'GBR'],
+    ['DEFAULT_REGION', 'XX'],
     ['MAX_BODY_BYTES', '-1'],
     ['LOG_LEVEL', 'loud'],
   ])('a bad %s (%s) is an error naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `));
+  });
+
+  it('reads DEFAULT_REGION in any case', () => {
+    expect(loadConfig({ DEFAULT_REGION: 'gb' }).DEFAULT_REGION).toBe('GB');
   });
 
   it('treats an empty variable as unset', () => {

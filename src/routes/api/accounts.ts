@@ -1,16 +1,16 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { isSupportedCountry } from 'libphonenumber-js/max';
 import { publicUrl, type Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import { createAccount, rotateWebhookToken } from '../../db/queries/accounts.js';
 import { createRouter } from '../../http/router.js';
+import { isRegion, REGION_MESSAGE } from '../../webhook/phone.js';
 import { adminSecurity, apiKeySecurity, errorResponses, iso, jsonBody, jsonResponse } from './schemas.js';
 
 const Region = z
   .string()
   .length(2, { error: 'must be a two-letter country code' })
   .transform((region) => region.toUpperCase())
-  .refine((region) => isSupportedCountry(region), { error: 'must be a country code libphonenumber knows, like GB or US' })
+  .refine(isRegion, { error: REGION_MESSAGE })
   .openapi({ example: 'GB', description: 'ISO 3166-1 alpha-2; numbers without + or 00 are read in this region first' });
 
 const NewAccountBody = z.object({
