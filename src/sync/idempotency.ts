@@ -3,7 +3,8 @@ import { and, eq, gt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { idempotencyKeys, storedAnswerPhone } from '../db/schema.js';
 
-export const IDEMPOTENCY_TTL_MS = 72 * 60 * 60 * 1000;
+/** How long a key's answer is kept. Judged by the database's clock wherever a key's expiry is written, read or purged: two clocks could disagree on it. */
+const IDEMPOTENCY_TTL = sql.raw(`interval '72 hours'`);
 
 export interface StoredResponse {
   fingerprint: string;
@@ -16,7 +17,6 @@ export async function findStoredResponse(db: Db, accountId: string, key: string)
   const [row] = await db
     .select({ fingerprint: idempotencyKeys.fingerprint, body: idempotencyKeys.responseBody })
     .from(idempotencyKeys)
-    // By the database's clock, as storeResponse judges a key expired: two clocks could disagree on it.
     .where(and(eq(idempotencyKeys.accountId, accountId), eq(idempotencyKeys.key, key), gt(idempotencyKeys.expiresAt, sql`now()`)))
     .limit(1);
   return row;
@@ -27,7 +27,7 @@ export async function findStoredResponse(db: Db, accountId: string, key: string)
  * transaction must then be rolled back and the stored answer given instead.
  */
 export async function storeResponse(db: Db, accountId: string, key: string, fingerprint: string, body: unknown): Promise<boolean> {
-  const expiresAt = new Date(Date.now() + IDEMPOTENCY_TTL_MS);
+  const expiresAt = sql`now() + ${IDEMPOTENCY_TTL}`;
   const inserted = await db
     .insert(idempotencyKeys)
     .values({ accountId, key, fingerprint, responseBody: body, expiresAt })

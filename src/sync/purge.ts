@@ -1,11 +1,12 @@
-import { count, lt, lte } from 'drizzle-orm';
+import { count, lt, lte, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { deliveries, idempotencyKeys, tombstones } from '../db/schema.js';
 import { loggable } from '../http/on-error.js';
 
 /** The delivery log keeps 30 days; a refused payload goes sooner, at its own `payload_expires_at`. */
-export const DELIVERY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+const DELIVERY_RETENTION_DAYS = 30;
+export const DELIVERY_RETENTION_MS = DELIVERY_RETENTION_DAYS * 24 * 60 * 60 * 1000;
 
 export interface PurgeCounts {
   idempotencyKeys: number;
@@ -17,9 +18,13 @@ export interface PurgeCounts {
 /**
  * Removes what has outlived its time. Readers already ignore expired keys and payloads, so a purge
  * that runs late changes nothing a caller sees. Each statement is counted inside the database, so
- * memory does not grow with the number of rows purged.
+ * memory does not grow with the number of rows purged. Time is the database's (`now()`), which wrote
+ * the expiries: a process whose clock runs ahead must not remove a key still live. `at` stands in for
+ * it in tests.
  */
-export async function purgeExpired(db: Db, now = new Date()): Promise<PurgeCounts> {
+export async function purgeExpired(db: Db, at?: Date): Promise<PurgeCounts> {
+  const now = at ?? sql`now()`;
+  const oldest = at ? new Date(at.getTime() - DELIVERY_RETENTION_MS) : sql`now() - ${sql.raw(`interval '${DELIVERY_RETENTION_DAYS} days'`)}`;
   const keys = db.$with('keys').as(db.delete(idempotencyKeys).where(lte(idempotencyKeys.expiresAt, now)).returning({ key: idempotencyKeys.key }));
   const graves = db.$with('graves').as(db.delete(tombstones).where(lte(tombstones.expiresAt, now)).returning({ hash: tombstones.phoneHash }));
   const payloads = db.$with('payloads').as(
@@ -32,7 +37,7 @@ export async function purgeExpired(db: Db, now = new Date()): Promise<PurgeCount
   const old = db.$with('old').as(
     db
       .delete(deliveries)
-      .where(lt(deliveries.receivedAt, new Date(now.getTime() - DELIVERY_RETENTION_MS)))
+      .where(lt(deliveries.receivedAt, oldest))
       .returning({ id: deliveries.id }),
   );
   const [k] = await db.with(keys).select({ n: count() }).from(keys);

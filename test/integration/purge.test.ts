@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/db/client.js';
 import { deliveries, idempotencyKeys, tombstones } from '../../src/db/schema.js';
 import { phoneHash } from '../../src/sync/phone-key.js';
@@ -112,6 +112,33 @@ describe.each(testDatabases())('purge on %s', (kind) => {
     expect(lifetime(key?.expiresAt)).toBe(72);
     expect(lifetime((await delivery(refused.body.delivery_id))?.payloadExpiresAt)).toBe(7 * 24);
     expect(lifetime(tombstone?.expiresAt)).toBe(30 * 24);
+  });
+
+  /** Runs `body` with this process's clock (not the database's, on PostgreSQL) `hours` ahead. */
+  async function clockAhead<T>(hours: number, body: () => Promise<T>): Promise<T> {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + hours * 60 * 60_000 });
+    try {
+      return await body();
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
+  // PGlite runs in this process and reads its clock too: there the two clocks are one.
+  it("judges a key's expiry by the database's clock: a process clock 73 hours fast purges no live key", async () => {
+    await postWebhook(t, { contact: { phone: uniquePhone() } }, { headers: { 'Idempotency-Key': 'live' } });
+    const purged = await clockAhead(73, () => purgeExpired(db()));
+    expect(purged.idempotencyKeys).toBe(kind === 'postgres' ? 0 : 1);
+    expect(await keyNames()).toEqual(kind === 'postgres' ? ['live'] : []);
+  });
+
+  it("writes a key's expiry by the database's clock: 72 hours from the database's now, whatever the process's", async () => {
+    await clockAhead(1, () => postWebhook(t, { contact: { phone: uniquePhone() } }, { headers: { 'Idempotency-Key': 'fast' } }));
+    const [row] = await db()
+      .select({ hoursLeft: sql<number>`round(extract(epoch from ${idempotencyKeys.expiresAt} - now()) / 3600)::int` })
+      .from(idempotencyKeys)
+      .where(eq(idempotencyKeys.key, 'fast'));
+    expect(row?.hoursLeft).toBe(kind === 'postgres' ? 72 : 73);
   });
 
   it('leaves the API showing a purged payload as gone', async () => {
