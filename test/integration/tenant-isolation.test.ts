@@ -101,6 +101,22 @@ describe.each(testDatabases())('tenant isolation on %s', (kind) => {
     expect(documented.filter((route) => !covered.has(route))).toEqual([]);
   });
 
+  it('answers 401 to every route of the API sent without a key, so no route is open by mistake', async () => {
+    const doc = t.app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'contact-sync', version: 'test' } });
+    const documented = Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
+      path.startsWith('/api/v1/') ? Object.keys(item as object).map((method) => [method.toUpperCase(), path.replace(/\{[^}]+\}/g, 'x')] as const) : [],
+    );
+    expect(documented.length).toBeGreaterThanOrEqual(15);
+    const answers = await Promise.all(
+      documented.map(async ([method, path]) => {
+        const res = await t.app.request(path, { method, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
+        return `${method} ${path} ${res.status}`;
+      }),
+    );
+    expect(answers).toEqual(documented.map(([method, path]) => `${method} ${path} 401`));
+    expect(await snapshotOfA()).toEqual(before);
+  });
+
   it.each(routes)("%s %s with B's key answers 404 and changes nothing of A's", async (method, _, path, body) => {
     const res = await asB(method, path(objects), body);
     expect(res.status).toBe(404);
