@@ -93,7 +93,9 @@ const UpsertResult = z
   .object({
     ...resultFields,
     operation: z.enum(['upsert', 'upsert_assign']),
-    contact: ContactResult.nullable().openapi({ description: 'null only when stale and the contact does not exist' }),
+    contact: ContactResult.nullable()
+      .openapi({ description: 'null only when stale and the contact does not exist; left out of an answer replayed under its idempotency key once the contact has been deleted' })
+      .optional(),
     assigned_conversations: z.number().int(),
   })
   .openapi('WebhookUpsertResult');

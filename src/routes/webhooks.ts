@@ -6,7 +6,7 @@ import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
 import { mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
-import { operationOfOutcome, type Deliverer, type DeliveryBody } from '../sync/deliver.js';
+import { operationOfOutcome, type AnswerBody, type Deliverer } from '../sync/deliver.js';
 import { utf8Text } from '../text.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 
@@ -37,7 +37,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
   return app;
 }
 
-export const statusOf = (body: DeliveryBody) => ('code' in body ? codeToStatus[body.code] : 200);
+export const statusOf = (body: AnswerBody) => ('code' in body ? codeToStatus[body.code] : 200);
 
 /**
  * hono answers HEAD with its GET route, and a GET here applies a delivery: a link checker or a

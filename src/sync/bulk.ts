@@ -1,5 +1,5 @@
 import type { NdjsonLine } from '../webhook/ndjson.js';
-import type { Account, Deliverer, DeliveryBody, DeliveryOutcome } from './deliver.js';
+import type { Account, AnswerBody, Deliverer, DeliveryOutcome } from './deliver.js';
 import { Refusal } from './errors.js';
 
 export const MAX_BULK_LINES = 1_000_000;
@@ -11,7 +11,7 @@ const MAX_GROUPS_IN_FLIGHT = 3;
 const AHEAD_LINES = (MAX_GROUPS_IN_FLIGHT + 1) * GROUP_LINES;
 const AHEAD_BYTES = 16 * 1024 * 1024;
 
-export type BulkResult = { line: number; body: DeliveryBody } | { line: number; error: unknown };
+export type BulkResult = { line: number; body: AnswerBody } | { line: number; error: unknown };
 
 export interface BulkSummary {
   lines: number;

@@ -46,8 +46,17 @@ export interface RefusalBody {
 
 export type DeliveryBody = SuccessBody | RefusalBody;
 
+/**
+ * An upsert's answer as its idempotency key keeps it once the contact has been deleted: without the
+ * contact (`forgetStoredContact`), so that a replay does not hand the deleted contact back.
+ */
+type ForgottenContactBody = Omit<Extract<SuccessBody, { assigned_conversations: number }>, 'contact'>;
+
+/** What a sender is answered: a replayed answer (`replayed`) may lack its contact. */
+export type AnswerBody = DeliveryBody | ForgottenContactBody;
+
 export interface DeliveryOutcome {
-  body: DeliveryBody;
+  body: AnswerBody;
   /** The stored answer to an earlier delivery with the same idempotency key. */
   replayed: boolean;
   /** A refusal's operation, when the payload was read that far (a refusal body does not carry it). */
@@ -263,7 +272,7 @@ export class Deliverer {
    * this delivery was about: its operation, or the refusal met while reading it.
    */
   private replay(ctx: Context, stored: StoredResponse, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> | DeliveryOutcome {
-    if (stored.fingerprint === ctx.fingerprint) return { body: stored.body as DeliveryBody, replayed: true };
+    if (stored.fingerprint === ctx.fingerprint) return { body: stored.body as AnswerBody, replayed: true };
     const reused = new Refusal('idempotency_key_reused', 'this Idempotency-Key was already used with a different body', [
       { path: 'Idempotency-Key', message: 'send a new key for a new delivery' },
     ]);
