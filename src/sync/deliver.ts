@@ -3,7 +3,7 @@ import { recordDelivery, type DeliveryRecord, type DeliveryStatus } from '../db/
 import { newId } from '../ids.js';
 import { operationName, toOperation, type Operation, type OperationName, type UpsertOperation } from '../webhook/operation.js';
 import { maskPhone } from '../webhook/phone.js';
-import { readPayload, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
+import { readPayload, sentText, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact, type DeleteResult } from './delete-contact.js';
 import { Refusal, type RefusalCode, type RefusalIssue, type RefusalSubject } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
@@ -106,7 +106,7 @@ const newContext = (account: Account, raw: RawDelivery, key: string | undefined)
   account,
   raw,
   key,
-  fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, storedPayload(raw).text),
+  fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, sentText(raw)),
 });
 
 /**

@@ -9,9 +9,20 @@ export type RawDelivery =
 
 const STORED_TYPES = { json: 'application/json', form: 'application/x-www-form-urlencoded', query: 'query' } as const;
 
-/** What is kept of a refused delivery, so that it can be replayed as it was sent. */
+/** The delivery's text exactly as it was sent. */
+export const sentText = (raw: RawDelivery): string => (raw.kind === 'query' ? raw.query : raw.body);
+
+/**
+ * What is kept of a refused delivery, so that it can be replayed as it was sent. PostgreSQL text
+ * cannot hold U+0000, and a payload holding one was refused: a NUL is kept as the escape that
+ * stands for it in the payload's own syntax (`%00` in a form; `\u0000` in JSON, completing a
+ * backslash already before it), so that a replay is refused for it again rather than applied with
+ * something else in its place.
+ */
 export function storedPayload(raw: RawDelivery): { text: string; contentType: string } {
-  return { text: raw.kind === 'query' ? raw.query : raw.body, contentType: STORED_TYPES[raw.kind] };
+  const text = sentText(raw);
+  const kept = raw.kind === 'json' ? text.replace(/(\\*)\u0000/g, (_, slashes: string) => `${slashes}${slashes.length % 2 === 1 ? '' : '\\'}u0000`) : text.replaceAll('\u0000', '%00');
+  return { text: kept, contentType: STORED_TYPES[raw.kind] };
 }
 
 /** The delivery as it was sent, from a payload kept by `storedPayload`. */

@@ -324,6 +324,23 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
       expect(res.body).toMatchObject({ status: 'applied', contact: { phone, name: 'Query Quinn' } });
     });
 
+    // PostgreSQL text cannot hold a NUL: the log keeps the escape for it, which a replay refuses again.
+    it.each([
+      ['JSON, in a string', 'json', (phone: string) => `{"contact":{"phone":"${phone}","name":"Jos\u0000e"}}`, (phone: string) => `{"contact":{"phone":"${phone}","name":"Jos\\u0000e"}}`],
+      ['JSON, after a backslash', 'json', (phone: string) => `{"contact":{"phone":"${phone}","name":"Jos\\\u0000e"}}`, (phone: string) => `{"contact":{"phone":"${phone}","name":"Jos\\u0000e"}}`],
+      ['a form', 'form', (phone: string) => `phone=${encodeURIComponent(phone)}&name=a\u0000b`, (phone: string) => `phone=${encodeURIComponent(phone)}&name=a%00b`],
+    ])('keeps a NUL in %s as its escape, and a replay is refused again, applying nothing', async (_, kind, sent, kept) => {
+      const phone = uniquePhone();
+      const refused = kind === 'json' ? await webhook(sent(phone)) : await formWebhook(sent(phone));
+      expect(refused.status).toBe(400);
+      expect((await api('GET', `/deliveries/${refused.body.delivery_id}`)).body.payload).toBe(kept(phone));
+
+      const res = await api('POST', `/deliveries/${refused.body.delivery_id}/replay`);
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      expect(res.body.code).toBe('invalid_payload');
+      expect((await api('GET', `/contacts/${encodeURIComponent(phone)}`)).status).toBe(404);
+    });
+
     it('answers 400 with a new delivery id when the payload is still malformed', async () => {
       const refused = await webhook('{"contact": ');
       expect(refused.status).toBe(400);

@@ -46,8 +46,7 @@ export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promi
     error_message: r.errorMessage,
     duration_ms: r.durationMs,
     idempotency_key: r.idempotencyKey,
-    // PostgreSQL text cannot hold U+0000; a payload refused for containing one is kept with U+FFFD instead.
-    payload: r.payload?.text.replaceAll('\u0000', '\uFFFD') ?? null,
+    payload: r.payload?.text ?? null,
     payload_content_type: r.payload?.contentType ?? null,
     payload_expires_at: r.payload ? expires : null,
   }));
