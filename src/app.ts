@@ -72,10 +72,18 @@ export function createApp({ config, database, logger }: AppDeps) {
 
 export type App = ReturnType<typeof createApp>['app'];
 
+/**
+ * A caller's `X-Request-Id` is kept only in the forms proxies generate (a UUID, or 16 to 64 hex
+ * digits, longer than any phone): it is logged, and free text there could carry a key, a phone or
+ * an email into the log.
+ */
+const REQUEST_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,64})$/i;
+
 /** One line per request. The route pattern is logged, never the path: a webhook path holds its token. */
 function requestLog(logger: Logger) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
+    const sent = c.req.header('x-request-id');
+    const requestId = sent !== undefined && REQUEST_ID.test(sent) ? sent : randomUUID();
     c.set('requestId', requestId);
     c.header('X-Request-Id', requestId);
     const started = performance.now();

@@ -140,7 +140,18 @@ describe('the request log', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ contact: { phone }, assignee: email }),
     });
+    // A request id is kept when it has the form of one, and replaced when it carries anything else.
+    const proxyId = '4f1c2b9e-8d3a-4c7e-9b21-0a5d6e7f8091';
+    const ids = [];
+    for (const sent of [proxyId, t.account.apiKey, `${phone} ${email}`]) {
+      const res = await app.request('/healthz', { headers: { 'x-request-id': sent } });
+      ids.push(res.headers.get('x-request-id'));
+    }
+    expect(ids[0]).toBe(proxyId);
+    expect(ids.slice(1)).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/), expect.stringMatching(/^[0-9a-f-]{36}$/)]);
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries.slice(8).map((entry) => entry.requestId)).toEqual(ids);
+    entries.splice(8);
     expect(entries).toHaveLength(8);
     expect(entries.slice(4).map((entry) => [entry.route, entry.status])).toEqual([
       ['/api/v1/agents', 201],
