@@ -143,13 +143,25 @@ export const CustomAttributes = z
 /** How far ahead of this server's clock an `occurred_at` may be: any time zone written as UTC, not more. */
 const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * Epoch milliseconds below this (March 1973) are epoch seconds sent by mistake: read as milliseconds
+ * they would date the delivery in January 1970, and it would answer `stale` without a word.
+ */
+const MIN_EPOCH_MS = 100_000_000_000;
+
 /** ISO 8601 with a time zone, or epoch milliseconds (as a number or a string of digits), at most 24 hours ahead. */
 export const OccurredAt = z
-  .union([z.number().int().nonnegative(), z.string().max(64)], { error: 'must be an ISO 8601 time or epoch milliseconds' })
+  .union([z.number(), z.string().max(64)], { error: 'must be an ISO 8601 time or epoch milliseconds' })
   .transform((value, ctx) => {
+    const epoch = typeof value === 'number' || /^\d+$/.test(value) ? Number(value) : undefined;
+    if (epoch !== undefined && (!Number.isInteger(epoch) || epoch < MIN_EPOCH_MS)) {
+      const message = Number.isInteger(epoch) && epoch >= 0 ? 'looks like epoch seconds: send epoch milliseconds (seconds × 1000) or an ISO 8601 time' : 'must be whole epoch milliseconds or an ISO 8601 time';
+      ctx.issues.push({ code: 'custom', input: value, message });
+      return z.NEVER;
+    }
     const date =
-      typeof value === 'number' || /^\d+$/.test(value)
-        ? new Date(Number(value))
+      epoch !== undefined
+        ? new Date(epoch)
         : z.iso.datetime({ offset: true, local: false }).safeParse(value).success
           ? new Date(value)
           : null;

@@ -64,6 +64,11 @@ describe('what a refused top-level field is told', () => {
     [{ contact: { phone }, overrideLabels: null }, 'overrideLabels', /must be true or false/],
     [{ contact: { phone }, inviteNewContacts: null }, 'inviteNewContacts', /must be true or false/],
     [{ contact: { phone }, occurred_at: null }, 'occurred_at', /ISO 8601 time or epoch milliseconds/],
+    // Read as milliseconds, epoch seconds would date the delivery in 1970 and answer `stale`.
+    [{ contact: { phone }, occurred_at: 1_763_700_000 }, 'occurred_at', /looks like epoch seconds: send epoch milliseconds/],
+    [{ contact: { phone }, occurred_at: '1763700000' }, 'occurred_at', /looks like epoch seconds/],
+    [{ contact: { phone }, occurred_at: -1 }, 'occurred_at', /must be whole epoch milliseconds or an ISO 8601 time/],
+    [{ contact: { phone }, occurred_at: 1_763_700_000_000.5 }, 'occurred_at', /must be whole epoch milliseconds/],
     [{ delete_contact: 7911123456.5 }, 'delete_contact', /whole number/],
   ])('%j → %s', (payload, path, message) => {
     const refusal = refusalOf(payload);
