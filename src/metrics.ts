@@ -70,7 +70,7 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
   });
   const dbPoolSize = new Gauge({
     name: 'contact_sync_db_pool_size',
-    help: 'Configured maximum database connections (DB_POOL_SIZE; 1 for PGlite). postgres.js exposes no live pool counts: contact_sync_in_flight is the number of connections held by deliveries.',
+    help: 'Configured maximum database connections (DB_POOL_SIZE; 1 for PGlite). postgres.js exposes no live pool counts.',
     labelNames: ['driver'] as const,
     registers,
     collect() {

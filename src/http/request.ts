@@ -2,6 +2,8 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { bodyLimit } from 'hono/body-limit';
+import { operationOfOutcome, type DeliveryOutcome } from '../sync/deliver.js';
+import type { AppEnv } from './auth.js';
 import { ApiError, errorResponse } from './errors.js';
 import type { SignedHeaders } from './signature.js';
 
@@ -14,6 +16,12 @@ export const signedHeaders = (c: Context): SignedHeaders => ({
   timestamp: c.req.header('webhook-timestamp'),
   signature: c.req.header('webhook-signature'),
 });
+
+/** Names the delivery's operation in the request's log line (webhooks and replays). */
+export function logOperation<E extends AppEnv>(c: Context<E>, outcome: DeliveryOutcome): void {
+  const operation = operationOfOutcome(outcome);
+  if (operation) c.set('operation', operation);
+}
 
 const tooLarge = (maxBytes: number) => new ApiError('payload_too_large', `the body is larger than ${maxBytes} bytes`);
 

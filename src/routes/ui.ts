@@ -9,6 +9,7 @@ import { findContactView, listContacts } from '../db/queries/contact-views.js';
 import { DELIVERY_STATUSES, findDelivery, listDeliveries, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { loggable, toApiError } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
+import { logOperation } from '../http/request.js';
 import { replayDelivery } from '../sync/replay-delivery.js';
 import { loginCsrfToken, loginCsrfValid } from '../ui/csrf.js';
 import { cookiePolicy, pagePath, readForm, requireSession, sameOriginForms, type UiEnv } from '../ui/middleware.js';
@@ -175,6 +176,7 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
       case 'payload_gone':
         return c.redirect(pageHref('/ui/deliveries', { status, replay: 'gone' }), 303);
       case 'delivered':
+        logOperation(c, result.outcome);
         return c.redirect(pageHref('/ui/deliveries', { status, replayed: result.outcome.body.delivery_id }), 303);
     }
   });

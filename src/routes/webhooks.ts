@@ -5,8 +5,8 @@ import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
-import { mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
-import { operationOfOutcome, type AnswerBody, type Deliverer } from '../sync/deliver.js';
+import { logOperation, mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
+import type { AnswerBody, Deliverer } from '../sync/deliver.js';
 import { utf8Text } from '../text.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 
@@ -30,8 +30,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
     }
     const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c, account.signingSecrets.length > 0) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
-    const operation = operationOfOutcome(outcome);
-    if (operation) c.set('operation', operation);
+    logOperation(c, outcome);
     return c.json(outcome.body, statusOf(outcome.body));
   });
   return app;

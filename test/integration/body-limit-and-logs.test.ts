@@ -149,8 +149,13 @@ describe('the request log', () => {
     }
     expect(ids[0]).toBe(proxyId);
     expect(ids.slice(1)).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/), expect.stringMatching(/^[0-9a-f-]{36}$/)]);
+    // A replay is a delivery: its line names the operation too.
+    const refused = (await (await app.request('/api/v1/deliveries?status=refused', { headers: api })).json()) as { data: { id: string }[] };
+    const replay = await app.request(`/api/v1/deliveries/${refused.data[0]!.id}/replay`, { method: 'POST', headers: { authorization: api.authorization } });
+    expect(replay.status).toBe(422);
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(entries.slice(8).map((entry) => entry.requestId)).toEqual(ids);
+    expect(entries.at(-1)).toMatchObject({ route: '/api/v1/deliveries/:id/replay', status: 422, operation: 'upsert_assign' });
+    expect(entries.slice(8, 11).map((entry) => entry.requestId)).toEqual(ids);
     entries.splice(8);
     expect(entries).toHaveLength(8);
     expect(entries.slice(4).map((entry) => [entry.route, entry.status])).toEqual([

@@ -4,6 +4,7 @@ import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import type { Deliverer } from '../../sync/deliver.js';
+import { logOperation } from '../../http/request.js';
 import { replayDelivery } from '../../sync/replay-delivery.js';
 import { statusOf } from '../webhooks.js';
 import { ErrorSchema, PageLimit, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
@@ -159,6 +160,7 @@ export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer }) {
             'this delivery has no payload to replay: only refused deliveries keep theirs, for 7 days; send it again from its source',
           );
         case 'delivered': {
+          logOperation(c, result.outcome);
           const body = result.outcome.body;
           const status = statusOf(body);
           // Narrowed for the typed responses only: a refusal's code maps to 400 or 422.
