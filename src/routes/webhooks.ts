@@ -6,7 +6,7 @@ import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
 import { logOperation, mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
-import type { AnswerBody, Deliverer } from '../sync/deliver.js';
+import type { AnswerBody, Deliverer, KeyHeader } from '../sync/deliver.js';
 import { utf8Text } from '../text.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 
@@ -28,7 +28,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
       // The signature covers the body only: a payload in the query string could be changed under it.
       throw new ApiError('unauthorized', 'bad signature: it covers the body, and this payload is in the query string; send it in the body');
     }
-    const outcome = await deps.deliverer.deliver({ account, raw, idempotencyKey: idempotencyKey(c, account.signingSecrets.length > 0) });
+    const outcome = await deps.deliverer.deliver({ account, raw, ...idempotencyKey(c, account.signingSecrets.length > 0) });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
     logOperation(c, outcome);
     return c.json(outcome.body, statusOf(outcome.body));
@@ -54,19 +54,18 @@ const refuseHead = createMiddleware(async (c, next) => {
  * that id and not `Idempotency-Key`, so a captured delivery sent again under a key of someone's
  * choosing is still recognised as the same delivery and cannot be applied twice.
  */
-function idempotencyKey(c: Context, signed: boolean): string | undefined {
-  const sent = (name: string) => {
-    const value = c.req.header(name);
-    return value?.trim() ? value : undefined;
-  };
-  const key = signed ? sent('webhook-id') : (sent('idempotency-key') ?? sent('webhook-id'));
-  if (key === undefined) return undefined;
-  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-    throw new ApiError('invalid_payload', `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, [
-      { path: 'Idempotency-Key', message: 'too long' },
-    ]);
+/** The delivery's idempotency key and the header it came in: `Idempotency-Key`, else `webhook-id` (only that one when signed). */
+function idempotencyKey(c: Context, signed: boolean): { idempotencyKey: string; keyHeader: KeyHeader } | undefined {
+  const headers: KeyHeader[] = signed ? ['webhook-id'] : ['Idempotency-Key', 'webhook-id'];
+  for (const header of headers) {
+    const key = c.req.header(header);
+    if (!key?.trim()) continue;
+    if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw new ApiError('invalid_payload', `${header} must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, [{ path: header, message: 'too long' }]);
+    }
+    return { idempotencyKey: key, keyHeader: header };
   }
-  return key;
+  return undefined;
 }
 
 /** With signing secrets registered, the raw bytes must carry a valid signature before anything is parsed. */

@@ -21,10 +21,14 @@ export interface Account {
   defaultRegion: string | null;
 }
 
+/** The header an idempotency key came in, to name it when the key is refused. */
+export type KeyHeader = 'Idempotency-Key' | 'webhook-id';
+
 export interface DeliveryInput {
   account: Account;
   raw: RawDelivery;
   idempotencyKey?: string;
+  keyHeader?: KeyHeader;
 }
 
 export type SuccessBody = {
@@ -96,16 +100,18 @@ interface Context {
   account: Account;
   raw: RawDelivery;
   key: string | undefined;
+  keyHeader: KeyHeader;
   /** Of what was sent; only with a key, to tell the same delivery from another one under that key. */
   fingerprint: string;
 }
 
-const newContext = (account: Account, raw: RawDelivery, key: string | undefined): Context => ({
+const newContext = (account: Account, raw: RawDelivery, key: string | undefined, keyHeader: KeyHeader = 'Idempotency-Key'): Context => ({
   id: newId('dlv'),
   started: performance.now(),
   account,
   raw,
   key,
+  keyHeader,
   fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, sentText(raw)),
 });
 
@@ -130,8 +136,8 @@ export class Deliverer {
     return this.options.metrics ? this.options.metrics.observe(() => this.deliverKeyed(input)) : this.deliverKeyed(input);
   }
 
-  private async deliverKeyed({ account, raw, idempotencyKey: key }: DeliveryInput): Promise<DeliveryOutcome> {
-    const ctx = newContext(account, raw, key);
+  private async deliverKeyed({ account, raw, idempotencyKey: key, keyHeader }: DeliveryInput): Promise<DeliveryOutcome> {
+    const ctx = newContext(account, raw, key, keyHeader);
     if (key === undefined) return this.deliverOnce(ctx);
     const flight = `${account.id}\u0000${key}`;
     if (this.keysInFlight.has(flight)) throw new IdempotencyInProgress();
@@ -273,8 +279,8 @@ export class Deliverer {
    */
   private replay(ctx: Context, stored: StoredResponse, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> | DeliveryOutcome {
     if (stored.fingerprint === ctx.fingerprint) return { body: stored.body as AnswerBody, replayed: true };
-    const reused = new Refusal('idempotency_key_reused', 'this Idempotency-Key was already used with a different body', [
-      { path: 'Idempotency-Key', message: 'send a new key for a new delivery' },
+    const reused = new Refusal('idempotency_key_reused', `this ${ctx.keyHeader} was already used with a different body`, [
+      { path: ctx.keyHeader, message: 'send a new key for a new delivery' },
     ]);
     if (about instanceof Refusal) reused.subject = about.subject;
     // Not stored under the key: the key's answer is the first delivery's.

@@ -141,6 +141,8 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
       expect(again.body.delivery_id).toBe(first.body.delivery_id);
       const other = await postWebhook(t, { contact: { phone, name: 'B' } }, { headers });
       expect(other.body.code).toBe('idempotency_key_reused');
+      // Named as the header it came in.
+      expect(other.body).toMatchObject({ error: 'this webhook-id was already used with a different body', issues: [{ path: 'webhook-id' }] });
       expect((await storedContact(t, phone))?.name).toBe('A');
     });
 
@@ -149,7 +151,7 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
       await postWebhook(t, { contact: { phone, name: 'A' } }, { headers: { 'idempotency-key': `reuse-${phone}` } });
       const res = await postWebhook(t, { contact: { phone, name: 'B' } }, { headers: { 'idempotency-key': `reuse-${phone}` } });
       expect(res.status).toBe(422);
-      expect(res.body.code).toBe('idempotency_key_reused');
+      expect(res.body).toMatchObject({ code: 'idempotency_key_reused', error: 'this Idempotency-Key was already used with a different body', issues: [{ path: 'Idempotency-Key' }] });
       expect((await storedContact(t, phone))?.name).toBe('A');
       // Logged as what it asked for, like every refusal.
       expect(await logRow(res.body.delivery_id)).toMatchObject({ operation: 'upsert', phone: `+44*******${phone.slice(-3)}`, error_code: 'idempotency_key_reused' });
