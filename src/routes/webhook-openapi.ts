@@ -56,13 +56,13 @@ const text = (max: number, description: string) => z.string().max(max).optional(
 const FlatFields = z
   .object({
     payload: text(262_144, 'The whole JSON document (as the JSON body); when present the other fields are not read, and warnings names them.'),
-    phone: text(64, 'contact.phone. Every contact field may also be sent as contact[field].'),
+    phone: text(64, 'contact.phone. Every contact field may also be sent as contact[field], overrideLabels and removeLabels too (they are then the contact’s, as in JSON).'),
     'contact[phone]': text(64, 'Same as phone.'),
     name: text(200, 'contact.name'),
     email: text(320, 'contact.email'),
     external_id: text(200, 'contact.external_id'),
     labels: text(10_200, 'contact.labels: comma-separated, or the field repeated (or labels[]) for a list.'),
-    removeLabels: text(10_200, 'contact.removeLabels, like labels.'),
+    removeLabels: text(10_200, 'The top-level removeLabels, like labels.'),
     overrideLabels: text(5, boolish),
     inviteNewContacts: text(5, boolish),
     assignee: text(320, 'Agent email'),

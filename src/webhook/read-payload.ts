@@ -39,8 +39,11 @@ export function storedRaw(text: string, contentType: string): RawDelivery {
   }
 }
 
-const CONTACT_FIELDS = ['phone', 'name', 'email', 'external_id', 'labels', 'removeLabels'] as const;
-const TOP_FIELDS = ['overrideLabels', 'inviteNewContacts', 'assignee', 'delete_contact', 'occurred_at'] as const;
+/** Flat fields of the contact, also sent as `contact[field]`. */
+const CONTACT_FIELDS = ['phone', 'name', 'email', 'external_id', 'labels'] as const;
+/** Fields JSON takes at either level: flat they are top-level, as `contact[field]` the contact's. */
+const EITHER_LEVEL_FIELDS = ['removeLabels', 'overrideLabels'] as const;
+const TOP_FIELDS = ['inviteNewContacts', 'assignee', 'delete_contact', 'occurred_at'] as const;
 
 /** Whether the bytes that %XX escapes stand for are UTF-8: URLSearchParams turns `%E9` (Latin-1 é) into U+FFFD without a word. */
 function escapesAreUtf8(text: string): boolean {
@@ -89,12 +92,18 @@ function readFields(params: URLSearchParams): { payload: Record<string, unknown>
   const result: Record<string, unknown> = {};
   const contact: Record<string, unknown> = {};
   const used = new Set<string>();
-  for (const field of CONTACT_FIELDS) {
-    const names = [field, `contact[${field}]`, `${field}[]`, `contact[${field}][]`];
-    const values = names.flatMap((name) => params.getAll(name));
-    names.forEach((name) => used.add(name));
-    if (values.length === 0) continue;
-    contact[field] = values.length === 1 && !params.has(`${field}[]`) && !params.has(`contact[${field}][]`) ? values[0] : values;
+  /** The value sent under these names (or `name[]`): a list when there are several, or `name[]` was used. */
+  const take = (into: Record<string, unknown>, field: string, names: string[]) => {
+    const all = names.flatMap((name) => [name, `${name}[]`]);
+    all.forEach((name) => used.add(name));
+    const values = all.flatMap((name) => params.getAll(name));
+    if (values.length === 0) return;
+    into[field] = values.length === 1 && !names.some((name) => params.has(`${name}[]`)) ? values[0] : values;
+  };
+  for (const field of CONTACT_FIELDS) take(contact, field, [field, `contact[${field}]`]);
+  for (const field of EITHER_LEVEL_FIELDS) {
+    take(result, field, [field]);
+    take(contact, field, [`contact[${field}]`]);
   }
   for (const field of TOP_FIELDS) {
     used.add(field);

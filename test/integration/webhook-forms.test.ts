@@ -121,6 +121,22 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(await storedContact(t, phone)).toBeNull();
   });
 
+  it('overrideLabels and removeLabels are read at the level they are sent at, as in JSON', async () => {
+    const form = 'application/x-www-form-urlencoded';
+    const phone = uniquePhone();
+    const q = encodeURIComponent(phone);
+    await send({ type: form, body: `phone=${q}&labels=a,b,c` });
+    const replaced = await send({ type: form, body: `contact[phone]=${q}&contact[labels]=x,y&contact[overrideLabels]=true` });
+    expect(((await replaced.json()) as any).contact.labels).toEqual(['x', 'y']);
+    const removed = await send({ type: form, body: `contact[phone]=${q}&contact[removeLabels]=x` });
+    expect(((await removed.json()) as any).contact.labels).toEqual(['y']);
+    // Flat, they are top-level fields: beside a delete they are ignored with a warning, as in JSON.
+    const deleted = await send({ type: form, body: `delete_contact=${q}&removeLabels=y` });
+    const body = (await deleted.json()) as any;
+    expect(deleted.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ operation: 'delete', deleted: { contact: true }, warnings: ['removeLabels: ignored by delete_contact'] });
+  });
+
   it('fields beside a payload field are not read, and the answer says so', async () => {
     const payload = encodeURIComponent('{"contact":{"phone":"+447400222335","name":"From Payload"}}');
     const res = await send({ type: 'application/x-www-form-urlencoded', body: `payload=${payload}&name=From+Field&assignee=x%40y.co&name=Again` });
