@@ -321,9 +321,9 @@ export class Deliverer {
 
 function parse(ctx: Context): { operation: Operation; warnings: string[] } | Refusal {
   try {
-    const { payload, ignored } = readPayload(ctx.raw);
+    const { payload, warnings } = readPayload(ctx.raw);
     const read = toOperation(payload, ctx.account.defaultRegion);
-    for (const name of ignored) read.warnings.push(`${name}: ignored beside the payload field, which holds the whole delivery`);
+    read.warnings.push(...warnings);
     return read;
   } catch (error) {
     if (error instanceof Refusal) return error;

@@ -1,6 +1,7 @@
 import { Refusal } from '../sync/errors.js';
 import { unstorableText, utf8Text } from '../text.js';
 import { isObject } from './payload.js';
+import { normalisePhone } from './phone.js';
 
 export type RawDelivery =
   | { kind: 'json'; body: string }
@@ -53,19 +54,42 @@ function escapesAreUtf8(text: string): boolean {
 }
 
 /**
- * Turns what was sent (JSON, form fields or a query string) into one payload object, with the
- * fields that were not read: those sent beside a `payload` field, which holds the whole delivery.
+ * Turns what was sent (JSON, form fields or a query string) into one payload object, with warnings:
+ * fields sent beside a `payload` field (which holds the whole delivery) are not read, and a phone's
+ * `+` that form decoding turned into a space is put back.
  */
-export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; ignored: string[] } {
-  const fields = raw.kind === 'form' ? raw.body : raw.kind === 'query' ? raw.query : undefined;
-  if (fields !== undefined && !escapesAreUtf8(fields)) {
+export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; warnings: string[] } {
+  if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, 'the body'), warnings: [] });
+  const fields = raw.kind === 'form' ? raw.body : raw.query;
+  if (!escapesAreUtf8(fields)) {
     const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
     throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
   }
-  const read = raw.kind === 'json' ? { payload: parseJsonObject(raw.body, 'the body'), ignored: [] } : readFields(new URLSearchParams(fields));
+  const { payload, ignored } = readFields(new URLSearchParams(fields));
+  const warnings = ignored.map((name) => `${name}: ignored beside the payload field, which holds the whole delivery`);
+  if (isObject(payload.contact)) warnings.push(...restorePlus(payload.contact, 'phone', 'contact.phone'));
+  warnings.push(...restorePlus(payload, 'delete_contact', 'delete_contact'));
+  return checked({ payload, warnings });
+}
+
+function checked<T extends { payload: Record<string, unknown> }>(read: T): T {
   const problem = unstorableText(read.payload);
   if (problem) throw new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`);
   return read;
+}
+
+/**
+ * Form decoding reads `+` as a space, so `phone=+2031234567` arrives as " 2031234567", which would
+ * be read in the account's region first: another number, and another person. A phone that starts
+ * with one space and a digit gets its `+` back when that makes a valid international number.
+ */
+function restorePlus(holder: Record<string, unknown>, key: string, path: string): string[] {
+  const value = holder[key];
+  if (typeof value !== 'string' || !/^ \d/.test(value)) return [];
+  const international = `+${value.slice(1)}`;
+  if (normalisePhone(international, null) === null) return [];
+  holder[key] = international;
+  return [`${path}: its + arrived as a space (form encoding reads + so) and was read as +; send it as %2B`];
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

@@ -137,6 +137,28 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(body).toMatchObject({ operation: 'delete', deleted: { contact: true }, warnings: ['removeLabels: ignored by delete_contact'] });
   });
 
+  // +2031234567 is a Cairo number; read without its + in region GB, 2031234567 is a London one.
+  it.each([
+    ['a query string', () => ({ method: 'GET', query: 'phone=+2031234567&name=Cairo' })],
+    ['a form body', () => ({ type: 'application/x-www-form-urlencoded', body: 'contact[phone]=+2031234567&name=Cairo' })],
+    ['a payload field', () => ({ type: 'application/x-www-form-urlencoded', body: 'payload={"contact":{"phone":"+2031234567","name":"Cairo"}}' })],
+  ])('a phone whose + was not encoded, in %s, keeps its +, with a warning', async (_, init) => {
+    const res = await send(init() as Parameters<typeof send>[0]);
+    const body = (await res.json()) as any;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.contact.phone).toBe('+2031234567');
+    expect(body.warnings).toEqual(['contact.phone: its + arrived as a space (form encoding reads + so) and was read as +; send it as %2B']);
+    expect(await storedContact(t, '+442031234567')).toBeNull();
+  });
+
+  it('a phone that is only valid without a + is still read in the region, and a delete gets its + back too', async () => {
+    const national = await send({ method: 'GET', query: 'phone=+07400222390&name=Spaced' });
+    expect(((await national.json()) as any).contact).toMatchObject({ phone: '+447400222390' });
+    const del = await send({ method: 'GET', query: 'delete_contact=+2031234567' });
+    expect((await del.json()) as any).toMatchObject({ operation: 'delete', warnings: [expect.stringMatching(/^delete_contact: its \+ arrived as a space/)] });
+    expect(await storedContact(t, '+2031234567')).toBeNull();
+  });
+
   it('fields beside a payload field are not read, and the answer says so', async () => {
     const payload = encodeURIComponent('{"contact":{"phone":"+447400222335","name":"From Payload"}}');
     const res = await send({ type: 'application/x-www-form-urlencoded', body: `payload=${payload}&name=From+Field&assignee=x%40y.co&name=Again` });
