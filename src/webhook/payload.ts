@@ -60,8 +60,7 @@ const Email = z.email({ error: 'must be an email address' }).max(320);
 
 /** Optional email where `null` or `""` clears the stored value. */
 const ClearableEmail = z
-  .preprocess(trimmed, z.union([z.literal(''), Email, z.null()], { error: 'must be an email address' }))
-  .transform((v) => v || null)
+  .preprocess((v) => (trimmed(v) === '' ? null : trimmed(v)), z.union([Email, z.null()], { error: 'must be an email address' }))
   .optional();
 
 /**
@@ -133,9 +132,13 @@ const ExactNumber = z.number().refine((n) => Math.abs(n) <= Number.MAX_SAFE_INTE
 });
 
 export const CustomAttributes = z
-  .record(z.string().min(1, { error: 'an attribute name must not be empty' }).max(100, { error: 'an attribute name must be at most 100 characters' }), z.union([z.string().max(1000, { error: 'must be at most 1000 characters' }), ExactNumber, z.boolean(), z.null()], {
-    error: 'must be a string, number, boolean or null',
-  }))
+  .record(
+    z.string().min(1, { error: 'an attribute name must not be empty' }).max(100, { error: 'an attribute name must be at most 100 characters' }),
+    z.union([z.string().max(1000, { error: 'must be at most 1000 characters' }), ExactNumber, z.boolean(), z.null()], {
+      error: 'must be a string, number, boolean or null',
+    }),
+    { error: 'must be an object of attribute names to strings, numbers, booleans or null' },
+  )
   .refine((attributes) => Object.keys(attributes).length <= MAX_CUSTOM_ATTRIBUTES, {
     error: `must hold at most ${MAX_CUSTOM_ATTRIBUTES} keys`,
   });
@@ -189,7 +192,7 @@ export const ContactPayload = z.object({
   removeLabels: LabelList.optional(),
   enhanced_data: EnhancedData.optional(),
   custom_attributes: CustomAttributes.optional(),
-});
+}, { error: 'must be an object holding the contact’s phone and fields' });
 
 export const WebhookPayload = z.object({
   contact: ContactPayload.optional(),

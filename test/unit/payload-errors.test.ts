@@ -51,6 +51,8 @@ describe('what a refused payload is told', () => {
     ['overrideLabels null', 'contact.overrideLabels', { overrideLabels: null }, /must be true or false/],
     ['a custom attribute of 12345678901234567890', 'contact.custom_attributes.crm_id', { custom_attributes: { crm_id: 12345678901234567890 } }, /too large to keep exactly/],
     ['a custom attribute of -1e300', 'contact.custom_attributes.x', { custom_attributes: { x: -1e300 } }, /send it as text/],
+    ['custom_attributes as a list', 'contact.custom_attributes', { custom_attributes: [] }, /must be an object of attribute names to strings, numbers, booleans or null/],
+    ['an email that is a number', 'contact.email', { email: 5 }, /must be an email address$/],
   ])('%s → %s', (_, path, fields, message) => {
     const refusal = refusalOf({ contact: { phone, ...fields } });
     expect(refusal.code).toBe('invalid_payload');
@@ -70,6 +72,7 @@ describe('what a refused top-level field is told', () => {
     [{ contact: { phone }, occurred_at: -1 }, 'occurred_at', /must be whole epoch milliseconds or an ISO 8601 time/],
     [{ contact: { phone }, occurred_at: 1_763_700_000_000.5 }, 'occurred_at', /must be whole epoch milliseconds/],
     [{ delete_contact: 7911123456.5 }, 'delete_contact', /whole number/],
+    [{ contact: 'x' }, 'contact', /must be an object holding the contact’s phone and fields/],
   ])('%j → %s', (payload, path, message) => {
     const refusal = refusalOf(payload);
     expect(refusal.code).toBe('invalid_payload');
