@@ -66,13 +66,28 @@ const UPSERT_ONLY = ['overrideLabels', 'removeLabels', 'inviteNewContacts'] as c
  * refusal carries what the payload was about (`subject`) as far as it could be read, so that the
  * delivery log shows which operation and phone a sender got wrong.
  */
-export function toOperation(payload: Record<string, unknown>, region: string | null): { operation: Operation; warnings: string[] } {
+export function toOperation(sent: Record<string, unknown>, region: string | null): { operation: Operation; warnings: string[] } {
+  const { payload, warnings } = withoutBlanks(sent);
   try {
-    return readOperation(payload, region);
+    const read = readOperation(payload, region);
+    read.warnings.push(...warnings);
+    return read;
   } catch (error) {
     if (error instanceof Refusal) error.subject ??= subjectOf(payload, region);
     throw error;
   }
+}
+
+/** Top-level fields a sender may leave blank: a form tool sends an unmapped field as ``, JSON tools as null. */
+const BLANK_AS_ABSENT = ['assignee', 'delete_contact', 'occurred_at', 'overrideLabels', 'inviteNewContacts'] as const;
+
+/** The payload without those of its optional top-level fields that are blank, which count as not sent. */
+function withoutBlanks(payload: Record<string, unknown>): { payload: Record<string, unknown>; warnings: string[] } {
+  const blank = BLANK_AS_ABSENT.filter((key) => payload[key] === null || (typeof payload[key] === 'string' && payload[key].trim() === ''));
+  if (blank.length === 0) return { payload, warnings: [] };
+  const kept = { ...payload };
+  for (const key of blank) delete kept[key];
+  return { payload: kept, warnings: blank.map((key) => `${key}: empty, taken as not sent`) };
 }
 
 function subjectOf(payload: Record<string, unknown>, region: string | null): RefusalSubject {

@@ -63,9 +63,9 @@ describe('what a refused payload is told', () => {
 
 describe('what a refused top-level field is told', () => {
   it.each([
-    [{ contact: { phone }, overrideLabels: null }, 'overrideLabels', /must be true or false/],
-    [{ contact: { phone }, inviteNewContacts: null }, 'inviteNewContacts', /must be true or false/],
-    [{ contact: { phone }, occurred_at: null }, 'occurred_at', /ISO 8601 time or epoch milliseconds/],
+    [{ contact: { phone }, overrideLabels: 'maybe' }, 'overrideLabels', /must be true or false/],
+    [{ contact: { phone }, inviteNewContacts: 2 }, 'inviteNewContacts', /must be true or false/],
+    [{ contact: { phone }, occurred_at: {} }, 'occurred_at', /ISO 8601 time or epoch milliseconds/],
     // Read as milliseconds, epoch seconds would date the delivery in 1970 and answer `stale`.
     [{ contact: { phone }, occurred_at: 1_763_700_000 }, 'occurred_at', /looks like epoch seconds: send epoch milliseconds/],
     [{ contact: { phone }, occurred_at: '1763700000' }, 'occurred_at', /looks like epoch seconds/],
@@ -78,6 +78,28 @@ describe('what a refused top-level field is told', () => {
     expect(refusal.code).toBe('invalid_payload');
     expect(refusal.issues?.[0]).toEqual({ path, message: expect.stringMatching(message) });
     expect(refusal.message).toMatch(message);
+  });
+});
+
+describe('a blank optional top-level field (an unmapped field of a form tool)', () => {
+  it.each([
+    ['assignee', ''],
+    ['assignee', null],
+    ['delete_contact', '  '],
+    ['delete_contact', null],
+    ['occurred_at', ''],
+    ['overrideLabels', null],
+    ['inviteNewContacts', ''],
+  ])('%s of %j is taken as not sent, with a warning', (key, value) => {
+    const { operation, warnings } = toOperation({ contact: { phone, labels: 'a' }, [key]: value }, 'GB');
+    expect(operation).toMatchObject({ kind: 'upsert', phone, overrideLabels: false, inviteNewContacts: false });
+    expect(operation).not.toHaveProperty('assignee', expect.anything());
+    expect(operation).not.toHaveProperty('occurredAt', expect.anything());
+    expect(warnings).toEqual([`${key}: empty, taken as not sent`]);
+  });
+
+  it('a blank delete_contact alone is still nothing to do', () => {
+    expect(refusalOf({ delete_contact: '' }).message).toMatch(/^nothing to do/);
   });
 });
 
