@@ -151,7 +151,7 @@ export const deliveries = pgTable(
     accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
     operation: text('operation'),
-    /** Masked (`+44******3456`): the log keeps no full phone. */
+    /** Masked (`+44*******456`): the log keeps no full phone. */
     phoneMasked: text('phone_masked'),
     /** applied | unchanged | stale | refused */
     status: text('status').notNull(),

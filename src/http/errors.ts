@@ -34,7 +34,7 @@ export interface ErrorBody {
   delivery_id?: string;
 }
 
-/** Thrown anywhere below the routes; turned into the one error body by `onError`. */
+/** Thrown by src/http, the routes and the pages (domain code throws `Refusal`); turned into the one error body by `onError`. */
 export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,

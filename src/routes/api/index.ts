@@ -44,8 +44,8 @@ export function apiRoutes(deps: ApiDeps) {
 }
 
 /**
- * A body that is not JSON is refused here with the one error body; left to the route validators,
- * it would surface as an HTTPException(415) that `onError` does not map. An empty body passes, so
+ * A body that is not JSON is refused here, before any route reads it, with the one error body and
+ * a sentence saying what to send. An empty body passes, so
  * `curl -X POST -d ''` still rotates a token; any other body must be JSON in UTF-8 that PostgreSQL
  * can store, also on routes that read none (a rotation sent `{bad` is refused, not carried out).
  */
