@@ -1,4 +1,4 @@
-import { type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { type CountryCode, getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 /**
  * What a sender may put between digits: spaces, dots, dashes, slashes, brackets; the `+` may sit
@@ -30,6 +30,18 @@ export function normalisePhone(input: string | number, region: string | null): s
 function valid(text: string, region?: CountryCode): string | null {
   const phone = parsePhoneNumberFromString(text, region);
   return phone?.isValid() ? phone.number : null;
+}
+
+/**
+ * The start of the E.164 phones that a number begun the way people write it names: `07911 12` in
+ * region GB is `+4479111 2…`, `0044 7911` is `+447911…`. Undefined for any other search.
+ */
+export function phonePrefix(search: string, region: string | null): string | undefined {
+  if (!PHONE_SHAPE.test(search.trim()) || search.includes('+')) return undefined;
+  const digits = search.replace(/\D/g, '');
+  if (digits.startsWith('00')) return digits.length > 2 ? `+${digits.slice(2)}` : undefined;
+  if (digits.startsWith('0') && region) return `+${getCountryCallingCode(region as CountryCode)}${digits.slice(1)}`;
+  return undefined;
 }
 
 /** `+447911123456` → `+44*******456`: enough to tell deliveries apart in a log, not to call. */

@@ -28,6 +28,8 @@ export interface ContactSearch {
   phone?: string;
   /** Digits to find within phones, when the search looks like part of a number. */
   phoneDigits?: string;
+  /** The start of the phones a number begun nationally or after 00 names (`07911 12` → `+4479111 2`). */
+  phonePrefix?: string;
 }
 
 export interface ContactListQuery {
@@ -71,6 +73,7 @@ function searchCondition(search: ContactSearch): SQL | undefined {
   const matches = [ilike(contacts.name, contains), ilike(contacts.email, contains), ilike(contacts.externalId, contains)];
   if (search.phone) matches.push(eq(contacts.phone, search.phone));
   else if (search.phoneDigits) matches.push(like(contacts.phone, `%${search.phoneDigits}%`));
+  if (!search.phone && search.phonePrefix) matches.push(like(contacts.phone, `${search.phonePrefix}%`));
   return or(...matches);
 }
 

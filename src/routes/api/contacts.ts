@@ -4,7 +4,7 @@ import { findContactView, listContacts, type ContactSearch, type ContactWithLabe
 import { sectionsObject } from '../../db/queries/contacts.js';
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
-import { normalisePhone } from '../../webhook/phone.js';
+import { normalisePhone, phonePrefix } from '../../webhook/phone.js';
 import { PageLimit, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
 
 const MAX_CURSOR_ID = Number.MAX_SAFE_INTEGER;
@@ -88,7 +88,7 @@ const PHONE_LIKE = /^[+\d\s().\-/]+$/;
 export function searchFor(q: string, region: string | null): ContactSearch {
   const phone = normalisePhone(q, region) ?? undefined;
   const digits = q.replace(/\D/g, '');
-  return { text: q, phone, phoneDigits: PHONE_LIKE.test(q) && digits ? digits : undefined };
+  return { text: q, phone, phoneDigits: PHONE_LIKE.test(q) && digits ? digits : undefined, phonePrefix: phonePrefix(q, region) };
 }
 
 const contactJson = ({ contact, labels }: ContactWithLabels) => ({
