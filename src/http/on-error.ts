@@ -1,9 +1,9 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
-import { driverError, sqlState } from '../db/errors.js';
-import { Overloaded, Refusal } from '../sync/errors.js';
-import { IdempotencyInProgress } from '../sync/deliver.js';
+import { sqlState } from '../db/errors.js';
+import { loggable } from '../log.js';
+import { IdempotencyInProgress, Overloaded, Refusal } from '../sync/errors.js';
 import { ApiError, errorResponse, internalError, type ErrorCode } from './errors.js';
 
 /** Hono's own refusals (request validators, body parsing) in the one error body. */
@@ -61,38 +61,3 @@ export const onError = (logger: Logger) => (error: Error, c: Context) => {
   logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
   return errorResponse(c, internalError());
 };
-
-/**
- * What of an unexpected error may be logged: the driver's error under drizzle's wrapper (whose
- * message carries the query's parameters: phones, names, bodies), by type and code, and the
- * stack's frames. The message is left out when it is PostgreSQL's (it has a SQLSTATE), which may
- * quote a value; the routine that raised it is logged instead. The driver's own messages
- * ("connection closed") are kept. The frames are read after the message, so that no line of the
- * message passes for one.
- */
-export function loggable(error: unknown): { type: string; message?: string; code?: string; routine?: string; stack?: string } {
-  if (!(error instanceof Error)) return { type: typeof error };
-  const shown = driverError(error)!;
-  const code = sqlState(error);
-  const fromPostgres = code !== undefined && SQLSTATE.test(code);
-  const carriesParameters = shown.message.startsWith('Failed query:');
-  const routine = (shown as { routine?: unknown }).routine;
-  return {
-    type: shown.name,
-    ...(fromPostgres || carriesParameters ? {} : { message: shown.message }),
-    ...(code === undefined ? {} : { code }),
-    ...(fromPostgres && typeof routine === 'string' ? { routine } : {}),
-    stack: framesOf(error),
-  };
-}
-
-const SQLSTATE = /^[0-9A-Z]{5}$/;
-
-/** The `at …` lines of the stack, read after the message, which may span lines of its own. */
-function framesOf(error: Error): string | undefined {
-  const { stack, message } = error;
-  const end = stack?.indexOf(message) ?? -1;
-  if (stack === undefined || end < 0) return undefined;
-  const frames = stack.slice(end + message.length).split('\n').filter((line) => line.trimStart().startsWith('at '));
-  return frames.length > 0 ? frames.join('\n') : undefined;
-}

@@ -5,7 +5,7 @@ import { operationName, toOperation, type Operation, type OperationName, type Up
 import { maskPhone } from '../webhook/phone.js';
 import { readPayload, sentText, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact, type DeleteResult } from './delete-contact.js';
-import { Refusal, type RefusalCode, type RefusalIssue, type RefusalSubject } from './errors.js';
+import { IdempotencyInProgress, Refusal, type RefusalCode, type RefusalIssue, type RefusalSubject } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
 import type { GroupCommitter, Work } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
@@ -78,8 +78,6 @@ export interface DeliveryObserver {
 /** A refusal's message as the log keeps it: enough for any of ours, which name a field and why. */
 const MAX_ERROR_MESSAGE_LENGTH = 1000;
 
-/** The same idempotency key is being processed right now in this process. */
-export class IdempotencyInProgress extends Error {}
 
 /** Another process stored an answer for the key first; this transaction must not commit. */
 class StoredFirst extends Error {}

@@ -37,6 +37,9 @@ export class Refusal extends Error {
   }
 }
 
+/** The same idempotency key is being processed right now in this process; the sender should retry shortly. */
+export class IdempotencyInProgress extends Error {}
+
 /** The per-phone backlog is full; the sender should retry later. */
 export class Overloaded extends Error {
   constructor(readonly retryAfterSeconds: number) {

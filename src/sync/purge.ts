@@ -2,7 +2,7 @@ import { count, lt, lte, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { deliveries, idempotencyKeys, tombstones } from '../db/schema.js';
-import { loggable } from '../http/on-error.js';
+import { loggable } from '../log.js';
 
 /** The delivery log keeps 30 days; a refused payload goes sooner, at its own `payload_expires_at`. */
 const DELIVERY_RETENTION_DAYS = 30;

@@ -5,7 +5,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, rowsOf } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
-import { loggable } from '../../src/http/on-error.js';
+import { loggable } from '../../src/log.js';
 import { contacts, deliveries, idempotencyKeys } from '../../src/db/schema.js';
 import { forgetStoredContact } from '../../src/sync/idempotency.js';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
