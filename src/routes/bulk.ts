@@ -1,9 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { stream } from 'hono/streaming';
 import type { Db } from '../db/client.js';
@@ -11,9 +6,9 @@ import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { toApiError } from '../http/on-error.js';
 import { loggable } from '../log.js';
-import { mediaType, signedHeaders } from '../http/request.js';
+import { spoolVerified, withIdleLimit, type Spooled } from '../http/bulk-body.js';
+import { mediaType } from '../http/request.js';
 import type { RateLimiter } from '../http/rate-limit.js';
-import { signatureVerifier } from '../http/signature.js';
 import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { readNdjsonLines } from '../webhook/ndjson.js';
@@ -96,63 +91,4 @@ function resultLine(result: BulkResult, logger: Logger, requestId: string): Reco
   const known = toApiError(result.error);
   if (!known) logger.error({ error: loggable(result.error), requestId, line: result.line }, 'unexpected error');
   return { line: result.line, ...(known ?? internalError()).body() };
-}
-
-/**
- * The body's chunks, failing with `unavailable` when none comes for `idleMs`: the request timeout
- * does not apply to a bulk upload, which may rightly take long, but a sender that has gone quiet
- * must not hold one of the MAX_BULK_REQUESTS slots for ever.
- */
-async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
-  const iterator = chunks[Symbol.asyncIterator]();
-  try {
-    for (;;) {
-      let timer: NodeJS.Timeout | undefined;
-      const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ApiError('unavailable', `the upload sent nothing for ${idleMs} ms and was cut off; the lines answered above were applied, send the rest again`)), idleMs);
-      });
-      const next = await Promise.race([iterator.next(), stalled]).finally(() => clearTimeout(timer));
-      if (next.done) return;
-      yield next.value;
-    }
-  } finally {
-    // Stops reading the request: its stream is cancelled, whatever the sender does next; how the
-    // stream itself ends (closed, or errored by a sender that went away) is of no interest now.
-    iterator.return?.().catch(() => {});
-  }
-}
-
-type Spooled = AsyncIterable<Uint8Array> & { cleanup?: () => Promise<void> };
-
-/** Writes the body to a temporary file while computing its HMAC; answers 401 before anything is applied if it does not match. */
-async function spoolVerified(c: Context, secrets: string[], body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Spooled> {
-  const verifier = signatureVerifier(secrets, signedHeaders(c));
-  const early = verifier.headerProblem();
-  if (!early.ok) throw new ApiError('unauthorized', `bad signature: ${early.reason}`);
-  const dir = await mkdtemp(join(tmpdir(), 'contact-sync-bulk-'));
-  const cleanup = () => rm(dir, { recursive: true, force: true });
-  const file = join(dir, 'body.ndjson');
-  try {
-    await pipeline(
-      body,
-      async function* (chunks: AsyncIterable<Uint8Array>) {
-        let size = 0;
-        for await (const chunk of chunks) {
-          size += chunk.length;
-          if (size > maxBytes) throw new ApiError('payload_too_large', `a signed bulk body may be at most ${maxBytes} bytes`);
-          verifier.update(chunk);
-          yield chunk;
-        }
-      },
-      createWriteStream(file),
-    );
-    const check = verifier.verify();
-    if (!check.ok) throw new ApiError('unauthorized', `bad signature: ${check.reason}`);
-  } catch (error) {
-    await cleanup();
-    throw error;
-  }
-  const spooled = createReadStream(file) as unknown as Spooled;
-  spooled.cleanup = cleanup;
-  return spooled;
 }

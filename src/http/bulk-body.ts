@@ -1,0 +1,66 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Context } from 'hono';
+import { ApiError } from './errors.js';
+import { signedHeaders } from './request.js';
+import { signatureVerifier } from './signature.js';
+
+/**
+ * The body's chunks, failing with `unavailable` when none comes for `idleMs`: the request timeout
+ * does not apply to a bulk upload, which may rightly take long, but a sender that has gone quiet
+ * must not hold one of the MAX_BULK_REQUESTS slots for ever.
+ */
+export async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ApiError('unavailable', `the upload sent nothing for ${idleMs} ms and was cut off; the lines answered above were applied, send the rest again`)), idleMs);
+      });
+      const next = await Promise.race([iterator.next(), stalled]).finally(() => clearTimeout(timer));
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // Stops reading the request: its stream is cancelled, whatever the sender does next; how the
+    // stream itself ends (closed, or errored by a sender that went away) is of no interest now.
+    iterator.return?.().catch(() => {});
+  }
+}
+
+export type Spooled = AsyncIterable<Uint8Array> & { cleanup?: () => Promise<void> };
+
+/** Writes the body to a temporary file while computing its HMAC; answers 401 before anything is applied if it does not match. */
+export async function spoolVerified(c: Context, secrets: string[], body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Spooled> {
+  const verifier = signatureVerifier(secrets, signedHeaders(c));
+  const early = verifier.headerProblem();
+  if (!early.ok) throw new ApiError('unauthorized', `bad signature: ${early.reason}`);
+  const dir = await mkdtemp(join(tmpdir(), 'contact-sync-bulk-'));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const file = join(dir, 'body.ndjson');
+  try {
+    await pipeline(
+      body,
+      async function* (chunks: AsyncIterable<Uint8Array>) {
+        let size = 0;
+        for await (const chunk of chunks) {
+          size += chunk.length;
+          if (size > maxBytes) throw new ApiError('payload_too_large', `a signed bulk body may be at most ${maxBytes} bytes`);
+          verifier.update(chunk);
+          yield chunk;
+        }
+      },
+      createWriteStream(file),
+    );
+    const check = verifier.verify();
+    if (!check.ok) throw new ApiError('unauthorized', `bad signature: ${check.reason}`);
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  return Object.assign(createReadStream(file), { cleanup });
+}
