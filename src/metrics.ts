@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './db/client.js';
-import { operationOfOutcome, type DeliveryOutcome } from './sync/deliver.js';
+import { operationOfOutcome, type DeliveryOutcome } from './sync/delivery-body.js';
 import type { GroupCommitter } from './sync/group-commit.js';
 import type { PhoneQueues } from './sync/phone-queue.js';
 import type { OperationName } from './webhook/operation.js';

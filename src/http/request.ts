@@ -2,7 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { bodyLimit } from 'hono/body-limit';
-import { operationOfOutcome, type DeliveryOutcome } from '../sync/deliver.js';
+import { operationOfOutcome, type DeliveryOutcome } from '../sync/delivery-body.js';
 import type { AppEnv } from './auth.js';
 import { ApiError, errorResponse } from './errors.js';
 import type { SignedHeaders } from './signature.js';

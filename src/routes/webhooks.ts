@@ -6,7 +6,8 @@ import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus } from '../http/errors.js';
 import { logOperation, mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
-import type { AnswerBody, Deliverer, KeyHeader } from '../sync/deliver.js';
+import type { Deliverer, KeyHeader } from '../sync/deliver.js';
+import type { AnswerBody } from '../sync/delivery-body.js';
 import { utf8Text } from '../text.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 

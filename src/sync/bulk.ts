@@ -1,5 +1,6 @@
 import type { NdjsonLine } from '../webhook/ndjson.js';
-import type { Account, AnswerBody, Deliverer, DeliveryOutcome } from './deliver.js';
+import type { Account, Deliverer } from './deliver.js';
+import type { AnswerBody, DeliveryOutcome } from './delivery-body.js';
 import { Refusal } from './errors.js';
 
 export const MAX_BULK_LINES = 1_000_000;

@@ -1,11 +1,12 @@
 import type { Db, Tx } from '../db/client.js';
 import { recordDelivery, type DeliveryRecord, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { newId } from '../ids.js';
-import { operationName, toOperation, type Operation, type OperationName, type UpsertOperation } from '../webhook/operation.js';
+import { operationName, toOperation, type Operation, type UpsertOperation } from '../webhook/operation.js';
 import { maskPhone } from '../webhook/phone.js';
 import { readPayload, sentText, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
-import { deleteContact, type DeleteResult } from './delete-contact.js';
-import { IdempotencyInProgress, Refusal, type RefusalCode, type RefusalIssue, type RefusalSubject } from './errors.js';
+import { deleteContact } from './delete-contact.js';
+import { refusalBody, type AnswerBody, type DeliveryOutcome, type SuccessBody } from './delivery-body.js';
+import { IdempotencyInProgress, Refusal, type RefusalSubject } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
 import type { GroupCommitter, Work } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
@@ -13,7 +14,7 @@ import type { LabelRow } from '../db/queries/labels.js';
 import { lockKey } from './phone-key.js';
 import type { PhoneQueues } from './phone-queue.js';
 import { isBatchable, type UpsertJob } from './upsert-batch.js';
-import { upsertContact, type UpsertResult } from './upsert-contact.js';
+import { upsertContact } from './upsert-contact.js';
 
 export interface Account {
   id: string;
@@ -30,45 +31,6 @@ export interface DeliveryInput {
   idempotencyKey?: string;
   keyHeader?: KeyHeader;
 }
-
-export type SuccessBody = {
-  status: 'applied' | 'unchanged' | 'stale';
-  operation: OperationName;
-  delivery_id: string;
-  warnings: string[];
-} & (
-  | { contact: UpsertResult['contact']; assigned_conversations: number }
-  | { deleted: DeleteResult['deleted']; contact: boolean }
-);
-
-export interface RefusalBody {
-  error: string;
-  code: RefusalCode;
-  issues?: RefusalIssue[];
-  delivery_id: string;
-}
-
-export type DeliveryBody = SuccessBody | RefusalBody;
-
-/**
- * An upsert's answer as its idempotency key keeps it once the contact has been deleted: without the
- * contact (`forgetStoredContact`), so that a replay does not hand the deleted contact back.
- */
-type ForgottenContactBody = Omit<Extract<SuccessBody, { assigned_conversations: number }>, 'contact'>;
-
-/** What a sender is answered: a replayed answer (`replayed`) may lack its contact. */
-export type AnswerBody = DeliveryBody | ForgottenContactBody;
-
-export interface DeliveryOutcome {
-  body: AnswerBody;
-  /** The stored answer to an earlier delivery with the same idempotency key. */
-  replayed: boolean;
-  /** A refusal's operation, when the payload was read that far (a refusal body does not carry it). */
-  operation?: OperationName;
-}
-
-/** The operation a delivery was: its answer's, or for a refusal what its payload asked for (none when it asked for none). */
-export const operationOfOutcome = ({ body, operation }: DeliveryOutcome): OperationName | undefined => ('operation' in body ? body.operation : operation);
 
 /** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
 export interface DeliveryObserver {
@@ -228,7 +190,7 @@ export class Deliverer {
           const about = subject(upsert, result);
           return {
             record: this.recordOf(ctx, 'refused', about.operation, about.phone, result),
-            value: { body: refusalBody(ctx, result), replayed: false, ...(about.operation ? { operation: about.operation } : {}) },
+            value: { body: refusalBody(ctx.id, result), replayed: false, ...(about.operation ? { operation: about.operation } : {}) },
           };
         }
         const body: SuccessBody = { status: result.status, operation: 'upsert', delivery_id: ctx.id, contact: result.contact, assigned_conversations: 0, warnings };
@@ -288,7 +250,7 @@ export class Deliverer {
   /** Records a refused delivery with its payload and, with a key, keeps the answer as final. */
   private async refuse(ctx: Context, refusal: Refusal, operation?: Operation): Promise<DeliveryOutcome> {
     const code = refusal.code;
-    const body = refusalBody(ctx, refusal);
+    const body = refusalBody(ctx.id, refusal);
     const about = subject(operation, refusal);
     await this.db.transaction(async (tx) => {
       await this.record(tx, ctx, 'refused', about.operation, about.phone, refusal);
@@ -334,10 +296,3 @@ function subject(operation: Operation | undefined, refusal: Refusal): RefusalSub
   if (operation) return { operation: operationName(operation), phone: operation.phone };
   return refusal.subject ?? { operation: null, phone: null };
 }
-
-const refusalBody = (ctx: Context, refusal: Refusal): RefusalBody => ({
-  error: refusal.message,
-  code: refusal.code,
-  ...(refusal.issues ? { issues: refusal.issues } : {}),
-  delivery_id: ctx.id,
-});
