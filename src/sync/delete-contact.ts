@@ -36,6 +36,10 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
     });
   if (!existing) return { status: 'unchanged', found: false, deleted: nothing };
 
+  // Held until commit: a message being added (which holds its conversation FOR KEY SHARE) is
+  // waited for and counted, and one added after finds its conversation gone. New conversations
+  // wait on the phone's lock, which the caller holds.
+  await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.contactId, existing.id)).for('update');
   const [counted] = await tx
     .select({ conversations: sql<number>`count(distinct ${conversations.id})::int`, messages: count(messages.id) })
     .from(conversations)

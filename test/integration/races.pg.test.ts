@@ -1,7 +1,8 @@
 import { count, eq } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contacts } from '../../src/db/schema.js';
-import { createTestApp, postgresUrl, type TestApp } from '../helpers/app.js';
+import { callApi, createTestApp, postgresUrl, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
 
 /**
@@ -72,5 +73,36 @@ describe.skipIf(!postgresUrl)('races on PostgreSQL', () => {
         expect(rows?.n).toBe(1);
       }
     });
+  });
+
+  it('a delete counts a message that was being added while it ran', async () => {
+    const phone = uniquePhone();
+    const conversation = await callApi(t, 'POST', '/conversations', { body: { phone } });
+    const id = conversation.body.id as string;
+    await callApi(t, 'POST', `/conversations/${id}/messages`, { body: { direction: 'inbound', body: 'first' } });
+    // Another connection adds a message as the API does, and holds its transaction open.
+    const other = postgres(t.databaseUrl!, { max: 1, onnotice: () => {} });
+    let inserted!: () => void;
+    let release!: () => void;
+    const added = new Promise<void>((resolve) => (inserted = resolve));
+    const adding = other.begin(async (sql) => {
+      await sql`select id from conversations where id = ${id} for key share`;
+      await sql`insert into messages (id, conversation_id, direction, body) values (${`msg_late_${phone}`}, ${id}, 'inbound', 'late')`;
+      inserted();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    try {
+      await added;
+      const deleting = send(t.app, { delete_contact: phone });
+      // The delete is under way, waiting on the message's transaction somewhere.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      release();
+      await adding;
+      const answer = (await (await deleting).json()) as { deleted: unknown };
+      expect(answer.deleted).toEqual({ contact: true, conversations: 1, messages: 2 });
+    } finally {
+      release?.();
+      await other.end();
+    }
   });
 });
