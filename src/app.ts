@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
-import { timeout } from 'hono/timeout';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
@@ -49,7 +48,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   const app = createRouter();
   app.use(requestLog(logger));
   app.use(refuseWhileDraining(readiness));
-  const requestTimeout = timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: 'the request took too long; retry later' }));
+  const requestTimeout = requestDeadline(config.REQUEST_TIMEOUT_MS);
   // Outside the timeout, so that a page that times out carries them too.
   app.use('/ui/*', securityHeaders);
   // A bulk request streams for as long as its lines take; every other request is bounded.
@@ -100,6 +99,30 @@ function requestLog(logger: Logger) {
       },
       'request',
     );
+  });
+}
+
+/**
+ * Answers 503 once a request has run `ms`, and aborts its `deadline` then: a delivery still waiting
+ * for its turn is dropped rather than applied after its sender was told to retry (and so after
+ * whatever the sender sent next). One already being applied is let finish, under its phone's lock.
+ */
+function requestDeadline(ms: number) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const deadline = new AbortController();
+    c.set('deadline', deadline.signal);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        deadline.abort();
+        reject(new HTTPException(503, { message: 'the request took too long; retry later' }));
+      }, ms);
+    });
+    try {
+      await Promise.race([next(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   });
 }
 

@@ -5,8 +5,8 @@ import { findAccountByApiKey, type AccountRow } from '../db/queries/accounts.js'
 import { hashSecret } from '../ids.js';
 import { ApiError } from './errors.js';
 
-/** `operation` is set by the webhook routes, for the request log. */
-export type AppEnv = { Variables: { account: AccountRow; requestId: string; operation?: string } };
+/** `operation` is set by the webhook routes and replays, for the request log; `deadline` aborts when the request has been answered 503 for taking too long. */
+export type AppEnv = { Variables: { account: AccountRow; requestId: string; operation?: string; deadline?: AbortSignal } };
 
 const MAX_CREDENTIAL_LENGTH = 256;
 

@@ -167,7 +167,7 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
 
   ui.post('/deliveries/:id/replay', async (c) => {
     const id = c.req.param('id').slice(0, 100);
-    const result = await replayDelivery(db, deliverer, c.get('account'), id);
+    const result = await replayDelivery(db, deliverer, c.get('account'), id, c.get('deadline'));
     // Back to the list as it was filtered.
     const sent = (await readForm(c)).status;
     const status = typeof sent === 'string' && (DELIVERY_STATUSES as readonly string[]).includes(sent) ? sent : undefined;

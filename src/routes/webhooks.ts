@@ -29,7 +29,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
       // The signature covers the body only: a payload in the query string could be changed under it.
       throw new ApiError('unauthorized', 'bad signature: it covers the body, and this payload is in the query string; send it in the body');
     }
-    const outcome = await deps.deliverer.deliver({ account, raw, ...idempotencyKey(c, account.signingSecrets.length > 0) });
+    const outcome = await deps.deliverer.deliver({ account, raw, ...idempotencyKey(c, account.signingSecrets.length > 0), signal: c.get('deadline') });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
     logOperation(c, outcome);
     return c.json(outcome.body, statusOf(outcome.body));

@@ -6,7 +6,7 @@ import { maskPhone } from '../webhook/phone.js';
 import { readPayload, sentText, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact } from './delete-contact.js';
 import { refusalBody, type AnswerBody, type DeliveryOutcome, type SuccessBody } from './delivery-body.js';
-import { IdempotencyInProgress, Refusal, type RefusalSubject } from './errors.js';
+import { IdempotencyInProgress, NotApplied, Refusal, type RefusalSubject } from './errors.js';
 import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
 import type { GroupCommitter, Work } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
@@ -30,6 +30,8 @@ export interface DeliveryInput {
   raw: RawDelivery;
   idempotencyKey?: string;
   keyHeader?: KeyHeader;
+  /** Aborts when the sender has been answered 503 for taking too long: the delivery is then dropped if it has not been applied yet. */
+  signal?: AbortSignal;
 }
 
 /** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
@@ -61,17 +63,19 @@ interface Context {
   raw: RawDelivery;
   key: string | undefined;
   keyHeader: KeyHeader;
+  signal: AbortSignal | undefined;
   /** Of what was sent; only with a key, to tell the same delivery from another one under that key. */
   fingerprint: string;
 }
 
-const newContext = (account: Account, raw: RawDelivery, key: string | undefined, keyHeader: KeyHeader = 'Idempotency-Key'): Context => ({
+const newContext = (account: Account, raw: RawDelivery, key?: string, keyHeader: KeyHeader = 'Idempotency-Key', signal?: AbortSignal): Context => ({
   id: newId('dlv'),
   started: performance.now(),
   account,
   raw,
   key,
   keyHeader,
+  signal,
   fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, sentText(raw)),
 });
 
@@ -96,8 +100,8 @@ export class Deliverer {
     return this.options.metrics ? this.options.metrics.observe(() => this.deliverKeyed(input)) : this.deliverKeyed(input);
   }
 
-  private async deliverKeyed({ account, raw, idempotencyKey: key, keyHeader }: DeliveryInput): Promise<DeliveryOutcome> {
-    const ctx = newContext(account, raw, key, keyHeader);
+  private async deliverKeyed({ account, raw, idempotencyKey: key, keyHeader, signal }: DeliveryInput): Promise<DeliveryOutcome> {
+    const ctx = newContext(account, raw, key, keyHeader, signal);
     if (key === undefined) return this.deliverOnce(ctx);
     const flight = `${account.id}\u0000${key}`;
     if (this.keysInFlight.has(flight)) throw new IdempotencyInProgress();
@@ -120,6 +124,9 @@ export class Deliverer {
       // Inside the lane, so that deliveries for one phone keep their order whatever each awaits:
       // the key's stored answer too is looked up in turn, not before a later delivery's turn.
       return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, async () => {
+        // Its sender was answered 503 while it waited for its turn, and may have sent it again
+        // since, and more after it: applied now, it would come after those.
+        if (ctx.signal?.aborted) throw new NotApplied();
         if (ctx.key !== undefined) {
           const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key);
           if (stored) return this.replay(ctx, stored, operation);
@@ -137,7 +144,7 @@ export class Deliverer {
    * are the phones they touch, so that the caller can tell which groups may run side by side.
    */
   prepareGroup(account: Account, raws: RawDelivery[]): PreparedGroup {
-    const contexts = raws.map((raw) => newContext(account, raw, undefined));
+    const contexts = raws.map((raw) => newContext(account, raw));
     const parsed = contexts.map(parse);
     const keys = parsed.map((p) => (p instanceof Refusal ? undefined : lockKey(account.id, p.operation.phone)));
     const lockKeys = new Set(keys.filter((key) => key !== undefined));
@@ -175,8 +182,8 @@ export class Deliverer {
 
   /** What the delivery does in its batch: a plain upsert joins the batch's multi-row statements. */
   private work(ctx: Context, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Work<DeliveryOutcome> {
-    if (operation.kind === 'upsert' && ctx.key === undefined && isBatchable(operation)) return { upsert: this.job(ctx, operation, warnings, added) };
-    return { run: (tx) => this.apply(tx, ctx, operation, warnings, added) };
+    if (operation.kind === 'upsert' && ctx.key === undefined && isBatchable(operation)) return { upsert: this.job(ctx, operation, warnings, added), signal: ctx.signal };
+    return { run: (tx) => this.apply(tx, ctx, operation, warnings, added), signal: ctx.signal };
   }
 
   private job(ctx: Context, operation: UpsertOperation | Refusal, warnings: string[], added: Map<string, LabelRow>): UpsertJob<DeliveryOutcome> {

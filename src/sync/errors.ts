@@ -37,6 +37,13 @@ export class Refusal extends Error {
   }
 }
 
+/** What a delivery whose sender has stopped waiting (answered 503) settles with, instead of being applied. */
+export class NotApplied extends Error {
+  constructor() {
+    super('not applied: its request had already been answered 503 for taking too long');
+  }
+}
+
 /** The same idempotency key is being processed right now in this process; the sender should retry shortly. */
 export class IdempotencyInProgress extends Error {}
 

@@ -1,10 +1,15 @@
 import { sql } from 'drizzle-orm';
 import { executePrepared, jsonb, type Db, type Tx } from '../db/client.js';
 import { sqlState } from '../db/errors.js';
+import { NotApplied } from './errors.js';
 import { applyUpsertBatch, type UpsertJob } from './upsert-batch.js';
 
-/** What a delivery does in its batch's transaction: its own statements, or its part of the batch's multi-row upsert. */
-export type Work<T> = { run: (tx: Tx) => Promise<T> } | { upsert: UpsertJob<T> };
+/**
+ * What a delivery does in its batch's transaction: its own statements, or its part of the batch's
+ * multi-row upsert. Once `signal` has aborted (its sender was answered 503 for taking too long),
+ * it is not applied if it has not been yet when its locks are held.
+ */
+export type Work<T> = ({ run: (tx: Tx) => Promise<T> } | { upsert: UpsertJob<T> }) & { signal?: AbortSignal };
 
 interface Pending {
   /** The advisory lock the work needs, if any. */
@@ -202,7 +207,11 @@ async function applyAll(tx: Tx, batch: Batch, locked: Promise<void>): Promise<Se
     const first = batch.items[order[start]!]!.work;
     if ('run' in first) {
       await locked;
-      settled[order[start]!] = batch.items.length === 1 ? { ok: true, value: await first.run(tx) } : await inSavepoint(tx, first.run);
+      settled[order[start]!] = first.signal?.aborted
+        ? { ok: false, error: new NotApplied() }
+        : batch.items.length === 1
+          ? { ok: true, value: await first.run(tx) }
+          : await inSavepoint(tx, first.run);
       start++;
       continue;
     }
@@ -211,10 +220,13 @@ async function applyAll(tx: Tx, batch: Batch, locked: Promise<void>): Promise<Se
     const segment = order.slice(start, end);
     const values = await applyUpsertBatch(
       tx,
-      segment.map((i) => (batch.items[i]!.work as { upsert: UpsertJob<unknown> }).upsert),
+      segment.map((i) => {
+        const work = batch.items[i]!.work as { upsert: UpsertJob<unknown>; signal?: AbortSignal };
+        return { job: work.upsert, signal: work.signal };
+      }),
       locked,
     );
-    segment.forEach((i, j) => (settled[i] = { ok: true, value: values[j] }));
+    segment.forEach((i, j) => (settled[i] = values[j]!.applied ? { ok: true, value: values[j]!.value } : { ok: false, error: new NotApplied() }));
     start = end;
   }
   return settled;

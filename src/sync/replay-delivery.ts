@@ -14,11 +14,11 @@ export type ReplayResult =
  * Applies a kept payload again as a new delivery. Without an idempotency key: the original's key
  * holds the original's answer, which would only be given back.
  */
-export async function replayDelivery(db: Db, deliverer: Deliverer, account: Account, id: string): Promise<ReplayResult> {
+export async function replayDelivery(db: Db, deliverer: Deliverer, account: Account, id: string, signal?: AbortSignal): Promise<ReplayResult> {
   const row = await findDelivery(db, account.id, id);
   if (!row) return { kind: 'not_found' };
   const payload = keptPayload(row);
   if (!payload) return { kind: 'payload_gone' };
-  const outcome = await deliverer.deliver({ account, raw: storedRaw(payload.text, payload.contentType), idempotencyKey: undefined });
+  const outcome = await deliverer.deliver({ account, raw: storedRaw(payload.text, payload.contentType), idempotencyKey: undefined, signal });
   return { kind: 'delivered', outcome };
 }

@@ -53,15 +53,18 @@ interface Contact {
  * delivery's log row, sent together. A refusal (a limit exceeded) writes only its log row and
  * leaves the phone as the deliveries before it made it. Answers one value per job, in order.
  */
-export async function applyUpsertBatch<T>(tx: Tx, jobs: UpsertJob<T>[], locked: Promise<unknown>): Promise<T[]> {
+export async function applyUpsertBatch<T>(tx: Tx, entries: { job: UpsertJob<T>; signal?: AbortSignal }[], locked: Promise<unknown>): Promise<({ applied: true; value: T } | { applied: false })[]> {
   const keys = new Map<string, ContactKey>();
-  for (const { accountId, operation } of jobs) {
+  for (const { job: { accountId, operation } } of entries) {
     if (!(operation instanceof Refusal)) keys.set(contactKey({ accountId, phone: operation.phone }), { accountId, phone: operation.phone });
   }
   const [, stored] = await Promise.all([locked, keys.size > 0 ? loadContacts(tx, [...keys.values()]) : new Map<string, StoredContact>()]);
   const contacts = new Map<string, Contact>();
   for (const [key, contact] of stored) contacts.set(key, { stored: contact, values: contact, labels: contact.labels, changed: false });
 
+  // Decided once the locks are held: a job whose sender stopped waiting meanwhile is left out.
+  const applied = entries.map(({ signal }) => !signal?.aborted);
+  const jobs = entries.filter((_, i) => applied[i]).map(({ job }) => job);
   const concluded = jobs.map((job) => job.conclude(job.operation instanceof Refusal ? job.operation : applyInMemory(contacts, job.accountId, job.operation, job.added)));
 
   const writes: ContactWrite[] = [];
@@ -81,7 +84,8 @@ export async function applyUpsertBatch<T>(tx: Tx, jobs: UpsertJob<T>[], locked: 
       concluded.map((c) => c.record),
     ),
   ]);
-  return concluded.map((c) => c.value);
+  const values = concluded.map((c) => c.value);
+  return applied.map((isApplied) => (isApplied ? { applied: true, value: values.shift()! } : { applied: false }));
 }
 
 function applyInMemory(contacts: Map<string, Contact>, accountId: string, op: UpsertOperation, added: Map<string, LabelRow>): BatchedResult {

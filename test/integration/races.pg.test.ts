@@ -2,8 +2,9 @@ import { count, eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contacts } from '../../src/db/schema.js';
-import { callApi, createTestApp, postgresUrl, type TestApp } from '../helpers/app.js';
+import { callApi, createTestApp, postgresUrl, postWebhook, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
+import { lockKey } from '../../src/sync/phone-key.js';
 
 /**
  * Concurrency on real PostgreSQL (skipped without TEST_DATABASE_URL; .ci/run always sets it).
@@ -73,6 +74,24 @@ describe.skipIf(!postgresUrl)('races on PostgreSQL', () => {
         expect(rows?.n).toBe(1);
       }
     });
+  });
+
+  it("a delivery answered 503 while it waited for its phone's lock (held by another instance) is not applied afterwards", async () => {
+    const quick = await createTestApp('postgres', { REQUEST_TIMEOUT_MS: '300' });
+    const other = postgres(quick.databaseUrl!, { max: 1, onnotice: () => {} });
+    try {
+      const phone = uniquePhone();
+      const deliver = (labels: string) => postWebhook(quick, { contact: { phone, labels }, overrideLabels: true });
+      await other`select pg_advisory_lock(${lockKey(quick.account.id, phone).toString()}::bigint)`;
+      expect((await deliver('a')).status).toBe(503);
+      await other`select pg_advisory_unlock(${lockKey(quick.account.id, phone).toString()}::bigint)`;
+      const next = await deliver('b');
+      expect(next.body).toMatchObject({ status: 'applied', contact: { labels: ['b'], created: true } });
+      expect((await storedContact(quick, phone))?.labels).toEqual(['b']);
+    } finally {
+      await other.end();
+      await quick.close();
+    }
   });
 
   it('a delete counts a message that was being added while it ran', async () => {

@@ -142,6 +142,37 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
     await held;
   });
 
+  /**
+   * The sender was told 503 (retry later): whatever it sends next must not be overtaken by the
+   * delivery it was told about, once that one's turn comes. Each case holds up a different stage.
+   */
+  it.each([
+    ['its phone\'s turn', (account: string, phone: string) => {
+      let release!: () => void;
+      const held = t.parts.queues.run(`${account}\u0000${phone}`, () => new Promise<void>((resolve) => (release = resolve)));
+      return async () => (release(), await held);
+    }],
+    ['a transaction slot', () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const slots = Array.from({ length: t.parts.committer.concurrency }, (_, i) => t.parts.committer.submit(BigInt(-1 - i), { run: () => gate }));
+      return async () => (release(), await Promise.all(slots));
+    }],
+  ])('a delivery answered 503 while it waited for %s is not applied afterwards', async (_stage, hold) => {
+    const other = await t.newAccount();
+    const phone = uniquePhone();
+    const send = (labels: string) => postWebhook(t, { contact: { phone, labels }, overrideLabels: true }, { token: other.webhookToken });
+    const release = hold(other.id, phone);
+    expect((await send('a')).status).toBe(503);
+    await release();
+    // Sent after the 503, as a sender retrying with what it now holds would; it is the one applied.
+    const next = await send('b');
+    expect(next.body).toMatchObject({ status: 'applied', contact: { labels: ['b'], created: true } });
+    expect((await storedContact(t, phone, other.id))?.labels).toEqual(['b']);
+    const logged = await callApi(t, 'GET', '/deliveries', { key: other.apiKey });
+    expect(logged.body.data.map((row: { id: string }) => row.id)).toEqual([next.body.delivery_id]);
+  });
+
   /** A body that never ends: its sender went quiet after the first bytes. */
   const endless = () => new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode('{"a":')) });
   const slowly = (path: string, type: string) => t.app.request(path, { method: 'POST', headers: { 'content-type': type }, body: endless(), duplex: 'half' } as RequestInit);

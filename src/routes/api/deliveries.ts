@@ -150,7 +150,7 @@ export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer }) {
       );
     })
     .openapi(replayDeliveryRoute, async (c) => {
-      const result = await replayDelivery(deps.db, deps.deliverer, c.get('account'), c.req.valid('param').id);
+      const result = await replayDelivery(deps.db, deps.deliverer, c.get('account'), c.req.valid('param').id, c.get('deadline'));
       switch (result.kind) {
         case 'not_found':
           throw notFound();
