@@ -209,13 +209,16 @@ export class Deliverer {
   /** A delivery whose transaction threw: a refusal is recorded as such; the key's stored answer is given where another process stored it first. */
   private async settleFailure(ctx: Context, error: unknown, operation?: Operation): Promise<DeliveryOutcome> {
     if (error instanceof Refusal) return this.refuse(ctx, error, operation);
-    if (error instanceof StoredFirst) {
-      const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key!);
-      // Expired between the two looks (at the end of its 72 hours): the sender's retry applies it anew.
-      if (!stored) throw new IdempotencyInProgress();
-      return this.replay(ctx, stored, operation);
-    }
+    if (error instanceof StoredFirst) return this.answerStoredFirst(ctx, operation);
     throw error;
+  }
+
+  /** Another process stored an answer under the key first: that answer is the key's. */
+  private async answerStoredFirst(ctx: Context, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> {
+    const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key!);
+    // Expired between the two looks (at the end of its 72 hours): the sender's retry applies it anew.
+    if (!stored) throw new IdempotencyInProgress();
+    return this.replay(ctx, stored, about);
   }
 
   /** Runs inside the group committer's transaction, which already holds the phone's advisory lock. */
@@ -259,10 +262,18 @@ export class Deliverer {
     const code = refusal.code;
     const body = refusalBody(ctx.id, refusal);
     const about = subject(operation, refusal);
-    await this.db.transaction(async (tx) => {
-      await this.record(tx, ctx, 'refused', about.operation, about.phone, refusal);
-      if (ctx.key !== undefined && code !== 'idempotency_key_reused') await storeResponse(tx, ctx.account.id, ctx.key, ctx.fingerprint, body);
-    });
+    try {
+      await this.db.transaction(async (tx) => {
+        await this.record(tx, ctx, 'refused', about.operation, about.phone, refusal);
+        if (ctx.key !== undefined && code !== 'idempotency_key_reused' && !(await storeResponse(tx, ctx.account.id, ctx.key, ctx.fingerprint, body))) {
+          throw new StoredFirst();
+        }
+      });
+    } catch (error) {
+      // The same key reached another process at the same moment and was refused there first.
+      if (error instanceof StoredFirst) return this.answerStoredFirst(ctx, operation ?? refusal);
+      throw error;
+    }
     return { body, replayed: false, ...(about.operation ? { operation: about.operation } : {}) };
   }
 

@@ -76,6 +76,25 @@ describe.skipIf(!postgresUrl)('races on PostgreSQL', () => {
     });
   });
 
+  it.each([
+    ['refused as it is applied (unknown_assignee)', (phone: string) => ({ contact: { phone }, assignee: 'nobody@company.com' })],
+    ['refused as it is read (invalid_phone)', () => ({ contact: { phone: 'not a phone' } })],
+  ])('the same key and body, %s, sent to two instances at once: one refusal, given again to the other', async (_, payload) => {
+    for (let round = 0; round < 10; round++) {
+      const phone = uniquePhone();
+      const key = { 'idempotency-key': `twice-${phone}` };
+      const answers = await Promise.all(
+        [t.app, sibling.app].map((app) =>
+          app.request(`/webhooks/${t.account.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/json', ...key }, body: JSON.stringify(payload(phone)) }),
+        ),
+      );
+      const bodies = (await Promise.all(answers.map((res) => res.json()))) as { delivery_id: string; code: string }[];
+      expect(answers.map((res) => res.status)).toEqual([422, 422]);
+      expect(bodies[0]!.delivery_id).toBe(bodies[1]!.delivery_id);
+      expect(answers.map((res) => res.headers.get('idempotent-replayed')).sort()).toEqual([null, 'true']);
+    }
+  });
+
   it("a delivery answered 503 while it waited for its phone's lock (held by another instance) is not applied afterwards", async () => {
     const quick = await createTestApp('postgres', { REQUEST_TIMEOUT_MS: '300' });
     const other = postgres(quick.databaseUrl!, { max: 1, onnotice: () => {} });
