@@ -84,7 +84,9 @@ function readRaw(c: Context, bytes: Uint8Array): RawDelivery {
   const body = utf8Text(bytes);
   if (body === undefined) throw new ApiError('invalid_payload', 'the body is not UTF-8 text: send it encoded as UTF-8');
   const type = mediaType(c);
-  if (type === 'application/json' || type.endsWith('+json')) return { kind: 'json', body };
-  if (type === 'application/x-www-form-urlencoded') return { kind: 'form', body };
+  // Read from the body alone; a sender that put fields in the URL too is told they were not read.
+  const queryFields = query === '' ? [] : [...new Set(new URLSearchParams(query).keys())];
+  if (type === 'application/json' || type.endsWith('+json')) return { kind: 'json', body, queryFields };
+  if (type === 'application/x-www-form-urlencoded') return { kind: 'form', body, queryFields };
   throw new ApiError('unsupported_media_type', 'send Content-Type: application/json or application/x-www-form-urlencoded');
 }

@@ -3,9 +3,10 @@ import { unstorableText, utf8Text } from '../text.js';
 import { isObject } from './payload.js';
 import { normalisePhone } from './phone.js';
 
+/** A delivery as sent. `queryFields`: names in a query string sent beside a body, which are not read. */
 export type RawDelivery =
-  | { kind: 'json'; body: string }
-  | { kind: 'form'; body: string }
+  | { kind: 'json'; body: string; queryFields?: string[] }
+  | { kind: 'form'; body: string; queryFields?: string[] }
   | { kind: 'query'; query: string };
 
 const STORED_TYPES = { json: 'application/json', form: 'application/x-www-form-urlencoded', query: 'query' } as const;
@@ -59,14 +60,15 @@ function escapesAreUtf8(text: string): boolean {
  * `+` that form decoding turned into a space is put back.
  */
 export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; warnings: string[] } {
-  if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, 'the body'), warnings: [] });
+  const unread = raw.kind === 'query' ? [] : (raw.queryFields ?? []).map((name) => `${name}: in the query string beside a body, not read`);
+  if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, 'the body'), warnings: unread });
   const fields = raw.kind === 'form' ? raw.body : raw.query;
   if (!escapesAreUtf8(fields)) {
     const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
     throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
   }
   const { payload, ignored } = readFields(new URLSearchParams(fields));
-  const warnings = ignored.map((name) => `${name}: ignored beside the payload field, which holds the whole delivery`);
+  const warnings = [...unread, ...ignored.map((name) => `${name}: ignored beside the payload field, which holds the whole delivery`)];
   if (isObject(payload.contact)) warnings.push(...restorePlus(payload.contact, 'phone', 'contact.phone'));
   warnings.push(...restorePlus(payload, 'delete_contact', 'delete_contact'));
   return checked({ payload, warnings });

@@ -159,6 +159,15 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(await storedContact(t, '+2031234567')).toBeNull();
   });
 
+  it('query fields sent beside a body are not read, and the answer says so', async () => {
+    const phone = uniquePhone();
+    const res = await send({ query: 'assignee=late%40company.com&labels=fromquery', type: 'application/json', body: JSON.stringify({ contact: { phone, name: 'Q' } }) });
+    const body = (await res.json()) as Record<string, any>;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ operation: 'upsert', contact: { labels: [] } });
+    expect(body.warnings).toEqual(['assignee: in the query string beside a body, not read', 'labels: in the query string beside a body, not read']);
+  });
+
   it('fields beside a payload field are not read, and the answer says so', async () => {
     const payload = encodeURIComponent('{"contact":{"phone":"+447400222335","name":"From Payload"}}');
     const res = await send({ type: 'application/x-www-form-urlencoded', body: `payload=${payload}&name=From+Field&assignee=x%40y.co&name=Again` });
