@@ -2,6 +2,11 @@ import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
 
+/**
+ * SHA-256 of account and phone. Both derivations below are fixed by what already exists: the lock
+ * key by every running instance (all must agree), the hash by the tombstones stored with it. Change
+ * either only with the other's data in mind.
+ */
 const digest = (accountId: string, phone: string) => createHash('sha256').update(`${accountId}\u0000${phone}`).digest();
 
 /** The 64-bit advisory lock key for one account and phone: the first 8 bytes of SHA-256, signed. */
