@@ -1,4 +1,4 @@
-import { type CountryCode, getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { AsYouType, type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 /**
  * What a sender may put between digits: spaces, dots, dashes, slashes, brackets; the `+` may sit
@@ -34,14 +34,18 @@ function valid(text: string, region?: CountryCode): string | null {
 
 /**
  * The start of the E.164 phones that a number begun the way people write it names: `07911 12` in
- * region GB is `+4479111 2…`, `0044 7911` is `+447911…`. Undefined for any other search.
+ * region GB is `+4479111 2…`, `06 20 1` in HU is `+36201…` (libphonenumber-js knows each region's
+ * national prefix), `0044 7911` is `+447911…`. Undefined for a search that is not a number begun so.
  */
 export function phonePrefix(search: string, region: string | null): string | undefined {
-  if (!PHONE_SHAPE.test(search.trim()) || search.includes('+')) return undefined;
-  const digits = search.replace(/\D/g, '');
+  const text = search.trim();
+  if (!PHONE_SHAPE.test(text) || text.includes('+')) return undefined;
+  const digits = text.replace(/\D/g, '');
   if (digits.startsWith('00')) return digits.length > 2 ? `+${digits.slice(2)}` : undefined;
-  if (digits.startsWith('0') && region) return `+${getCountryCallingCode(region as CountryCode)}${digits.slice(1)}`;
-  return undefined;
+  if (!region || !isRegion(region)) return undefined;
+  const typed = new AsYouType(region as CountryCode);
+  typed.input(digits);
+  return typed.getNumber()?.number;
 }
 
 /** `+447911123456` → `+44*******456`: enough to tell deliveries apart in a log, not to call. */

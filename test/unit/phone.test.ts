@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskPhone, normalisePhone } from '../../src/webhook/phone.js';
+import { maskPhone, normalisePhone, phonePrefix } from '../../src/webhook/phone.js';
 
 describe('normalisePhone', () => {
   it.each([
@@ -33,5 +33,21 @@ describe('normalisePhone', () => {
 describe('maskPhone', () => {
   it('keeps the country code and the last three digits', () => {
     expect(maskPhone('+447911123456')).toBe('+44*******456');
+  });
+});
+
+describe('phonePrefix', () => {
+  it.each([
+    ['07911 12345', 'GB', '+44791112345'],
+    // Each region's own national prefix: 06 in Hungary; none in Italy, where the 0 is part of the number.
+    ['06 20 123', 'HU', '+3620123'],
+    ['06 123', 'IT', '+3906123'],
+    ['0033 6 12', null, '+33612'],
+    // A region libphonenumber-js does not know (an old DEFAULT_REGION=XX) reads no national numbers.
+    ['07911', 'XX', undefined],
+    ['+44 79', 'GB', undefined],
+    ['john', 'GB', undefined],
+  ])('%s in %s → %s', (search, region, prefix) => {
+    expect(phonePrefix(search, region)).toBe(prefix);
   });
 });
