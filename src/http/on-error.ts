@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { sqlState } from '../db/errors.js';
 import { loggable } from '../log.js';
-import { IdempotencyInProgress, Overloaded, Refusal } from '../sync/errors.js';
+import { IdempotencyInProgress, NotApplied, Overloaded, Refusal } from '../sync/errors.js';
 import { ApiError, errorResponse, internalError, type ErrorCode } from './errors.js';
 
 /** Hono's own refusals (request validators, body parsing) in the one error body. */
@@ -39,6 +39,8 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof IdempotencyInProgress) {
     return new ApiError('idempotency_in_progress', 'a delivery with this idempotency key is being processed; retry shortly', undefined, 1);
   }
+  // Its sender was already answered 503 when the time ran out; nothing more is sent, or logged.
+  if (error instanceof NotApplied) return new ApiError('unavailable', 'the request took too long; retry later', undefined, 1);
   if (error instanceof Overloaded) {
     return new ApiError('unavailable', 'too many deliveries waiting; retry shortly', undefined, error.retryAfterSeconds);
   }

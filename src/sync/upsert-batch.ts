@@ -51,7 +51,8 @@ interface Contact {
  * it runs once they are held), work out each delivery in turn in memory (several for one phone
  * apply in the order given), then write the contacts that changed, their labels and every
  * delivery's log row, sent together. A refusal (a limit exceeded) writes only its log row and
- * leaves the phone as the deliveries before it made it. Answers one value per job, in order.
+ * leaves the phone as the deliveries before it made it. Answers each entry, in order: its job's value, or
+ * not applied when its signal had aborted by the time the locks were held.
  */
 export async function applyUpsertBatch<T>(tx: Tx, entries: { job: UpsertJob<T>; signal?: AbortSignal }[], locked: Promise<unknown>): Promise<({ applied: true; value: T } | { applied: false })[]> {
   const keys = new Map<string, ContactKey>();

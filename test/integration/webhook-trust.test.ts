@@ -1,4 +1,7 @@
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
@@ -171,6 +174,24 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
     expect((await storedContact(t, phone, other.id))?.labels).toEqual(['b']);
     const logged = await callApi(t, 'GET', '/deliveries', { key: other.apiKey });
     expect(logged.body.data.map((row: { id: string }) => row.id)).toEqual([next.body.delivery_id]);
+  });
+
+  it('a delivery dropped after its 503 is not logged as an unexpected error', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const quick = createApp({ config: loadConfig({ REQUEST_TIMEOUT_MS: '300', LOG_LEVEL: 'info' }), database: t.database, logger });
+    const other = await t.newAccount();
+    const phone = uniquePhone();
+    let release!: () => void;
+    const held = quick.queues.run(`${other.id}\u0000${phone}`, () => new Promise<void>((resolve) => (release = resolve)));
+    const send = () =>
+      quick.app.request(`/webhooks/${other.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contact: { phone } }) });
+    expect((await send()).status).toBe(503);
+    release();
+    await held;
+    // Sent after: it runs once the dropped one has settled in the lane before it.
+    expect((await send()).status).toBe(200);
+    expect(lines.filter((line) => line.level >= 50).map((line) => line.msg)).toEqual([]);
   });
 
   /** A body that never ends: its sender went quiet after the first bytes. */
