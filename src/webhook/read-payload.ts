@@ -60,7 +60,7 @@ function escapesAreUtf8(text: string): boolean {
  * `+` that form decoding turned into a space is put back.
  */
 export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; warnings: string[] } {
-  const unread = raw.kind === 'query' ? [] : (raw.queryFields ?? []).map((name) => `${name}: in the query string beside a body, not read`);
+  const unread = raw.kind === 'query' ? [] : (raw.queryFields ?? []).map((name) => `${shown(name)}: in the query string beside a body, not read`);
   if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, 'the body'), warnings: unread });
   const fields = raw.kind === 'form' ? raw.body : raw.query;
   if (!escapesAreUtf8(fields)) {
@@ -68,11 +68,14 @@ export function readPayload(raw: RawDelivery): { payload: Record<string, unknown
     throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
   }
   const { payload, ignored } = readFields(new URLSearchParams(fields));
-  const warnings = [...unread, ...ignored.map((name) => `${name}: ignored beside the payload field, which holds the whole delivery`)];
+  const warnings = [...unread, ...ignored.map((name) => `${shown(name)}: ignored beside the payload field, which holds the whole delivery`)];
   if (isObject(payload.contact)) warnings.push(...restorePlus(payload.contact, 'phone', 'contact.phone'));
   warnings.push(...restorePlus(payload, 'delete_contact', 'delete_contact'));
   return checked({ payload, warnings });
 }
+
+/** A field's name as a warning quotes it: the answer is stored (jsonb), which cannot hold a NUL. */
+const shown = (name: string) => name.replaceAll('\u0000', '\\u0000');
 
 function checked<T extends { payload: Record<string, unknown> }>(read: T): T {
   const problem = unstorableText(read.payload);

@@ -168,6 +168,19 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(body.warnings).toEqual(['assignee: in the query string beside a body, not read', 'labels: in the query string beside a body, not read']);
   });
 
+  it('a field name the answer quotes is kept storable: a NUL in it is written \\u0000, and a keyed delivery is applied', async () => {
+    const phone = uniquePhone();
+    const res = await t.app.request(`/webhooks/${t.account.webhookToken}?%00x=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': `nul-name-${phone}` },
+      body: JSON.stringify({ contact: { phone } }),
+    });
+    const body = (await res.json()) as Record<string, any>;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.warnings).toEqual(['\\u0000x: in the query string beside a body, not read']);
+    expect(await storedContact(t, phone)).not.toBeNull();
+  });
+
   it('fields beside a payload field are not read, and the answer says so', async () => {
     const payload = encodeURIComponent('{"contact":{"phone":"+447400222335","name":"From Payload"}}');
     const res = await send({ type: 'application/x-www-form-urlencoded', body: `payload=${payload}&name=From+Field&assignee=x%40y.co&name=Again` });
