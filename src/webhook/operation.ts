@@ -81,13 +81,25 @@ export function toOperation(sent: Record<string, unknown>, region: string | null
 /** Top-level fields a sender may leave blank: a form tool sends an unmapped field as ``, JSON tools as null. */
 const BLANK_AS_ABSENT = ['assignee', 'delete_contact', 'occurred_at', 'overrideLabels', 'inviteNewContacts'] as const;
 
-/** The payload without those of its optional top-level fields that are blank, which count as not sent. */
+const isBlank = (value: unknown) => value === null || (typeof value === 'string' && value.trim() === '');
+
+/**
+ * The payload without those of its optional top-level fields that are blank, which count as not
+ * sent; so does a blank `contact.overrideLabels`, the other place that flag is read.
+ */
 function withoutBlanks(payload: Record<string, unknown>): { payload: Record<string, unknown>; warnings: string[] } {
-  const blank = BLANK_AS_ABSENT.filter((key) => payload[key] === null || (typeof payload[key] === 'string' && payload[key].trim() === ''));
-  if (blank.length === 0) return { payload, warnings: [] };
+  const blank = BLANK_AS_ABSENT.filter((key) => isBlank(payload[key]));
+  const contact = isObject(payload.contact) && isBlank(payload.contact.overrideLabels) ? payload.contact : undefined;
+  if (blank.length === 0 && !contact) return { payload, warnings: [] };
   const kept = { ...payload };
   for (const key of blank) delete kept[key];
-  return { payload: kept, warnings: blank.map((key) => `${key}: empty, taken as not sent`) };
+  const warnings = blank.map((key) => `${key}: empty, taken as not sent`);
+  if (contact) {
+    const { overrideLabels: _, ...rest } = contact;
+    kept.contact = rest;
+    warnings.push('contact.overrideLabels: empty, taken as not sent');
+  }
+  return { payload: kept, warnings };
 }
 
 function subjectOf(payload: Record<string, unknown>, region: string | null): RefusalSubject {

@@ -48,7 +48,7 @@ describe('what a refused payload is told', () => {
     ['an item text of 501 characters', 'contact.enhanced_data.S[0].text', { enhanced_data: { S: [{ text: 'x'.repeat(501) }] } }, /at most 500 characters/],
     ['a description of 1001 characters', 'contact.enhanced_data.S[0].description', { enhanced_data: { S: [{ text: 'x', description: 'd'.repeat(1001) }] } }, /at most 1000 characters/],
     ['a link of 2063 characters', 'contact.enhanced_data.S[0].link', { enhanced_data: { S: [{ text: 'x', link: `https://x.com/${'p'.repeat(2048)}` }] } }, /at most 2048 characters/],
-    ['overrideLabels null', 'contact.overrideLabels', { overrideLabels: null }, /must be true or false/],
+    ['overrideLabels "maybe"', 'contact.overrideLabels', { overrideLabels: 'maybe' }, /must be true or false/],
     ['a custom attribute of 12345678901234567890', 'contact.custom_attributes.crm_id', { custom_attributes: { crm_id: 12345678901234567890 } }, /too large to keep exactly/],
     ['a custom attribute of -1e300', 'contact.custom_attributes.x', { custom_attributes: { x: -1e300 } }, /send it as text/],
     ['custom_attributes as a list', 'contact.custom_attributes', { custom_attributes: [] }, /must be an object of attribute names to strings, numbers, booleans or null/],
@@ -96,6 +96,12 @@ describe('a blank optional top-level field (an unmapped field of a form tool)', 
     expect(operation).not.toHaveProperty('assignee', expect.anything());
     expect(operation).not.toHaveProperty('occurredAt', expect.anything());
     expect(warnings).toEqual([`${key}: empty, taken as not sent`]);
+  });
+
+  it.each([null, '', ' '])('contact.overrideLabels of %j is taken as not sent too, with a warning', (value) => {
+    const { operation, warnings } = toOperation({ contact: { phone, labels: 'a', overrideLabels: value } }, 'GB');
+    expect(operation).toMatchObject({ kind: 'upsert', overrideLabels: false, labels: ['a'] });
+    expect(warnings).toEqual(['contact.overrideLabels: empty, taken as not sent']);
   });
 
   it('a blank delete_contact alone is still nothing to do', () => {
