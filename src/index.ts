@@ -2,7 +2,8 @@ import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
-import { DataDirInUse, openDatabase } from './db/client.js';
+import { openDatabase } from './db/client.js';
+import { DataDirInUse } from './db/data-dir-lock.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
 import { startPurgeSchedule } from './sync/purge.js';
 

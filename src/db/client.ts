@@ -1,5 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { sql, type SQL } from 'drizzle-orm';
@@ -9,6 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { lockDataDir } from './data-dir-lock.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -116,7 +116,7 @@ async function openPglite(dataDir: string): Promise<Database> {
   let unlock = () => {};
   if (!dataDir.includes('://')) {
     mkdirSync(dataDir, { recursive: true });
-    unlock = lockDataDir(dataDir);
+    unlock = await lockDataDir(dataDir);
   }
   try {
     const client = new PGlite(dataDir);
@@ -139,48 +139,3 @@ async function openPglite(dataDir: string): Promise<Database> {
   }
 }
 
-/** A second process on a PGlite directory the first one has open: refused, as both would write its files. */
-export class DataDirInUse extends Error {
-  constructor(dataDir: string, pid: number) {
-    super(`DATA_DIR ${dataDir} is in use by another contact-sync process (pid ${pid}): stop it, or set DATA_DIR to another directory`);
-  }
-}
-
-/** The PGlite directories this process has open. */
-const openDirs = new Set<string>();
-
-/**
- * Takes the directory for this process, with its pid in `contact-sync.pid`; the returned function
- * lets go of it. A file left by a process that has gone (a crash, SIGKILL) is taken over, as is one
- * with this process's own pid that it does not hold (left by an earlier life: pid 1 in a container).
- */
-function lockDataDir(dataDir: string): () => void {
-  const dir = resolve(dataDir);
-  if (openDirs.has(dir)) throw new DataDirInUse(dataDir, process.pid);
-  const file = join(dir, 'contact-sync.pid');
-  for (;;) {
-    try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
-      openDirs.add(dir);
-      return () => {
-        openDirs.delete(dir);
-        rmSync(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const pid = Number(readFileSync(file, 'utf8'));
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) throw new DataDirInUse(dataDir, pid);
-    rmSync(file, { force: true });
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
