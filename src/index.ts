@@ -45,6 +45,14 @@ async function main(): Promise<void> {
       logger.info({ port: info.port }, `listening on ${publicUrl(config)}`);
     },
   );
+  // The address is taken only now, after the database: a port in use or a host that is not this
+  // machine's stops the start as a bad variable does, naming it.
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    process.stderr.write(`contact-sync failed to start: cannot listen on HOST ${config.HOST}, PORT ${config.PORT} (${error.code ?? error.message}): set HOST or PORT\n`);
+    void stopPurge()
+      .then(() => database.close())
+      .finally(() => process.exit(1));
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {

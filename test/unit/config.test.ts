@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
@@ -30,6 +31,27 @@ describe('loadConfig', () => {
     expect(config.DATABASE_URL).toBeUndefined();
     expect(config.PORT).toBe(3000);
   });
+
+  it('stops the process at start, naming HOST and PORT, when the port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+          env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: '', DATA_DIR: 'memory://', LOG_LEVEL: 'silent' },
+        });
+        let stderr = '';
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        child.on('exit', (status) => resolve({ status, stderr }));
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`cannot listen on HOST 127.0.0.1, PORT ${port} (EADDRINUSE): set HOST or PORT`);
+      expect(run.stderr).not.toContain('    at ');
+    } finally {
+      taken.close();
+    }
+  }, 30_000);
 
   it('stops the process at start with a message naming the variable', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
