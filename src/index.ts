@@ -3,8 +3,8 @@ import pino from 'pino';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
-import { DataDirInUse } from './db/data-dir-lock.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
+import { startFailure } from './log.js';
 import { startPurgeSchedule } from './sync/purge.js';
 
 async function main(): Promise<void> {
@@ -89,8 +89,6 @@ function readConfig(): Config {
 }
 
 main().catch((error: unknown) => {
-  // A refusal that says what to do is shown as it is; anything else with its stack.
-  const text = error instanceof DataDirInUse ? error.message : error instanceof Error ? error.stack : String(error);
-  process.stderr.write(`contact-sync failed to start: ${text}\n`);
+  process.stderr.write(`contact-sync failed to start: ${startFailure(error)}\n`);
   process.exit(1);
 });

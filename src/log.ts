@@ -1,3 +1,5 @@
+import { ConfigError } from './config.js';
+import { DataDirInUse } from './db/data-dir-lock.js';
 import { driverError, sqlState } from './db/errors.js';
 
 /**
@@ -33,4 +35,19 @@ function framesOf(error: Error): string | undefined {
   if (stack === undefined || end < 0) return undefined;
   const frames = stack.slice(end + message.length).split('\n').filter((line) => line.trimStart().startsWith('at '));
   return frames.length > 0 ? frames.join('\n') : undefined;
+}
+
+/** The database could not be reached or would not let us in: refused connection, unknown host, bad password, no such database or role. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', '28P01', '28000', '3D000']);
+
+/**
+ * Why the service (or `db:migrate`) could not start, for stderr: a refusal that says what to do as
+ * it is, a database that cannot be reached by its message and what to check, anything else with
+ * its stack.
+ */
+export function startFailure(error: unknown): string {
+  if (error instanceof ConfigError || error instanceof DataDirInUse) return error.message;
+  const code = sqlState(error);
+  if (error instanceof Error && code !== undefined && UNREACHABLE.has(code)) return `the database cannot be reached or refused us (${code}: ${driverError(error)!.message}): check DATABASE_URL`;
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

@@ -53,6 +53,29 @@ describe('loadConfig', () => {
     }
   }, 30_000);
 
+  it.each([
+    ['the service', 'src/index.ts', 'contact-sync failed to start: the database cannot be reached'],
+    ['npm run db:migrate', 'src/db/migrate-cli.ts', 'migrations not applied: the database cannot be reached'],
+  ])('%s says which database it cannot reach, without a stack', (_, entry, message) => {
+    // Port 9 (discard) on this machine: nothing listens there.
+    const run = spawnSync(process.execPath, ['--import', 'tsx', entry], {
+      env: { ...process.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none', LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain('check DATABASE_URL');
+    expect(run.stderr).not.toContain('    at ');
+  });
+
+  it('npm run db:migrate names a bad variable without a stack', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/db/migrate-cli.ts'], { env: { ...process.env, DATABASE_URL: 'mysql://x' }, encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('DATABASE_URL');
+    expect(run.stderr).not.toContain('    at ');
+  });
+
   it('stops the process at start with a message naming the variable', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
       env: { ...process.env, PORT: 'not-a-port', DATABASE_URL: '' },
