@@ -1,8 +1,14 @@
 import { z } from 'zod';
 import { isRegion, REGION_MESSAGE } from './webhook/phone.js';
 
+/** A whole number written in digits (`1e3`, `0x10` and spaces are refused, not read as something else), within its range. */
 const integer = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number written in digits')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max))
+    .default(fallback);
 
 export const ConfigSchema = z.object({
   PORT: integer(3000, 0, 65535),

@@ -11,6 +11,10 @@ describe('loadConfig', () => {
   it.each([
     ['PORT', 'abc'],
     ['PORT', '70000'],
+    // Digits only: these would be read as 4256, 1000 and 0.
+    ['PORT', '0x10A0'],
+    ['PORT', '1e3'],
+    ['PORT', ' '],
     ['DATABASE_URL', 'mysql://x'],
     ['ADMIN_API_KEY', 'short'],
     ['DEFAULT_REGION', 'GBR'],
