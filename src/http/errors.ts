@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { FieldIssue } from '../zod-issues.js';
 
 export const codeToStatus = {
   invalid_payload: 400,
@@ -22,15 +23,11 @@ export const codeToStatus = {
 
 export type ErrorCode = keyof typeof codeToStatus;
 
-export interface Issue {
-  path: string;
-  message: string;
-}
-
+/** The one error body. A webhook's refusal (`RefusalBody`, built where HTTP is not known) is one too: `statusOf` checks it. */
 export interface ErrorBody {
   error: string;
   code: ErrorCode;
-  issues?: Issue[];
+  issues?: FieldIssue[];
   delivery_id?: string;
 }
 
@@ -39,7 +36,7 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly issues?: Issue[],
+    readonly issues?: FieldIssue[],
     readonly retryAfterSeconds?: number,
   ) {
     super(message);

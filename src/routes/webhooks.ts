@@ -4,7 +4,7 @@ import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
-import { ApiError, codeToStatus } from '../http/errors.js';
+import { ApiError, codeToStatus, type ErrorBody } from '../http/errors.js';
 import { logOperation, mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
 import type { Deliverer, KeyHeader } from '../sync/deliver.js';
 import type { AnswerBody } from '../sync/delivery-body.js';
@@ -37,7 +37,8 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
   return app;
 }
 
-export const statusOf = (body: AnswerBody) => ('code' in body ? codeToStatus[body.code] : 200);
+/** The HTTP status of a delivery's answer; a refusal's body must be the one error body (checked here at compile time). */
+export const statusOf = (body: AnswerBody) => ('code' in body ? codeToStatus[(body satisfies ErrorBody).code] : 200);
 
 /**
  * hono answers HEAD with its GET route, and a GET here applies a delivery: a link checker or a

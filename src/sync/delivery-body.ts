@@ -1,5 +1,6 @@
 import type { DeleteResult } from './delete-contact.js';
-import type { Refusal, RefusalCode, RefusalIssue } from './errors.js';
+import type { FieldIssue } from '../zod-issues.js';
+import type { Refusal, RefusalCode } from './errors.js';
 import type { UpsertResult } from './upsert-contact.js';
 import type { OperationName } from '../webhook/operation.js';
 
@@ -17,7 +18,7 @@ export type SuccessBody = {
 export interface RefusalBody {
   error: string;
   code: RefusalCode;
-  issues?: RefusalIssue[];
+  issues?: FieldIssue[];
   delivery_id: string;
 }
 

@@ -1,4 +1,5 @@
 import type { OperationName } from '../webhook/operation.js';
+import type { FieldIssue } from '../zod-issues.js';
 
 export type RefusalCode =
   | 'invalid_payload'
@@ -8,10 +9,6 @@ export type RefusalCode =
   | 'limit_exceeded'
   | 'idempotency_key_reused';
 
-export interface RefusalIssue {
-  path: string;
-  message: string;
-}
 
 /** What a refused delivery was about, as far as its payload could be read: for the delivery log. */
 export interface RefusalSubject {
@@ -31,7 +28,7 @@ export class Refusal extends Error {
   constructor(
     readonly code: RefusalCode,
     message: string,
-    readonly issues?: RefusalIssue[],
+    readonly issues?: FieldIssue[],
   ) {
     super(message);
   }
