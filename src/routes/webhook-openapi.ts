@@ -1,5 +1,6 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { codeToStatus, type ErrorCode } from '../http/errors.js';
+import type { ContactSummary } from '../sync/upsert-contact.js';
 import { ContactPayload, WebhookPayload } from '../webhook/payload.js';
 import { ErrorSchema } from './api/schemas.js';
 
@@ -71,6 +72,7 @@ const FlatFields = z
   })
   .openapi('WebhookFields');
 
+/** What an upsert answers of its contact: documents `ContactSummary`, and fails to compile when that gains a field this lacks. */
 const ContactResult = z.object({
   phone: z.string().openapi({ example: '+447911123456' }),
   name: z.string().nullable(),
@@ -81,7 +83,7 @@ const ContactResult = z.object({
   custom_attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
   invite_requested: z.boolean(),
   created: z.boolean().openapi({ description: 'Whether this delivery created the contact' }),
-}).openapi('WebhookContactResult');
+}).openapi('WebhookContactResult') satisfies z.ZodType<ContactSummary>;
 
 const resultFields = {
   status: z.enum(['applied', 'unchanged', 'stale']).openapi({ description: 'applied: something changed; unchanged: a repeat that changed nothing; stale: older than what was applied' }),
