@@ -56,7 +56,8 @@ const text = (max: number, description: string) => z.string().max(max).optional(
 /** Form fields and GET query parameters: the JSON document in `payload`, or flat fields. */
 const FlatFields = z
   .object({
-    payload: text(262_144, 'The whole JSON document (as the JSON body); when present the other fields are not read, and warnings names them.'),
+    // Bounded by the body (MAX_BODY_BYTES, which is configured), not by a length of its own.
+    payload: z.string().optional().openapi({ description: 'The whole JSON document (as the JSON body), within MAX_BODY_BYTES; when present the other fields are not read, and warnings names them.' }),
     phone: text(64, 'contact.phone. Every contact field may also be sent as contact[field], overrideLabels and removeLabels too (they are then the contact’s, as in JSON).'),
     'contact[phone]': text(64, 'Same as phone.'),
     name: text(200, 'contact.name'),
