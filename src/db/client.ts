@@ -113,7 +113,7 @@ async function migratePostgresOnce(url: string): Promise<void> {
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
-  let unlock = () => {};
+  let unlock = async () => {};
   if (!dataDir.includes('://')) {
     mkdirSync(dataDir, { recursive: true });
     unlock = await lockDataDir(dataDir);
@@ -129,12 +129,15 @@ async function openPglite(dataDir: string): Promise<Database> {
       concurrency: 1,
       ping: async () => void (await db.execute(sql`select 1`)),
       close: async () => {
-        await client.close();
-        unlock();
+        try {
+          await client.close();
+        } finally {
+          await unlock();
+        }
       },
     };
   } catch (error) {
-    unlock();
+    await unlock();
     throw error;
   }
 }

@@ -1,6 +1,7 @@
-import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 /** A second process on a PGlite directory the first one has open: refused, as both would write its files. */
 export class DataDirInUse extends Error {
@@ -9,83 +10,120 @@ export class DataDirInUse extends Error {
   }
 }
 
-/** How often the holder touches its lock file, and how long another process watches for that. */
-const HEARTBEAT_MS = 1000;
-const WATCH_MS = 3 * HEARTBEAT_MS;
+/** How often the holder rewrites its lock file, and how long another process watches it for that. */
+const BEAT_MS = 1000;
+const WATCH_MS = 3 * BEAT_MS;
 
 /** The PGlite directories this process has open. */
 const openDirs = new Set<string>();
 
 /**
- * Takes the directory for this process: `contact-sync.pid` holds its pid and host name, and is
- * touched every second while it is held. The returned function lets go of it. A file found there is
- * judged by what can be known of its writer: on this host with another pid, whether that process
- * runs (a crash or SIGKILL leaves it behind); otherwise (another container sharing the volume, where
- * every process may be pid 1, or an earlier life of this container) whether it is still being
- * touched, watched for three seconds.
+ * The heartbeat, on a thread of its own: PGlite runs each query on the main thread, and a long one
+ * (a migration building an index) would stop a timer there for longer than another process
+ * watches. It rewrites the file through its own descriptor (so never another process's file at the
+ * same path) with a growing count, and reports `lost` once the path no longer names that file.
  */
-export async function lockDataDir(dataDir: string): Promise<() => void> {
+const HEARTBEAT = `
+const { parentPort, workerData: { fd, file, head, beatMs } } = require('node:worker_threads');
+const { fstatSync, statSync, writeSync } = require('node:fs');
+let beat = 0;
+const timer = setInterval(() => {
+  let ours;
+  try { ours = statSync(file).ino === fstatSync(fd).ino; } catch { ours = false; }
+  if (!ours) { clearInterval(timer); parentPort.postMessage('lost'); return; }
+  beat += 1;
+  writeSync(fd, head + String(beat).padStart(12, '0'), 0);
+}, beatMs);
+`;
+
+export interface DataDirLockOptions {
+  /** Called if another process takes the directory while it is held; by default the process stops at once. */
+  onLost?: () => void;
+}
+
+const stopNow = (dataDir: string) => () => {
+  process.stderr.write(`contact-sync: DATA_DIR ${dataDir} was taken by another process; stopping at once, so that two do not write it\n`);
+  process.exit(1);
+};
+
+/**
+ * Takes the directory for this process: `contact-sync.pid` holds its pid, host name and a count
+ * that a heartbeat raises every second while it is held. The returned function lets go of it. A
+ * file found there is refused at once when it names a process that runs on this host; otherwise
+ * (its process gone, or in another container sharing the volume, where every process may be pid 1
+ * and host names may repeat) it is watched for three seconds and taken over only if its count did
+ * not move. Taking over renames the very file that was watched, so that two processes taking over
+ * at once cannot both win.
+ */
+export async function lockDataDir(dataDir: string, options: DataDirLockOptions = {}): Promise<() => Promise<void>> {
   const dir = resolve(dataDir);
   if (openDirs.has(dir)) throw new DataDirInUse(dataDir, `pid ${process.pid}, this one`);
   const file = join(dir, 'contact-sync.pid');
-  const host = hostname();
+  const head = `${process.pid} ${hostname()} `;
   for (;;) {
+    let fd: number;
     try {
-      writeFileSync(file, `${process.pid} ${host}`, { flag: 'wx' });
-      openDirs.add(dir);
-      const heartbeat = setInterval(() => touch(file), HEARTBEAT_MS);
-      heartbeat.unref();
-      return () => {
-        clearInterval(heartbeat);
-        openDirs.delete(dir);
-        rmSync(file, { force: true });
-      };
+      fd = openSync(file, 'wx');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await judge(dataDir, file);
+      continue;
     }
-    const found = readHolder(file);
-    if (found === undefined) continue;
-    const holder = `pid ${found.pid} on ${found.host}`;
-    if (found.host === host && found.pid !== process.pid) {
-      if (isRunning(found.pid)) throw new DataDirInUse(dataDir, holder);
-    } else if (await isTouched(file)) {
-      throw new DataDirInUse(dataDir, holder);
+    writeSync(fd, `${head}${'0'.padStart(12, '0')}`, 0);
+    openDirs.add(dir);
+    const heartbeat = new Worker(HEARTBEAT, { eval: true, workerData: { fd, file, head, beatMs: BEAT_MS } });
+    heartbeat.unref();
+    heartbeat.on('message', options.onLost ?? stopNow(dataDir));
+    // A write that fails as the worker stops is of no interest: the file is let go of anyway.
+    heartbeat.on('error', () => {});
+    return async () => {
+      // Stopped before its descriptor is closed: the number could name another file afterwards.
+      await heartbeat.terminate();
+      openDirs.delete(dir);
+      try {
+        // Only while the path still names this process's file: never another's that replaced it.
+        if (statSync(file).ino === fstatSync(fd).ino) rmSync(file, { force: true });
+      } catch {
+        // Already gone.
+      }
+      closeSync(fd);
+    };
+  }
+}
+
+/** Throws DataDirInUse when the file's holder lives; otherwise moves that file out of the way. */
+async function judge(dataDir: string, file: string): Promise<void> {
+  const seen = read(file);
+  if (!seen) return;
+  const [pid, host] = seen.text.split(' ');
+  const holder = `pid ${pid} on ${host}`;
+  if (host === hostname() && Number(pid) !== process.pid && isRunning(Number(pid))) throw new DataDirInUse(dataDir, holder);
+  await new Promise((done) => setTimeout(done, WATCH_MS));
+  const now = read(file);
+  if (!now) return;
+  if (now.ino !== seen.ino || now.text !== seen.text) throw new DataDirInUse(dataDir, holder);
+  // Still the same file, unchanged: its holder has gone. Moved aside, it is checked to be that file.
+  const aside = `${file}.stale-${process.pid}-${Date.now()}`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    return;
+  }
+  if (statSync(aside).ino !== seen.ino) {
+    // Another process took over first and this rename moved its new file: put it back.
+    try {
+      linkSync(aside, file);
+    } catch {
+      // A third file is there now; the one moved reports itself lost.
     }
-    rmSync(file, { force: true });
   }
+  rmSync(aside, { force: true });
 }
 
-function readHolder(file: string): { pid: number; host: string } | undefined {
-  let text: string;
+function read(file: string): { text: string; ino: number } | undefined {
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const [pid, host = ''] = text.trim().split(' ');
-  return { pid: Number(pid), host };
-}
-
-function touch(file: string): void {
-  const now = new Date();
-  try {
-    utimesSync(file, now, now);
-  } catch {
-    // Removed from under us: nothing to keep fresh.
-  }
-}
-
-/** Whether the file is touched while it is watched (or is gone, taken by its owner's exit). */
-async function isTouched(file: string): Promise<boolean> {
-  const before = modified(file);
-  await new Promise((resolve) => setTimeout(resolve, WATCH_MS));
-  const after = modified(file);
-  return after === undefined ? false : after !== before;
-}
-
-function modified(file: string): number | undefined {
-  try {
-    return statSync(file).mtimeMs;
+    const ino = statSync(file).ino;
+    return { text: readFileSync(file, 'utf8').trim(), ino };
   } catch {
     return undefined;
   }

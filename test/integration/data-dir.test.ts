@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,39 +40,85 @@ describe('a PGlite DATA_DIR', () => {
     }
   });
 
-  it('is taken over at once from a process on this host that has gone', async () => {
+  it('is taken over from a process on this host that has gone, once its file is seen not to move', async () => {
     const dir = newDir();
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
-    writeFileSync(join(dir, 'contact-sync.pid'), `${gone} ${hostname()}`);
-    const started = Date.now();
+    writeFileSync(join(dir, 'contact-sync.pid'), `${gone} ${hostname()} 000000000001`);
     const unlock = await lockDataDir(dir);
-    // Without watching the file: its pid tells.
-    expect(Date.now() - started).toBeLessThan(1000);
-    unlock();
+    expect(readFileSync(join(dir, 'contact-sync.pid'), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+    await unlock();
   });
 
-  /** A holder the pid cannot tell about: every container's process is pid 1, as this one may be. */
-  const toucher = (file: string) => spawn(process.execPath, ['-e', `setInterval(() => { const t = new Date(); require('node:fs').utimesSync(${JSON.stringify(file)}, t, t); }, 500)`]);
+  /** A holder the pid cannot tell about (every container's process may be pid 1): it rewrites its count. */
+  const beating = (file: string, head: string) =>
+    spawn(process.execPath, ['-e', `let n = 0; setInterval(() => require('node:fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(head)} + ++n), 500)`]);
 
   it.each([
-    ['another container (another host name)', () => '1 other-container'],
-    ['another container with this pid and host name', () => `${process.pid} ${hostname()}`],
-  ])('is refused while %s keeps its lock file fresh', async (_, content) => {
+    ['another container (another host name)', () => '1 other-container '],
+    ['another container with this pid and host name', () => `${process.pid} ${hostname()} `],
+  ])('is refused while %s keeps its count moving', async (_, head) => {
     const dir = newDir();
     const file = join(dir, 'contact-sync.pid');
-    writeFileSync(file, content());
-    const holder = toucher(file);
+    writeFileSync(file, `${head()}0`);
+    const holder = beating(file, head());
     try {
-      await expect(openDatabase({ dataDir: dir })).rejects.toThrow(DataDirInUse);
+      await expect(lockDataDir(dir)).rejects.toThrow(DataDirInUse);
     } finally {
       holder.kill();
     }
   });
 
-  it('is taken over from another container whose lock file is no longer touched (it has gone)', async () => {
+  it('is taken over from another container whose count no longer moves (it has gone)', async () => {
     const dir = newDir();
-    writeFileSync(join(dir, 'contact-sync.pid'), '1 other-container');
+    writeFileSync(join(dir, 'contact-sync.pid'), '1 other-container 000000000007');
     const database = await openDatabase({ dataDir: dir });
     await database.close();
+  });
+
+  const hold = (dir: string, holdMs: number, blockMs = 0) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hold-data-dir.ts', dir, String(holdMs), String(blockMs)]);
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    return { output: () => out, exited: new Promise<void>((done) => child.on('exit', () => done())) };
+  };
+
+  const until = async (check: () => boolean, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((done) => setTimeout(done, 50));
+    }
+  };
+
+  it("keeps its count moving while the holder's main thread is busy (a long PGlite query)", async () => {
+    const dir = newDir();
+    const file = join(dir, 'contact-sync.pid');
+    const holder = hold(dir, 5000, 4500);
+    await until(() => holder.output().includes('ACQUIRED'), 20_000);
+    const before = readFileSync(file, 'utf8');
+    await new Promise((done) => setTimeout(done, 2500));
+    expect(readFileSync(file, 'utf8')).not.toBe(before);
+    await holder.exited;
+  }, 30_000);
+
+  it('lets only one of two processes taking over a stale file at once have it', async () => {
+    const dir = newDir();
+    writeFileSync(join(dir, 'contact-sync.pid'), '1 other-container 000000000007');
+    const both = [hold(dir, 6000), hold(dir, 6000)];
+    await Promise.all(both.map((one) => one.exited));
+    const outcomes = both.map((one) => one.output().split(' ')[0]!.trim()).sort();
+    expect(outcomes).toEqual(['ACQUIRED', 'REFUSED']);
+  }, 40_000);
+
+  it('reports the lock lost when another process replaces its file, and never removes that file', async () => {
+    const dir = newDir();
+    const file = join(dir, 'contact-sync.pid');
+    let lost = 0;
+    const unlock = await lockDataDir(dir, { onLost: () => lost++ });
+    rmSync(file);
+    writeFileSync(file, '1 other-container 000000000001');
+    await until(() => lost > 0, 5000);
+    await unlock();
+    expect(readFileSync(file, 'utf8')).toBe('1 other-container 000000000001');
   });
 });
