@@ -10,12 +10,27 @@ const integer = (fallback: number, min: number, max: number) =>
     .pipe(z.number().min(min).max(max))
     .default(fallback);
 
+/** Whether the driver can read the URL's user and password: a bare % there would stop it with a stack. */
+function decodesUserAndPassword(url: string): boolean {
+  try {
+    const { username, password } = new URL(url);
+    decodeURIComponent(username);
+    decodeURIComponent(password);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const ConfigSchema = z.object({
   PORT: integer(3000, 0, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Base URL the service is reached at, used to print webhook URLs. */
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, '')).optional(),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/ })
+    .refine(decodesUserAndPassword, 'its user and password must be percent-encoded (a % is written %25)')
+    .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   DB_POOL_SIZE: integer(10, 1, 200),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),

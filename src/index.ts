@@ -42,17 +42,19 @@ async function main(): Promise<void> {
       serverOptions: { requestTimeout: 0 },
     },
     (info) => {
+      server.off('error', cannotListen);
       logger.info({ port: info.port }, `listening on ${publicUrl(config)}`);
     },
   );
   // The address is taken only now, after the database: a port in use or a host that is not this
-  // machine's stops the start as a bad variable does, naming it.
-  server.once('error', (error: NodeJS.ErrnoException) => {
+  // machine's stops the start as a bad variable does, naming it. Only until it listens.
+  const cannotListen = (error: NodeJS.ErrnoException) => {
     process.stderr.write(`contact-sync failed to start: cannot listen on HOST ${config.HOST}, PORT ${config.PORT} (${error.code ?? error.message}): set HOST or PORT\n`);
     void stopPurge()
       .then(() => database.close())
       .finally(() => process.exit(1));
-  });
+  };
+  server.once('error', cannotListen);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,6 +1,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { codeToStatus, type ErrorCode } from '../http/errors.js';
 import type { ContactSummary } from '../sync/upsert-contact.js';
+import type { SameKeys } from '../types.js';
 import { ContactPayload, WebhookPayload } from '../webhook/payload.js';
 import { ErrorSchema } from './api/schemas.js';
 
@@ -85,6 +86,9 @@ const ContactResult = z.object({
   invite_requested: z.boolean(),
   created: z.boolean().openapi({ description: 'Whether this delivery created the contact' }),
 }).openapi('WebhookContactResult') satisfies z.ZodType<ContactSummary>;
+/** And no field of its own, nor one of `ContactSummary`'s (an optional one) left out. */
+const contactResultKeys: SameKeys<z.infer<typeof ContactResult>, ContactSummary> = true;
+void contactResultKeys;
 
 const resultFields = {
   status: z.enum(['applied', 'unchanged', 'stale']).openapi({ description: 'applied: something changed; unchanged: a repeat that changed nothing; stale: older than what was applied' }),

@@ -7,7 +7,8 @@ import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus, type ErrorBody } from '../http/errors.js';
 import { logOperation, mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
 import type { Deliverer, KeyHeader } from '../sync/deliver.js';
-import type { AnswerBody } from '../sync/delivery-body.js';
+import type { AnswerBody, RefusalBody } from '../sync/delivery-body.js';
+import type { SameKeys } from '../types.js';
 import { utf8Text } from '../text.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
 
@@ -39,6 +40,10 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
 
 /** The HTTP status of a delivery's answer; a refusal's body must be the one error body (checked here at compile time). */
 export const statusOf = (body: AnswerBody) => ('code' in body ? codeToStatus[(body satisfies ErrorBody).code] : 200);
+
+/** `satisfies` lets a refusal's body carry a field the error body lacks: their keys must be the same too. */
+const refusalBodyKeys: SameKeys<RefusalBody, ErrorBody> = true;
+void refusalBodyKeys;
 
 /**
  * hono answers HEAD with its GET route, and a GET here applies a delivery: a link checker or a

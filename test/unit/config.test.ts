@@ -16,6 +16,7 @@ describe('loadConfig', () => {
     ['PORT', '1e3'],
     ['PORT', ' '],
     ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'postgres://postgres:S3cret%zzPw@127.0.0.1/x'],
     ['ADMIN_API_KEY', 'short'],
     ['DEFAULT_REGION', 'GBR'],
     ['DEFAULT_REGION', 'XX'],
