@@ -37,12 +37,12 @@ const timer = setInterval(() => {
 `;
 
 export interface DataDirLockOptions {
-  /** Called if another process takes the directory while it is held; by default the process stops at once. */
+  /** Called if the lock is lost while held (another process took the directory, or the heartbeat failed); by default the process stops at once. */
   onLost?: () => void;
 }
 
 const stopNow = (dataDir: string) => () => {
-  process.stderr.write(`contact-sync: DATA_DIR ${dataDir} was taken by another process; stopping at once, so that two do not write it\n`);
+  process.stderr.write(`contact-sync: the lock on DATA_DIR ${dataDir} was lost (taken by another process, or its heartbeat failed); stopping at once, so that two do not write it\n`);
   process.exit(1);
 };
 
@@ -73,9 +73,11 @@ export async function lockDataDir(dataDir: string, options: DataDirLockOptions =
     openDirs.add(dir);
     const heartbeat = new Worker(HEARTBEAT, { eval: true, workerData: { fd, file, head, beatMs: BEAT_MS } });
     heartbeat.unref();
-    heartbeat.on('message', options.onLost ?? stopNow(dataDir));
-    // A write that fails as the worker stops is of no interest: the file is let go of anyway.
-    heartbeat.on('error', () => {});
+    const lost = options.onLost ?? stopNow(dataDir);
+    heartbeat.on('message', lost);
+    // A heartbeat that fails (a disk full, say) stops keeping the file: as good as lost. Stopping it
+    // below emits no error, and the descriptor is closed only once it has stopped.
+    heartbeat.on('error', lost);
     return async () => {
       // Stopped before its descriptor is closed: the number could name another file afterwards.
       await heartbeat.terminate();
