@@ -85,8 +85,8 @@ export async function applyUpsertBatch<T>(tx: Tx, entries: { job: UpsertJob<T>; 
       concluded.map((c) => c.record),
     ),
   ]);
-  const values = concluded.map((c) => c.value);
-  return applied.map((isApplied) => (isApplied ? { applied: true, value: values.shift()! } : { applied: false }));
+  let next = 0;
+  return applied.map((isApplied) => (isApplied ? { applied: true, value: concluded[next++]!.value } : { applied: false }));
 }
 
 function applyInMemory(contacts: Map<string, Contact>, accountId: string, op: UpsertOperation, added: Map<string, LabelRow>): BatchedResult {
