@@ -2,7 +2,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { codeToStatus, type ErrorCode } from '../http/errors.js';
 import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
-import { ContactPayload, WebhookPayload } from '../webhook/payload.js';
+import { ContactPayload, MAX_LABELS_TEXT_LENGTH, WebhookPayload } from '../webhook/payload.js';
 import { ErrorSchema } from './api/schemas.js';
 
 /*
@@ -45,7 +45,7 @@ const payloadNotes: Notes<typeof WebhookPayload.shape> = {
   overrideLabels: `Polser's place for contact.overrideLabels: ${boolish}.`,
   removeLabels: 'Polser-style top-level place for contact.removeLabels.',
   inviteNewContacts: `${boolish}. A new contact is marked invite_requested (no message is sent).`,
-  occurred_at: 'ISO 8601 with a zone, or epoch milliseconds. A delivery older than the last one applied to the phone, or than its deletion, is not applied (status stale).',
+  occurred_at: 'ISO 8601 with a zone (Z, +01:00, +0100 or +01; T or a space before the time), or epoch milliseconds. A delivery older than the last one applied to the phone, or than its deletion, is not applied (status stale).',
 };
 
 const WebhookBody = z
@@ -64,8 +64,8 @@ const FlatFields = z
     name: text(200, 'contact.name'),
     email: text(320, 'contact.email'),
     external_id: text(200, 'contact.external_id'),
-    labels: text(10_200, 'contact.labels: comma-separated, or the field repeated (or labels[]) for a list.'),
-    removeLabels: text(10_200, 'The top-level removeLabels, like labels.'),
+    labels: text(MAX_LABELS_TEXT_LENGTH, 'contact.labels: comma-separated, or the field repeated (or labels[]) for a list.'),
+    removeLabels: text(MAX_LABELS_TEXT_LENGTH, 'The top-level removeLabels, like labels.'),
     overrideLabels: text(5, boolish),
     inviteNewContacts: text(5, boolish),
     assignee: text(320, 'Agent email'),
@@ -142,7 +142,7 @@ const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => (
   415: 'a content type other than application/x-ndjson (or application/jsonl)',
   429: whenRefused[429],
   500: whenRefused[500],
-  503: '4 bulk requests are already being applied, draining for shutdown, or database unreachable; retry after Retry-After',
+  503: "4 bulk requests (2 of the account's) are already being applied, draining for shutdown, or database unreachable; retry after Retry-After",
 });
 
 /** API-only codes the webhook never answers with. */

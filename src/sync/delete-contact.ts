@@ -23,7 +23,11 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
   const existing = await findContact(tx, accountId, op.phone);
   if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) return { status: 'stale', found: existing !== undefined, deleted: nothing };
 
-  const deletedAt = op.occurredAt ?? new Date();
+  // Without a time of its own, the delete comes after the phone's last delivery even when the
+  // sender's clock runs ahead of ours: that delivery, or an older one, sent again is stale.
+  const last = existing?.lastOccurredAt;
+  const now = new Date();
+  const deletedAt = op.occurredAt ?? (last && last >= now ? new Date(last.getTime() + 1) : now);
   await tx
     .insert(tombstones)
     .values({ accountId, phoneHash: phoneHash(accountId, op.phone), deletedAt })

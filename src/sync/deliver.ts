@@ -1,7 +1,7 @@
 import type { Db, Tx } from '../db/client.js';
 import { recordDelivery, type DeliveryRecord, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { newId } from '../ids.js';
-import { operationName, toOperation, type Operation, type UpsertOperation } from '../webhook/operation.js';
+import { boundedWarnings, operationName, toOperation, type Operation, type UpsertOperation } from '../webhook/operation.js';
 import { maskPhone } from '../webhook/phone.js';
 import { readPayload, sentText, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact } from './delete-contact.js';
@@ -41,7 +41,6 @@ export interface DeliveryObserver {
 
 /** A refusal's message as the log keeps it: enough for any of ours, which name a field and why. */
 const MAX_ERROR_MESSAGE_LENGTH = 1000;
-
 
 /** Another process stored an answer for the key first; this transaction must not commit. */
 class StoredFirst extends Error {}
@@ -301,8 +300,7 @@ function parse(ctx: Context): { operation: Operation; warnings: string[] } | Ref
   try {
     const { payload, warnings } = readPayload(ctx.raw);
     const read = toOperation(payload, ctx.account.defaultRegion);
-    read.warnings.push(...warnings);
-    return read;
+    return { operation: read.operation, warnings: boundedWarnings([...read.warnings, ...warnings]) };
   } catch (error) {
     if (error instanceof Refusal) return error;
     throw error;

@@ -9,7 +9,6 @@ export type RefusalCode =
   | 'limit_exceeded'
   | 'idempotency_key_reused';
 
-
 /** What a refused delivery was about, as far as its payload could be read: for the delivery log. */
 export interface RefusalSubject {
   operation: OperationName | null;

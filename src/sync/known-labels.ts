@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.js';
-import { ensureLabels, labelKey, type LabelRow } from '../db/queries/labels.js';
+import { ensureLabels, type LabelRow } from '../db/queries/labels.js';
+import { labelKey } from '../webhook/label-key.js';
 
 /**
  * Label rows for the labels a delivery adds, created before its transaction in a statement of their

@@ -1,4 +1,4 @@
-import { labelKey as key } from '../db/queries/labels.js';
+import { labelKey as key } from '../webhook/label-key.js';
 import type { CustomAttributes, StoredSection } from '../db/schema.js';
 
 function uniqueByKey(labels: string[]): string[] {

@@ -11,7 +11,8 @@ import {
   type StoredContact,
 } from '../db/queries/contact-batch.js';
 import { recordDeliveries, type DeliveryRecord } from '../db/queries/deliveries.js';
-import { labelKey, type LabelRow } from '../db/queries/labels.js';
+import type { LabelRow } from '../db/queries/labels.js';
+import { labelKey } from '../webhook/label-key.js';
 import type { UpsertOperation } from '../webhook/operation.js';
 import { Refusal } from './errors.js';
 import { planUpsert, summary, type ContactSummary, type ContactValues } from './upsert-contact.js';

@@ -78,28 +78,51 @@ export function toOperation(sent: Record<string, unknown>, region: string | null
   }
 }
 
-/** Top-level fields a sender may leave blank: a form tool sends an unmapped field as ``, JSON tools as null. */
-const BLANK_AS_ABSENT = ['assignee', 'delete_contact', 'occurred_at', 'overrideLabels', 'inviteNewContacts'] as const;
+/**
+ * Optional fields a sender may leave blank, which count as not sent: a form tool sends an unmapped
+ * field as ``, a JSON tool (Zapier, Make) as null. Where `""` means something (no labels), only null does.
+ */
+const BLANK_AS_ABSENT = {
+  top: { blank: ['assignee', 'delete_contact', 'occurred_at', 'overrideLabels', 'inviteNewContacts'], nullOnly: ['removeLabels'] },
+  contact: { blank: ['overrideLabels'], nullOnly: ['labels', 'removeLabels', 'enhanced_data', 'custom_attributes'] },
+} as const;
 
 const isBlank = (value: unknown) => value === null || (typeof value === 'string' && value.trim() === '');
 
-/**
- * The payload without those of its optional top-level fields that are blank, which count as not
- * sent; so does a blank `contact.overrideLabels`, the other place that flag is read.
- */
+/** The payload without its blank optional fields (BLANK_AS_ABSENT), each named in a warning. */
 function withoutBlanks(payload: Record<string, unknown>): { payload: Record<string, unknown>; warnings: string[] } {
-  const blank = BLANK_AS_ABSENT.filter((key) => isBlank(payload[key]));
-  const contact = isObject(payload.contact) && isBlank(payload.contact.overrideLabels) ? payload.contact : undefined;
-  if (blank.length === 0 && !contact) return { payload, warnings: [] };
-  const kept = { ...payload };
-  for (const key of blank) delete kept[key];
-  const warnings = blank.map((key) => `${key}: empty, taken as not sent`);
-  if (contact) {
-    const { overrideLabels: _, ...rest } = contact;
-    kept.contact = rest;
-    warnings.push('contact.overrideLabels: empty, taken as not sent');
-  }
-  return { payload: kept, warnings };
+  const top = dropBlanks(payload, BLANK_AS_ABSENT.top, '');
+  if (!isObject(top.fields.contact)) return { payload: top.fields, warnings: top.warnings };
+  const contact = dropBlanks(top.fields.contact, BLANK_AS_ABSENT.contact, 'contact.');
+  if (contact.fields === top.fields.contact) return { payload: top.fields, warnings: top.warnings };
+  return { payload: { ...top.fields, contact: contact.fields }, warnings: [...top.warnings, ...contact.warnings] };
+}
+
+function dropBlanks(fields: Record<string, unknown>, absent: { blank: readonly string[]; nullOnly: readonly string[] }, prefix: string) {
+  const keys = [...absent.blank.filter((key) => isBlank(fields[key])), ...absent.nullOnly.filter((key) => fields[key] === null)];
+  // Nothing blank, the common case: the fields as they are, not a copy made for every delivery.
+  if (keys.length === 0) return { fields, warnings: [] };
+  const kept = { ...fields };
+  for (const key of keys) delete kept[key];
+  return { fields: kept, warnings: keys.map((key) => `${prefix}${key}: empty, taken as not sent`) };
+}
+
+/** At most this many warnings, each at most this long: an answer must not grow with a sender's mistakes. */
+const MAX_WARNINGS = 50;
+const MAX_WARNING_LENGTH = 300;
+
+/**
+ * The warnings an answer carries: the first MAX_WARNINGS, then one that counts the rest; each cut
+ * to MAX_WARNING_LENGTH (between characters, never inside a surrogate pair, which jsonb refuses).
+ */
+export function boundedWarnings(warnings: string[]): string[] {
+  const cut = (warning: string) => {
+    if (warning.length <= MAX_WARNING_LENGTH) return warning;
+    const end = MAX_WARNING_LENGTH - 1;
+    return `${warning.slice(0, /[\ud800-\udbff]/.test(warning[end - 1]!) ? end - 1 : end)}…`;
+  };
+  if (warnings.length <= MAX_WARNINGS) return warnings.map(cut);
+  return [...warnings.slice(0, MAX_WARNINGS - 1).map(cut), `…and ${warnings.length - MAX_WARNINGS + 1} more warnings`];
 }
 
 function subjectOf(payload: Record<string, unknown>, region: string | null): RefusalSubject {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { labelKey } from './label-key.js';
+import { parseIsoTime } from './iso-time.js';
 
 /** `true`/`false`, `"true"`/`"false"` in any case, `1`/`0` (number or string). */
 export const Boolish = z
@@ -12,12 +14,20 @@ export const MAX_LABEL_LENGTH = 100;
 export const MAX_LABELS = 100;
 const LABEL_TOO_LONG = `each label must be at most ${MAX_LABEL_LENGTH} characters`;
 
-/** A comma-separated string or a list; trimmed, empty ones dropped. */
+/**
+ * How much a label list may hold before it is read: room for spaces, empty entries and the same
+ * label written twice, which do not count towards MAX_LABELS; beyond this no list can be a valid one.
+ */
+const MAX_LABEL_ENTRIES = MAX_LABELS * 10;
+/** The longest comma-separated label string read. */
+export const MAX_LABELS_TEXT_LENGTH = MAX_LABEL_ENTRIES * (MAX_LABEL_LENGTH + 2);
+
+/** A comma-separated string or a list; trimmed, empty ones dropped; at most MAX_LABELS different labels. */
 export const LabelList = z
   .union(
     [
-      z.string().max(MAX_LABELS * (MAX_LABEL_LENGTH + 2), { error: `is too long for ${MAX_LABELS} labels of at most ${MAX_LABEL_LENGTH} characters` }),
-      z.array(z.string({ error: 'must be a string' }).max(MAX_LABEL_LENGTH * 4, { error: LABEL_TOO_LONG })).max(MAX_LABELS, { error: `must hold at most ${MAX_LABELS} labels` }),
+      z.string().max(MAX_LABELS_TEXT_LENGTH, { error: `is too long for ${MAX_LABELS} labels of at most ${MAX_LABEL_LENGTH} characters` }),
+      z.array(z.string({ error: 'must be a string' }).max(MAX_LABEL_LENGTH * 4, { error: LABEL_TOO_LONG })).max(MAX_LABEL_ENTRIES, { error: `must hold at most ${MAX_LABEL_ENTRIES} entries (and ${MAX_LABELS} different labels)` }),
     ],
     {
       error: 'must be a comma-separated string or a list of strings',
@@ -25,7 +35,7 @@ export const LabelList = z
   )
   .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((label) => label.trim()).filter(Boolean))
   .check((ctx) => {
-    if (ctx.value.length > MAX_LABELS) {
+    if (new Set(ctx.value.map(labelKey)).size > MAX_LABELS) {
       ctx.issues.push({ code: 'custom', input: ctx.value, message: `must hold at most ${MAX_LABELS} labels` });
     }
     const long = ctx.value.find((label) => label.length > MAX_LABEL_LENGTH);
@@ -37,9 +47,14 @@ export const LabelList = z
 const PHONE_FORMS = 'must be a phone number as a string, or as a whole number';
 
 /** A number is taken only when it is whole, positive and exact: `7911123456.5` or `-447911123456` would read as another number. */
-export const PhoneInput = z.union([z.string().max(64, { error: 'must be at most 64 characters' }), z.number().int({ error: PHONE_FORMS }).positive({ error: PHONE_FORMS })], {
-  error: (issue) => (issue.input === undefined ? 'is required' : PHONE_FORMS),
-});
+export const PhoneInput = z.union(
+  [
+    // Blank is missing (400), not a phone that is not valid (422).
+    z.string().trim().min(1, { error: 'is required' }).max(64, { error: 'must be at most 64 characters' }),
+    z.number().int({ error: PHONE_FORMS }).positive({ error: PHONE_FORMS }),
+  ],
+  { error: (issue) => (issue.input === undefined || issue.input === null ? 'is required' : PHONE_FORMS) },
+);
 
 const NUMBER_AS_TEXT = 'must be a string (a number is taken only when whole and at most 2^53 − 1: send others as text)';
 
@@ -49,8 +64,8 @@ const NUMBER_AS_TEXT = 'must be a string (a number is taken only when whole and 
  */
 const clearableText = (max: number) =>
   z
-    .union([z.string().max(max, { error: `must be at most ${max} characters` }), z.number().int({ error: NUMBER_AS_TEXT }), z.null()], { error: NUMBER_AS_TEXT })
-    .transform((v) => (v === null ? null : String(v).trim() || null))
+    .union([z.string().trim().max(max, { error: `must be at most ${max} characters` }), z.number().int({ error: NUMBER_AS_TEXT }), z.null()], { error: NUMBER_AS_TEXT })
+    .transform((v) => (v === null ? null : String(v) || null))
     .optional();
 
 /** Spaces around an email are dropped before it is checked, as they are around a name. */
@@ -68,7 +83,10 @@ const ClearableEmail = z
  * Anything else (`javascript:`, `data:`, …) is refused: it is shown as a link on the profile page.
  */
 export function normaliseLink(link: string): string | null {
-  const text = link.trim();
+  const trimmed = link.trim();
+  // Spaces in a phone number are how people write it (`tel:+44 7911 123456`, a no-break space
+  // from a spreadsheet too); a tel: URI has none. A line break is still refused below.
+  const text = /^tel:/i.test(trimmed) ? trimmed.replace(/[^\S\r\n]/g, '') : trimmed;
   if (/[\s\u0000-\u001f\u007f]/.test(text)) return null;
   if (/^https?:\/\//i.test(text)) return URL.canParse(text) ? text : null;
   if (/^(mailto|tel):./i.test(text)) return text;
@@ -156,18 +174,13 @@ const MIN_EPOCH_MS = 100_000_000_000;
 export const OccurredAt = z
   .union([z.number(), z.string().max(64)], { error: 'must be an ISO 8601 time or epoch milliseconds' })
   .transform((value, ctx) => {
-    const epoch = typeof value === 'number' || /^\d+$/.test(value) ? Number(value) : undefined;
+    const epoch = typeof value === 'number' || /^\s*\d+\s*$/.test(value) ? Number(value) : undefined;
     if (epoch !== undefined && (!Number.isInteger(epoch) || epoch < MIN_EPOCH_MS)) {
       const message = Number.isInteger(epoch) && epoch >= 0 ? 'looks like epoch seconds: send epoch milliseconds (seconds × 1000) or an ISO 8601 time' : 'must be whole epoch milliseconds or an ISO 8601 time';
       ctx.issues.push({ code: 'custom', input: value, message });
       return z.NEVER;
     }
-    const date =
-      epoch !== undefined
-        ? new Date(epoch)
-        : z.iso.datetime({ offset: true, local: false }).safeParse(value).success
-          ? new Date(value)
-          : null;
+    const date = epoch !== undefined ? new Date(epoch) : parseIsoTime(String(value));
     // Years 1 to 9999: PostgreSQL reads no year 0 (it writes 1 BC), and JavaScript's ISO form
     // changes past 9999.
     if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {

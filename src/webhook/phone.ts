@@ -6,6 +6,13 @@ import { AsYouType, type CountryCode, isSupportedCountry, parsePhoneNumberFromSt
  * rather than guessed at.
  */
 const PHONE_SHAPE = /^\(?\+?[\d\s().\-/]{4,40}$/;
+/**
+ * Digits with a decimal fraction (`7911123456.0`), as a spreadsheet or a script writes a number:
+ * never a phone with one more digit (`+79111234560`, somebody in Russia). A whole number (`.0`,
+ * `.00`) is read without its fraction, as the JSON number `7911123456.0` is; any other fraction is
+ * not a phone.
+ */
+const DECIMAL = /^(\+?\d+)\.(\d{1,2})$/;
 /** Dashes a word processor or a spreadsheet puts in place of `-`: hyphen, non-breaking hyphen, figure dash, en and em dash, minus. */
 const DASHES = /[\u2010-\u2015\u2212]/g;
 
@@ -19,7 +26,12 @@ export const REGION_MESSAGE = 'must be a country code libphonenumber knows, like
  * first and, where that is not a valid number there, as international.
  */
 export function normalisePhone(input: string | number, region: string | null): string | null {
-  const raw = String(input).trim().replace(DASHES, '-');
+  let raw = String(input).trim().replace(DASHES, '-');
+  const decimal = DECIMAL.exec(raw);
+  if (decimal) {
+    if (/[^0]/.test(decimal[2]!)) return null;
+    raw = decimal[1]!;
+  }
   if (!PHONE_SHAPE.test(raw)) return null;
   const digits = raw.replace(/\D/g, '');
   if (/^\(?\+/.test(raw)) return valid(`+${digits}`);

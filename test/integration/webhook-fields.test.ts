@@ -23,6 +23,9 @@ const contact = (phone: string, fields: Record<string, unknown> = {}, top: Recor
 
 const longText = (n: number) => 'x'.repeat(n);
 
+/** A time five hours ahead of this machine's clock: a sender writing its local time as UTC. */
+const AHEAD = Date.now() + 5 * 60 * 60_000;
+
 const cases: FieldCase[] = [
   // phone
   { name: 'phone: E.164 is stored as sent', send: (p) => contact(p), expect: (s, b) => expect(s?.phone).toBe(b.contact.phone) },
@@ -178,9 +181,34 @@ const cases: FieldCase[] = [
     expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.name).toBe('Second'); },
   },
   {
+    name: 'occurred_at: Salesforce\'s +0000-style offset is read, and its sign counts (00:30 at +01 is 23:30 the day before in UTC)',
+    before: (p) => [contact(p, { name: 'New' }, { occurred_at: '2026-01-02T00:00:00Z' })],
+    send: (p) => contact(p, { name: 'Old' }, { occurred_at: '2026-01-02T00:30:00.000+0100' }),
+    expect: (s, b) => { expect(b.status).toBe('stale'); expect(s?.name).toBe('New'); },
+  },
+  {
+    name: 'occurred_at: PostgreSQL\'s text form (a space, an hour-only offset) is read',
+    before: (p) => [contact(p, { name: 'First' }, { occurred_at: '2026-01-01T10:00:00Z' })],
+    send: (p) => contact(p, { name: 'Second' }, { occurred_at: '2026-01-01 10:00:01+00' }),
+    expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.name).toBe('Second'); },
+  },
+  {
     name: 'occurred_at: an upsert older than the deletion does not bring the contact back',
     before: (p) => [contact(p, { name: 'Was' }), { delete_contact: p, occurred_at: '2026-03-01T00:00:00Z' }],
     send: (p) => contact(p, { name: 'Zombie' }, { occurred_at: '2026-02-01T00:00:00Z' }),
+    expect: (s, b) => { expect(b.status).toBe('stale'); expect(s).toBeNull(); },
+  },
+  {
+    // A sender whose clock runs ahead (local time written as UTC): its last time is later than the delete's.
+    name: 'occurred_at: a delete without one keeps the phone\'s last time, so an older upsert after it is stale',
+    before: (p) => [contact(p, { name: 'Current' }, { occurred_at: AHEAD }), { delete_contact: p }],
+    send: (p) => contact(p, { name: 'Outdated' }, { occurred_at: AHEAD - 60 * 60_000 }),
+    expect: (s, b) => { expect(b.status).toBe('stale'); expect(s).toBeNull(); },
+  },
+  {
+    name: 'occurred_at: after a delete without one, the last delivery sent again is stale too',
+    before: (p) => [contact(p, { name: 'Current' }, { occurred_at: AHEAD }), { delete_contact: p }],
+    send: (p) => contact(p, { name: 'Current' }, { occurred_at: AHEAD }),
     expect: (s, b) => { expect(b.status).toBe('stale'); expect(s).toBeNull(); },
   },
   {
@@ -235,6 +263,15 @@ const cases: FieldCase[] = [
     expect: (s, b) => {
       expect(b.warnings).toEqual(['extra: unknown key, ignored', 'contact.nickname: unknown key, ignored', 'contact.enhanced_data.S[0].colour: unknown key, ignored']);
       expect(s).not.toHaveProperty('nickname');
+    },
+  },
+  {
+    name: 'warnings are bounded: 60 unknown keys give 49 named and one that counts the other 11',
+    send: (p) => ({ contact: { phone: p, ...Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`extra${i}`, i])) } }),
+    expect: (s, b) => {
+      expect(b.warnings).toHaveLength(50);
+      expect(b.warnings.at(-1)).toBe('…and 11 more warnings');
+      expect(s).not.toBeNull();
     },
   },
   {

@@ -44,7 +44,7 @@ describe('what a refused payload is told', () => {
     ['101 labels as a list', 'contact.labels', { labels: Array.from({ length: 101 }, (_, i) => `l${i}`) }, /at most 100 labels/],
     ['101 removeLabels as a list', 'contact.removeLabels', { removeLabels: Array.from({ length: 101 }, (_, i) => `l${i}`) }, /at most 100 labels/],
     ['101 labels in a string', 'contact.labels', { labels: Array.from({ length: 101 }, (_, i) => `l${i}`).join(',') }, /at most 100 labels/],
-    ['a labels string of 10,201 characters', 'contact.labels', { labels: 'x'.repeat(10_201) }, /too long for 100 labels/],
+    ['a labels string of 102,001 characters', 'contact.labels', { labels: 'x'.repeat(102_001) }, /too long for 100 labels/],
     ['an item text of 501 characters', 'contact.enhanced_data.S[0].text', { enhanced_data: { S: [{ text: 'x'.repeat(501) }] } }, /at most 500 characters/],
     ['a description of 1001 characters', 'contact.enhanced_data.S[0].description', { enhanced_data: { S: [{ text: 'x', description: 'd'.repeat(1001) }] } }, /at most 1000 characters/],
     ['a link of 2063 characters', 'contact.enhanced_data.S[0].link', { enhanced_data: { S: [{ text: 'x', link: `https://x.com/${'p'.repeat(2048)}` }] } }, /at most 2048 characters/],
@@ -104,6 +104,21 @@ describe('a blank optional top-level field (an unmapped field of a form tool)', 
     expect(warnings).toEqual(['contact.overrideLabels: empty, taken as not sent']);
   });
 
+  it('null for a list or an object (a JSON tool\'s unmapped field) is taken as not sent, at either level', () => {
+    const sent = { contact: { phone, name: 'Kept', email: null, labels: null, removeLabels: null, enhanced_data: null, custom_attributes: null }, removeLabels: null, overrideLabels: null, assignee: null };
+    const { operation, warnings } = toOperation(sent, 'GB');
+    expect(operation).toEqual({ kind: 'upsert', phone, name: 'Kept', email: null, overrideLabels: false, inviteNewContacts: false });
+    expect(warnings.sort()).toEqual(
+      ['assignee', 'overrideLabels', 'removeLabels', 'contact.labels', 'contact.removeLabels', 'contact.enhanced_data', 'contact.custom_attributes'].map((key) => `${key}: empty, taken as not sent`).sort(),
+    );
+  });
+
+  it('an empty labels string still means no labels (with overrideLabels, remove them all)', () => {
+    const { operation, warnings } = toOperation({ contact: { phone, labels: '' }, overrideLabels: true }, 'GB');
+    expect(operation).toMatchObject({ labels: [], overrideLabels: true });
+    expect(warnings).toEqual([]);
+  });
+
   it('a blank delete_contact alone is still nothing to do', () => {
     expect(refusalOf({ delete_contact: '' }).message).toMatch(/^nothing to do/);
   });
@@ -128,3 +143,26 @@ describe('a key sent at both levels', () => {
   });
 });
 
+it.each(['', '   ', null])('a blank contact.phone (%j) is missing: 400 "is required", not 422 invalid_phone', (blank) => {
+  const refusal = refusalOf({ contact: { phone: blank, name: 'No phone' } });
+  expect(refusal.code).toBe('invalid_payload');
+  expect(refusal.issues).toEqual([{ path: 'contact.phone', message: 'is required' }]);
+});
+
+describe('limits count what is kept, not what was sent', () => {
+  const labels = Array.from({ length: 100 }, (_, i) => `l${i}`);
+  it.each([
+    ['100 labels and an empty entry, as a list', [...labels, '', '  ']],
+    ['100 labels and a trailing comma, as a string', `${labels.join(',')},`],
+    ['100 labels, each sent twice in another case', [...labels, ...labels.map((label) => label.toUpperCase())]],
+  ])('%s are taken', (_name, sent) => {
+    const { operation } = toOperation({ contact: { phone, labels: sent } }, 'GB');
+    expect(operation).toMatchObject({ kind: 'upsert' });
+  });
+
+  it('a 200-character name or external_id with spaces around it is taken, trimmed', () => {
+    const name = 'n'.repeat(200);
+    const { operation } = toOperation({ contact: { phone, name: ` ${name} `, external_id: ` ${name} ` } }, 'GB');
+    expect(operation).toMatchObject({ name, externalId: name });
+  });
+});

@@ -25,6 +25,14 @@ describe('normalisePhone', () => {
     ['', 'GB', null],
     ['phone', 'GB', null],
     ['+999 123456789', null, null],
+    // A whole number written as a decimal by a spreadsheet: not one digit more (+79111234560, Russia).
+    ['7911123456.0', 'GB', '+447911123456'],
+    ['447911123456.0', 'GB', '+447911123456'],
+    ['+447911123456.00', null, '+447911123456'],
+    ['2025550123.0', 'US', '+12025550123'],
+    ['0207.946.0000', 'GB', '+442079460000'],
+    ['7911123456.5', 'GB', null],
+    ['7911123456.25', 'GB', null],
   ])('%s in region %s → %s', (input, region, expected) => {
     expect(normalisePhone(input, region)).toBe(expected);
   });

@@ -2,7 +2,8 @@ import { and, asc, eq, gt, ilike, inArray, like, or, type SQL } from 'drizzle-or
 import type { Db } from '../client.js';
 import { agents, contactLabels, contacts, conversations, labels } from '../schema.js';
 import { findContact, type ContactRow } from './contacts.js';
-import { labelKey, labelsOf } from './labels.js';
+import { labelKey } from '../../webhook/label-key.js';
+import { labelsOf } from './labels.js';
 
 export interface ContactWithLabels {
   contact: ContactRow;

@@ -2,14 +2,13 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { rowsOf, type Db } from '../client.js';
 import { labelsChange, writeContactLabelsBatch, type ContactKey } from './contact-batch.js';
 import { contactLabels, labels } from '../schema.js';
+import { labelKey } from '../../webhook/label-key.js';
 
 export interface LabelRow {
   id: number;
   name: string;
   key: string;
 }
-
-export const labelKey = (name: string) => name.toLowerCase();
 
 /** The contact's labels in the order they were given. */
 export async function labelsOf(db: Db, contactId: number): Promise<LabelRow[]> {
