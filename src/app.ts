@@ -47,6 +47,7 @@ export function createApp({ config, database, logger }: AppDeps) {
 
   const app = createRouter();
   app.use(requestLog(logger));
+  app.use(answerHeaders);
   app.use(refuseWhileDraining(readiness));
   const requestTimeout = requestDeadline(config.REQUEST_TIMEOUT_MS);
   // Outside the timeout, so that a page that times out carries them too.
@@ -56,15 +57,15 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.onError(onError(logger));
   app.notFound(answerUnrouted(app));
 
+  const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
   app.route('/', healthRoutes({ database, readiness }));
   app.route('/', metricsRoutes(metrics.registry));
-  const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
   app.route('/', bulkRoutes({ lookups: database.lookups, deliverer, rateLimiter, logger, maxLineBytes: config.MAX_BODY_BYTES, maxSpoolBytes: config.MAX_BULK_BYTES, idleMs: config.REQUEST_TIMEOUT_MS }));
   app.route('/', webhookRoutes({ lookups: database.lookups, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
-  app.route('/api/v1', apiRoutes({ config, db, deliverer, maxBodyBytes: config.MAX_BODY_BYTES }));
+  app.route('/api/v1', apiRoutes({ config, db, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES, maxBulkBytes: config.MAX_BULK_BYTES });
   app.route('/', docsRoutes(app));
-  app.route('/ui', uiRoutes({ config, db, deliverer, logger }));
+  app.route('/ui', uiRoutes({ config, db, deliverer, rateLimiter, logger }));
 
   return { app, queues, committer, readiness, metrics };
 }
@@ -101,6 +102,17 @@ function requestLog(logger: Logger) {
     );
   });
 }
+
+/**
+ * On every answer, errors included: no MIME sniffing; and webhook and API answers, which carry
+ * contacts, are kept by no cache (a shared proxy, the browser's) once sent.
+ */
+const answerHeaders = createMiddleware(async (c, next) => {
+  await next();
+  c.res.headers.set('X-Content-Type-Options', 'nosniff');
+  const path = c.req.path;
+  if (path.startsWith('/webhooks') || path.startsWith('/api/')) c.res.headers.set('Cache-Control', 'no-store');
+});
 
 /**
  * Answers 503 once a request has run `ms`, and aborts its `deadline` then: a delivery still waiting

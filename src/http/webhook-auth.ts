@@ -3,21 +3,18 @@ import type { Db } from '../db/client.js';
 import { findAccountByWebhookToken, type WebhookAccount } from '../db/queries/accounts.js';
 import type { AppEnv } from './auth.js';
 import { ApiError } from './errors.js';
-import type { RateLimiter } from './rate-limit.js';
 
 const MAX_TOKEN_LENGTH = 256;
 
 export type WebhookEnv = { Variables: AppEnv['Variables'] & { webhookAccount: WebhookAccount } };
 
-/** `/webhooks/{token}…`: the token's account (401 without one), then the account's rate limit (429). */
-export const authenticateWebhook = (deps: { lookups: Db; rateLimiter: RateLimiter }) =>
+/** `/webhooks/{token}…`: the token's account, or 401. The rate limit is charged by the route, once a signature holds. */
+export const authenticateWebhook = (deps: { lookups: Db }) =>
   createMiddleware<WebhookEnv>(async (c, next) => {
     const token = c.req.param('token') ?? '';
     const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.lookups, token) : undefined;
     if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
     c.set('account', account);
     c.set('webhookAccount', account);
-    const allowed = deps.rateLimiter.take(account.id);
-    if (!allowed.ok) throw new ApiError('rate_limited', 'too many deliveries for this account; retry later', undefined, allowed.retryAfterSeconds);
     await next();
   });

@@ -8,7 +8,7 @@ import { toApiError } from '../http/on-error.js';
 import { loggable } from '../log.js';
 import { spoolVerified, withIdleLimit, type Spooled } from '../http/bulk-body.js';
 import { mediaType } from '../http/request.js';
-import type { RateLimiter } from '../http/rate-limit.js';
+import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
 import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { readNdjsonLines } from '../webhook/ndjson.js';
@@ -19,6 +19,8 @@ const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'appl
  * in memory; beyond this many, a new one gets 503 + Retry-After rather than more memory.
  */
 export const MAX_BULK_REQUESTS = 4;
+/** Of those, one account's: one account (or whoever holds its webhook URL) cannot take them all. */
+export const MAX_BULK_REQUESTS_PER_ACCOUNT = 2;
 
 /**
  * `POST /webhooks/{token}/bulk`: NDJSON in, one result per line out in line order, then a summary.
@@ -36,23 +38,29 @@ export function bulkRoutes(deps: {
   idleMs: number;
 }) {
   const app = new Hono<WebhookEnv>();
-  let active = 0;
+  const slots = new BulkSlots();
   app.post('/webhooks/:token/bulk', authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
     if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
     const body = c.req.raw.body;
     // @hono/node-server gives every request a body stream: an empty body shows in its length.
     if (!body || c.req.header('content-length') === '0') throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
-    if (active >= MAX_BULK_REQUESTS) throw new ApiError('unavailable', `${MAX_BULK_REQUESTS} bulk requests are being applied; retry shortly`, undefined, 5);
-
-    active++;
-    let source: Spooled;
+    const secrets = account.signingSecrets;
+    // A signed request is charged once its signature holds, but refused before its body is read
+    // when no token is left; an unsigned one is charged now.
+    chargeRateLimit(deps.rateLimiter, account.id, { peek: secrets.length > 0 });
+    slots.take(account.id);
+    let source: Spooled | undefined;
     try {
-      const secrets = account.signingSecrets;
       const sent = withIdleLimit(body as unknown as AsyncIterable<Uint8Array>, deps.idleMs);
-      source = secrets.length === 0 ? sent : await spoolVerified(c, secrets, sent, deps.maxSpoolBytes);
+      if (secrets.length === 0) source = sent;
+      else {
+        source = await spoolVerified(c, secrets, sent, deps.maxSpoolBytes);
+        chargeRateLimit(deps.rateLimiter, account.id);
+      }
     } catch (error) {
-      active--;
+      slots.release(account.id);
+      await source?.cleanup?.();
       throw error;
     }
 
@@ -70,7 +78,7 @@ export function bulkRoutes(deps: {
           await out.write(chunk);
         }
       } finally {
-        active--;
+        slots.release(account.id);
         await source.cleanup?.();
       }
       await out.write(`${JSON.stringify({ summary })}\n`);
@@ -84,6 +92,30 @@ export function bulkRoutes(deps: {
     });
   });
   return app;
+}
+
+/** Bulk requests being applied: MAX_BULK_REQUESTS in all, MAX_BULK_REQUESTS_PER_ACCOUNT of one account. */
+class BulkSlots {
+  private total = 0;
+  private readonly byAccount = new Map<string, number>();
+
+  /** Takes a slot for the account, or answers 503 + Retry-After. */
+  take(accountId: string): void {
+    const own = this.byAccount.get(accountId) ?? 0;
+    if (own >= MAX_BULK_REQUESTS_PER_ACCOUNT) {
+      throw new ApiError('unavailable', `${MAX_BULK_REQUESTS_PER_ACCOUNT} bulk requests of this account are being received or applied; retry once one has finished`, undefined, 5);
+    }
+    if (this.total >= MAX_BULK_REQUESTS) throw new ApiError('unavailable', `${MAX_BULK_REQUESTS} bulk requests are being applied; retry shortly`, undefined, 5);
+    this.total++;
+    this.byAccount.set(accountId, own + 1);
+  }
+
+  release(accountId: string): void {
+    this.total--;
+    const own = this.byAccount.get(accountId)! - 1;
+    if (own === 0) this.byAccount.delete(accountId);
+    else this.byAccount.set(accountId, own);
+  }
 }
 
 function resultLine(result: BulkResult, logger: Logger, requestId: string): Record<string, unknown> {

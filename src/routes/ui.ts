@@ -11,6 +11,7 @@ import { toApiError } from '../http/on-error.js';
 import { loggable } from '../log.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { logOperation } from '../http/request.js';
+import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
 import { replayDelivery } from '../sync/replay-delivery.js';
 import { loginCsrfToken, loginCsrfValid } from '../ui/csrf.js';
 import { cookiePolicy, pagePath, readForm, requireSession, sameOriginForms, type UiEnv } from '../ui/middleware.js';
@@ -31,6 +32,8 @@ export interface UiDeps {
   config: Pick<Config, 'PUBLIC_URL'>;
   db: Db;
   deliverer: Deliverer;
+  /** The webhooks' per-account limit: a replay is a delivery too. */
+  rateLimiter: RateLimiter;
   logger: Logger;
 }
 
@@ -40,7 +43,7 @@ const MAX_FORM_BYTES = 16 * 1024;
 const MAX_API_KEY_LENGTH = 256;
 
 /** The web pages (SPEC §4): server-rendered, no script, behind a session cookie. */
-export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
+export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps) {
   const ui = new Hono<UiEnv>();
   const policyOf = cookiePolicy(config);
   const message = (c: Context<UiEnv>, status: 400 | 403 | 404 | 413, title: string, text: string) =>
@@ -167,6 +170,7 @@ export function uiRoutes({ config, db, deliverer, logger }: UiDeps) {
 
   ui.post('/deliveries/:id/replay', async (c) => {
     const id = c.req.param('id').slice(0, 100);
+    chargeRateLimit(rateLimiter, c.get('account').id);
     const result = await replayDelivery(db, deliverer, c.get('account'), id, c.get('deadline'));
     // Back to the list as it was filtered.
     const sent = (await readForm(c)).status;

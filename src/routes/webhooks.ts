@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
-import type { RateLimiter } from '../http/rate-limit.js';
+import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
 import { ApiError, codeToStatus, type ErrorBody } from '../http/errors.js';
 import { logOperation, mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
@@ -25,6 +25,8 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
     const account = c.get('webhookAccount');
     const bytes = c.get('body');
     checkSignature(account.signingSecrets, c, bytes);
+    // After the signature (a forged one costs the account nothing), before anything else is read.
+    chargeRateLimit(deps.rateLimiter, account.id);
     const raw = readRaw(c, bytes);
     if (account.signingSecrets.length > 0 && raw.kind === 'query') {
       // The signature covers the body only: a payload in the query string could be changed under it.
@@ -56,12 +58,12 @@ const refuseHead = createMiddleware(async (c, next) => {
 });
 
 /**
- * `Idempotency-Key`, else `webhook-id`; an empty or blank header counts as not sent, so that it
- * does not hide the other. A signed delivery's key is its `webhook-id` alone: the signature covers
- * that id and not `Idempotency-Key`, so a captured delivery sent again under a key of someone's
- * choosing is still recognised as the same delivery and cannot be applied twice.
+ * The delivery's idempotency key and the header it came in: `Idempotency-Key`, else `webhook-id`;
+ * an empty or blank header counts as not sent, so that it does not hide the other. A signed
+ * delivery's key is its `webhook-id` alone: the signature covers that id and not `Idempotency-Key`,
+ * so a captured delivery sent again under a key of someone's choosing is still recognised as the
+ * same delivery and cannot be applied twice.
  */
-/** The delivery's idempotency key and the header it came in: `Idempotency-Key`, else `webhook-id` (only that one when signed). */
 function idempotencyKey(c: Context, signed: boolean): { idempotencyKey: string; keyHeader: KeyHeader } | undefined {
   const headers: KeyHeader[] = signed ? ['webhook-id'] : ['Idempotency-Key', 'webhook-id'];
   for (const header of headers) {

@@ -15,11 +15,10 @@ export type UiEnv = { Variables: AppEnv['Variables'] & { sessionToken: string; c
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/** On every /ui response, redirects and errors included. */
+/** On every /ui response, redirects and errors included (`nosniff` is on every answer, in app.ts). */
 export const securityHeaders = createMiddleware(async (c, next) => {
   await next();
   c.res.headers.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-  c.res.headers.set('X-Content-Type-Options', 'nosniff');
   c.res.headers.set('Referrer-Policy', 'same-origin');
 });
 

@@ -5,7 +5,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
-import { MAX_BULK_REQUESTS } from '../../src/routes/bulk.js';
+import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT } from '../../src/routes/bulk.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
@@ -270,35 +270,65 @@ describe('bulk requests at once', () => {
   });
   afterAll(() => t.close());
 
-  const send = (body: string | ReadableStream<Uint8Array>) =>
-    t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+  const send = (body: string | ReadableStream<Uint8Array>, token = t.account.webhookToken) =>
+    t.app.request(`/webhooks/${token}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+  const line = (name?: string) => `${JSON.stringify({ contact: { phone: uniquePhone(), name } })}\n`;
 
-  it(`beyond ${MAX_BULK_REQUESTS} being applied, a new one gets 503 with Retry-After rather than memory; once they end, bulk works again`, async () => {
-    const encoder = new TextEncoder();
-    const closers: (() => void)[] = [];
-    const open = Array.from({ length: MAX_BULK_REQUESTS }, (_, i) =>
-      send(
-        new ReadableStream<Uint8Array>({
-          start(controller) {
-            controller.enqueue(encoder.encode(`${JSON.stringify({ contact: { phone: uniquePhone(), name: `Open ${i}` } })}\n`));
-            closers.push(() => controller.close());
-          },
-        }),
+  /** A bulk request that has sent one line and holds its slot until closed. */
+  const openRequests = (count: number, token: string, closers: (() => void)[]) =>
+    Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        send(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode(line(`Open ${i}`)));
+              closers.push(() => controller.close());
+            },
+          }),
+          token,
+        ),
       ),
     );
-    const responses = await Promise.all(open);
+  const summaryOf = async (res: Response) => (await res.text()).trim().split('\n').at(-1);
+  const refusedBusy = async (res: Response) => {
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    const body = (await res.json()) as { code: string; error: string };
+    expect(body.code).toBe('unavailable');
+    return body.error;
+  };
+
+  it(`beyond ${MAX_BULK_REQUESTS} being applied, a new one gets 503 with Retry-After rather than memory; once they end, bulk works again`, async () => {
+    const closers: (() => void)[] = [];
+    const accounts = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS / MAX_BULK_REQUESTS_PER_ACCOUNT }, () => t.newAccount()));
+    const responses = (await Promise.all(accounts.map((account) => openRequests(MAX_BULK_REQUESTS_PER_ACCOUNT, account.webhookToken, closers)))).flat();
     expect(responses.map((r) => r.status)).toEqual(Array(MAX_BULK_REQUESTS).fill(200));
 
-    const refused = await send(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
-    expect(refused.status).toBe(503);
-    expect(refused.headers.get('retry-after')).toBe('5');
-    expect(((await refused.json()) as { code: string }).code).toBe('unavailable');
+    expect(await refusedBusy(await send(line()))).toContain(`${MAX_BULK_REQUESTS} bulk requests are being applied`);
 
     for (const close of closers) close();
-    for (const res of responses) expect((await res.text()).trim().split('\n').at(-1)).toContain('"applied":1');
-    const after = await send(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
+    for (const res of responses) expect(await summaryOf(res)).toContain('"applied":1');
+    const after = await send(line());
     expect(after.status).toBe(200);
-    expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+    expect(await summaryOf(after)).toContain('"applied":1');
+  });
+
+  it(`one account applies at most ${MAX_BULK_REQUESTS_PER_ACCOUNT} at once: beyond that it gets 503, while another account still gets a slot`, async () => {
+    const closers: (() => void)[] = [];
+    const busy = await t.newAccount();
+    const responses = await openRequests(MAX_BULK_REQUESTS_PER_ACCOUNT, busy.webhookToken, closers);
+    expect(responses.map((r) => r.status)).toEqual(Array(MAX_BULK_REQUESTS_PER_ACCOUNT).fill(200));
+
+    expect(await refusedBusy(await send(line(), busy.webhookToken))).toContain('of this account');
+    const other = await send(line());
+    expect(other.status).toBe(200);
+    expect(await summaryOf(other)).toContain('"applied":1');
+
+    for (const close of closers) close();
+    for (const res of responses) expect(await summaryOf(res)).toContain('"applied":1');
+    const again = await send(line(), busy.webhookToken);
+    expect(again.status).toBe(200);
+    expect(await summaryOf(again)).toContain('"applied":1');
   });
 });
 
@@ -311,12 +341,16 @@ describe('a bulk upload that stalls', () => {
 
   it('is cut off after REQUEST_TIMEOUT_MS without a byte: its answers so far, an error line, and its slot back', async () => {
     const encoder = new TextEncoder();
-    const send = (body: string | ReadableStream<Uint8Array>) =>
-      t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
-    // Every slot taken by a sender that sent a line and then nothing more.
+    const send = (body: string | ReadableStream<Uint8Array>, token = t.account.webhookToken) =>
+      t.app.request(`/webhooks/${token}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+    // Every slot taken (each account's share) by a sender that sent a line and then nothing more.
+    const accounts = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS / MAX_BULK_REQUESTS_PER_ACCOUNT }, () => t.newAccount()));
     const stalled = await Promise.all(
-      Array.from({ length: MAX_BULK_REQUESTS }, () =>
-        send(new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(encoder.encode(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`)) })),
+      Array.from({ length: MAX_BULK_REQUESTS }, (_, i) =>
+        send(
+          new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(encoder.encode(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`)) }),
+          accounts[i % accounts.length]!.webhookToken,
+        ),
       ),
     );
     const started = performance.now();

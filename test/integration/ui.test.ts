@@ -481,6 +481,31 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
   });
 });
 
+describe('a replay from the page is a delivery under the rate limit', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { RATE_LIMIT_PER_MINUTE: '2' });
+  });
+  afterAll(() => t.close());
+
+  it('beyond the limit it is answered 429 with Retry-After, and nothing is replayed', async () => {
+    const refused = await postWebhook(t, { contact: { phone: uniquePhone() }, assignee: 'nobody@company.com' });
+    expect(refused.status).toBe(422);
+    const visitor = new Visitor(t);
+    await visitor.logIn(t.account.apiKey);
+    const token = await visitor.csrf('/ui/deliveries');
+    expect((await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token })).status).toBe(303);
+    const limited = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token });
+    expect(limited.status).toBe(429);
+    // One token every 30 s: how long is left of that depends on how long the test took so far.
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(30);
+    expect(limited.html).toContain('too many deliveries for this account');
+    const logged = (await callApi(t, 'GET', '/deliveries?status=refused')).body as { data: unknown[] };
+    expect(logged.data).toHaveLength(2);
+  });
+});
+
 describe('safeHref', () => {
   it.each([
     ['https://www.google.com', 'https://www.google.com'],

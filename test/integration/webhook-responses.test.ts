@@ -52,6 +52,25 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
     });
   });
 
+  it('answers carry nosniff; webhook and API answers, success or error, are kept by no cache', async () => {
+    const answers = [
+      await t.app.request(`/webhooks/${t.account.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contact: { phone: uniquePhone() } }) }),
+      await t.app.request('/webhooks/whk_not-a-real-token', { method: 'POST' }),
+      await t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n` }),
+      await t.app.request('/api/v1/contacts', { headers: { authorization: `Bearer ${t.account.apiKey}` } }),
+      await t.app.request('/api/v1/contacts/+447000000000', { headers: { authorization: `Bearer ${t.account.apiKey}` } }),
+    ];
+    // Read every body: the bulk answer streams its lines, and its commit must not outlive this test.
+    await Promise.all(answers.map((res) => res.text()));
+    expect(answers.map((res) => res.status)).toEqual([200, 401, 200, 200, 404]);
+    for (const res of answers) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    }
+    const health = await t.app.request('/healthz');
+    expect(health.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
   describe('413 payload_too_large', () => {
     const big = JSON.stringify({ contact: { phone: '+447400333444', name: 'x'.repeat(5000) } });
 

@@ -132,6 +132,75 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
     expect((await postWebhook(t, { contact: { phone } }, { token: other.webhookToken })).status).toBe(200);
   });
 
+  it('forged signatures cost the account nothing: its signed deliveries still get through', async () => {
+    const signedAccount = await t.newAccount();
+    const { secret } = (await callApi(t, 'POST', '/account/signing-secrets', { key: signedAccount.apiKey })).body as { secret: string };
+    const forged = { 'webhook-id': 'msg_forged', 'webhook-timestamp': nowSeconds(), 'webhook-signature': 'v1,AAAA' };
+    const bulk = (body: string, headers: Record<string, string>) =>
+      t.app.request(`/webhooks/${signedAccount.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', ...headers }, body });
+    for (let i = 0; i < 5; i++) {
+      expect((await postWebhook(t, { contact: { phone: uniquePhone() } }, { token: signedAccount.webhookToken, headers: forged })).status).toBe(401);
+      expect((await bulk(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`, forged)).status).toBe(401);
+    }
+    const body = JSON.stringify({ contact: { phone: uniquePhone() } });
+    expect((await postWebhook(t, body, { token: signedAccount.webhookToken, headers: signed(secret, body) })).status).toBe(200);
+    const lines = `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`;
+    const res = await bulk(lines, signed(secret, lines));
+    expect(res.status).toBe(200);
+    expect((await res.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+    // The limit still holds for the account's own deliveries: two tokens spent, one left.
+    expect((await postWebhook(t, body, { token: signedAccount.webhookToken, headers: signed(secret, body) })).status).toBe(200);
+    expect((await postWebhook(t, body, { token: signedAccount.webhookToken, headers: signed(secret, body) })).status).toBe(429);
+  });
+
+  it('without signing secrets every request is charged once its account is known, also one refused before it is read (415)', async () => {
+    const other = await t.newAccount();
+    for (let i = 0; i < 3; i++) {
+      const res = await t.app.request(`/webhooks/${other.webhookToken}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+      expect(res.status).toBe(415);
+    }
+    expect((await postWebhook(t, { contact: { phone: uniquePhone() } }, { token: other.webhookToken })).status).toBe(429);
+  });
+
+  it('a signed bulk request is refused with 429 before its body is read when the account has no token left', async () => {
+    const other = await t.newAccount();
+    const { secret } = (await callApi(t, 'POST', '/account/signing-secrets', { key: other.apiKey })).body as { secret: string };
+    for (let i = 0; i < 3; i++) {
+      const body = JSON.stringify({ contact: { phone: uniquePhone() } });
+      expect((await postWebhook(t, body, { token: other.webhookToken, headers: signed(secret, body) })).status).toBe(200);
+    }
+    // A body that never ends: read to its end, the request would never be answered.
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        pulled++;
+        controller.enqueue(new TextEncoder().encode(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`));
+        return new Promise(() => {});
+      },
+    });
+    const res = await t.app.request(`/webhooks/${other.webhookToken}/bulk`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', ...signed(secret, 'not read') },
+      body: endless,
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(429);
+    expect(pulled).toBeLessThanOrEqual(1);
+  });
+
+  it('a replay through the API is a delivery under the same limit', async () => {
+    const other = await t.newAccount();
+    const refused = await postWebhook(t, { contact: { phone: uniquePhone() }, assignee: 'nobody@company.com' }, { token: other.webhookToken });
+    expect(refused.status).toBe(422);
+    const replay = () => callApi(t, 'POST', `/deliveries/${refused.body.delivery_id}/replay`, { key: other.apiKey });
+    for (let i = 0; i < 2; i++) expect((await replay()).status).toBe(422);
+    const limited = await replay();
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('rate_limited');
+    const logged = (await callApi(t, 'GET', '/deliveries', { key: other.apiKey })).body as { data: unknown[] };
+    expect(logged.data).toHaveLength(3);
+  });
+
   it('a request that takes longer than REQUEST_TIMEOUT_MS gets 503 unavailable with Retry-After', async () => {
     const other = await t.newAccount();
     const phone = uniquePhone();

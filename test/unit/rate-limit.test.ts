@@ -19,6 +19,14 @@ describe('RateLimiter', () => {
     expect(limiter.take('b').ok).toBe(true);
   });
 
+  it('peek says whether take would succeed, taking nothing', () => {
+    const limiter = new RateLimiter(1, () => 0);
+    expect(limiter.peek('a').ok).toBe(true);
+    expect(limiter.peek('a').ok).toBe(true);
+    expect(limiter.take('a').ok).toBe(true);
+    expect(limiter.peek('a')).toEqual({ ok: false, retryAfterSeconds: 60 });
+  });
+
   it('a slow limit says how long to wait', () => {
     const limiter = new RateLimiter(2, () => 0);
     limiter.take('a');

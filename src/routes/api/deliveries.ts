@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.js';
 import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, payloadKept, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { ApiError } from '../../http/errors.js';
+import { chargeRateLimit, type RateLimiter } from '../../http/rate-limit.js';
 import { createRouter } from '../../http/router.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { logOperation } from '../../http/request.js';
@@ -106,7 +107,7 @@ const replayDeliveryRoute = createRoute({
     200: jsonResponse(DeliveryResult, 'Applied, unchanged or stale'),
     400: jsonResponse(ReplayInvalid, 'invalid_payload: refused again, or an id or request body that is not valid'),
     422: jsonResponse(DeliveryRefusal, 'invalid_phone, unknown_assignee, …: refused again'),
-    ...errorResponses(401, 404, 409, 413, 415, 503),
+    ...errorResponses(401, 404, 409, 413, 415, 429, 503),
   },
 });
 
@@ -125,7 +126,7 @@ const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) 
 
 const notFound = () => new ApiError('not_found', 'no delivery with this id in this account');
 
-export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer }) {
+export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter: RateLimiter }) {
   return createRouter()
     .openapi(listDeliveriesRoute, async (c) => {
       const { status, limit, cursor } = c.req.valid('query');
@@ -150,6 +151,7 @@ export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer }) {
       );
     })
     .openapi(replayDeliveryRoute, async (c) => {
+      chargeRateLimit(deps.rateLimiter, c.get('account').id);
       const result = await replayDelivery(deps.db, deps.deliverer, c.get('account'), c.req.valid('param').id, c.get('deadline'));
       switch (result.kind) {
         case 'not_found':

@@ -6,6 +6,7 @@ import { ApiError } from '../../http/errors.js';
 import { limitBody } from '../../http/request.js';
 import { createRouter } from '../../http/router.js';
 import { unstorableText, utf8Text } from '../../text.js';
+import type { RateLimiter } from '../../http/rate-limit.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
 import { agentRoutes } from './agents.js';
@@ -18,6 +19,8 @@ export interface ApiDeps {
   config: Config;
   db: Db;
   deliverer: Deliverer;
+  /** The webhooks' per-account limit: a replay is a delivery too. */
+  rateLimiter: RateLimiter;
   maxBodyBytes: number;
 }
 
