@@ -50,4 +50,5 @@ export const forgetStoredContact = (db: Db, accountId: string, phone: string) =>
   db
     .update(idempotencyKeys)
     .set({ responseBody: sql`${idempotencyKeys.responseBody} - 'contact'` })
-    .where(and(eq(idempotencyKeys.accountId, accountId), eq(storedAnswerPhone(idempotencyKeys.responseBody), phone)));
+    // Not the expired ones: never served again, and the purge may hold them.
+    .where(and(eq(idempotencyKeys.accountId, accountId), eq(storedAnswerPhone(idempotencyKeys.responseBody), phone), gt(idempotencyKeys.expiresAt, sql`now()`)));

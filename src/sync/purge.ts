@@ -1,6 +1,7 @@
-import { count, lt, lte, sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
-import type { Db } from '../db/client.js';
+import { rowsOf, type Db } from '../db/client.js';
 import { deliveries, idempotencyKeys, tombstones } from '../db/schema.js';
 import { loggable } from '../log.js';
 
@@ -15,37 +16,51 @@ export interface PurgeCounts {
   deliveries: number;
 }
 
+/** Rows a purge statement removes at most, each batch its own transaction. */
+export const PURGE_BATCH = 5000;
+
 /**
  * Removes what has outlived its time. Readers already ignore expired keys and payloads, so a purge
- * that runs late changes nothing a caller sees. Each statement is counted inside the database, so
- * memory does not grow with the number of rows purged. Time is the database's (`now()`), which wrote
- * the expiries: a process whose clock runs ahead must not remove a key still live. `at` stands in for
- * it in tests.
+ * that runs late changes nothing a caller sees. It goes in batches of PURGE_BATCH rows, each
+ * committed on its own, skipping rows a delivery holds: a backlog of millions is neither one long
+ * transaction holding locks that deliveries wait on, nor a result kept in memory. Time is the
+ * database's (`now()`), which wrote the expiries: a process whose clock runs ahead must not remove a
+ * key still live. `at` stands in for it in tests.
  */
 export async function purgeExpired(db: Db, at?: Date): Promise<PurgeCounts> {
-  const now = at ?? sql`now()`;
-  const oldest = at ? new Date(at.getTime() - DELIVERY_RETENTION_MS) : sql`now() - ${sql.raw(`interval '${DELIVERY_RETENTION_DAYS} days'`)}`;
-  const keys = db.$with('keys').as(db.delete(idempotencyKeys).where(lte(idempotencyKeys.expiresAt, now)).returning({ key: idempotencyKeys.key }));
-  const graves = db.$with('graves').as(db.delete(tombstones).where(lte(tombstones.expiresAt, now)).returning({ hash: tombstones.phoneHash }));
-  const payloads = db.$with('payloads').as(
-    db
-      .update(deliveries)
-      .set({ payload: null, payloadContentType: null, payloadExpiresAt: null, errorMessage: null })
-      .where(lte(deliveries.payloadExpiresAt, now))
-      .returning({ id: deliveries.id }),
-  );
-  const old = db.$with('old').as(
-    db
-      .delete(deliveries)
-      .where(lt(deliveries.receivedAt, oldest))
-      .returning({ id: deliveries.id }),
-  );
-  const [k] = await db.with(keys).select({ n: count() }).from(keys);
-  const [t] = await db.with(graves).select({ n: count() }).from(graves);
-  // Payloads first: a row both expired and too old is then counted in both, as it lost both.
-  const [p] = await db.with(payloads).select({ n: count() }).from(payloads);
-  const [d] = await db.with(old).select({ n: count() }).from(old);
-  return { idempotencyKeys: k?.n ?? 0, tombstones: t?.n ?? 0, payloads: p?.n ?? 0, deliveries: d?.n ?? 0 };
+  const counts: PurgeCounts = { idempotencyKeys: 0, tombstones: 0, payloads: 0, deliveries: 0 };
+  // In this order: payloads before old deliveries, so that a row both expired and too old is
+  // counted in both, as it lost both.
+  for (const [name, statement] of Object.entries(purgeStatements(at)) as [keyof PurgeCounts, SQL][]) counts[name] = await inBatches(db, statement);
+  return counts;
+}
+
+/** Each purge's statement, over one batch of at most PURGE_BATCH rows (exported for its plans' test). */
+export function purgeStatements(at?: Date): Record<keyof PurgeCounts, SQL> {
+  const now = at ? sql`${at.toISOString()}::timestamptz` : sql`now()`;
+  const oldest = sql`${now} - ${sql.raw(`interval '${DELIVERY_RETENTION_DAYS} days'`)}`;
+  return {
+    idempotencyKeys: sql`delete from ${idempotencyKeys} where ctid = any(${batchOf(idempotencyKeys, sql`${idempotencyKeys.expiresAt} <= ${now}`)})`,
+    tombstones: sql`delete from ${tombstones} where ctid = any(${batchOf(tombstones, sql`${tombstones.expiresAt} <= ${now}`)})`,
+    // `payload is not null` lets the partial index on payload_expires_at find them.
+    payloads: sql`update ${deliveries} set payload = null, payload_content_type = null, payload_expires_at = null, error_message = null
+      where ctid = any(${batchOf(deliveries, sql`${deliveries.payload} is not null and ${deliveries.payloadExpiresAt} <= ${now}`)})`,
+    deliveries: sql`delete from ${deliveries} where ctid = any(${batchOf(deliveries, sql`${deliveries.receivedAt} < ${oldest}`)})`,
+  };
+}
+
+/** Up to PURGE_BATCH rows `where` picks, skipping those a delivery holds locked. */
+const batchOf = (table: PgTable, where: SQL) => sql`array(select ctid from ${table} where ${where} limit ${PURGE_BATCH} for update skip locked)`;
+
+/** Runs `statement` until a batch comes back short; answers how many rows it changed in all. */
+async function inBatches(db: Db, statement: SQL): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const [row] = rowsOf<{ n: number }>(await db.execute(sql`with changed as (${statement} returning 1) select count(*)::int as n from changed`));
+    const changed = row?.n ?? 0;
+    total += changed;
+    if (changed < PURGE_BATCH) return total;
+  }
 }
 
 /**

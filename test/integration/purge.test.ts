@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/db/client.js';
 import { deliveries, idempotencyKeys, tombstones } from '../../src/db/schema.js';
 import { phoneHash } from '../../src/sync/phone-key.js';
-import { DELIVERY_RETENTION_MS, purgeExpired, startPurgeSchedule } from '../../src/sync/purge.js';
+import { DELIVERY_RETENTION_MS, PURGE_BATCH, purgeExpired, startPurgeSchedule } from '../../src/sync/purge.js';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { uniquePhone } from '../helpers/fixtures.js';
 
@@ -139,6 +139,14 @@ describe.each(testDatabases())('purge on %s', (kind) => {
       .from(idempotencyKeys)
       .where(eq(idempotencyKeys.key, 'fast'));
     expect(row?.hoursLeft).toBe(kind === 'postgres' ? 72 : 73);
+  });
+
+  it(`goes on past one batch of ${PURGE_BATCH} rows until nothing expired is left`, async () => {
+    const rows = 2 * PURGE_BATCH + 1;
+    await db().execute(sql`insert into idempotency_keys (account_id, key, fingerprint, response_body, expires_at)
+      select ${t.account.id}, 'k' || g, 'f', '{}'::jsonb, now() - interval '1 hour' from generate_series(1, ${rows}) g`);
+    expect((await purgeExpired(db())).idempotencyKeys).toBe(rows);
+    expect(await keyNames()).toEqual([]);
   });
 
   it('leaves the API showing a purged payload as gone', async () => {
