@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -119,7 +120,8 @@ async function openPglite(dataDir: string): Promise<Database> {
     unlock = await lockDataDir(dataDir);
   }
   try {
-    const client = new PGlite(dataDir);
+    // pg_trgm: contact search's indexes (migration 0008).
+    const client = new PGlite(dataDir, { extensions: { pg_trgm } });
     const db = drizzlePglite(client, { schema });
     await migratePglite(db, { migrationsFolder });
     return {

@@ -15,6 +15,16 @@ import {
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
+/*
+ * The conditions of two partial indexes, for them and for the queries that must state them to be
+ * planned with them (whatever their parameters): one place, so that the two cannot drift apart.
+ */
+/** `id > 0`, true of every contact: contacts_account_paging_idx's, stated by the contact list alone. */
+export const pagingCondition = (id: AnyPgColumn) => sql`${id} > 0`;
+/** The statuses a few deliveries in a hundred have: deliveries_account_rare_status_idx's. */
+export const RARE_DELIVERY_STATUSES: readonly string[] = ['refused', 'stale'];
+export const rareStatusCondition = (status: AnyPgColumn) => sql`${status} in ${sql.raw(`(${RARE_DELIVERY_STATUSES.map((s) => `'${s}'`).join(', ')})`)}`;
+
 export const accounts = pgTable('accounts', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -78,11 +88,20 @@ export const contacts = pgTable(
   },
   // (account_id, phone) is the only index that starts with account_id and holds every contact: a
   // lookup by phone planned without statistics (a new database, or autovacuum off) cannot pick an
-  // index of another column and scan the whole account. Search by email or name is a substring
-  // match, which no b-tree serves.
+  // index of another column and scan the whole account. So the (account_id, id) index that pages
+  // through an account is partial, `where id > 0` (every id is): only a query that says so itself,
+  // as the contact list does, can use it; a plain (account_id, id) index was taken by the batch
+  // statements' lookup so planned (batch-plans.pg.test.ts). Search is
+  // a substring match (ILIKE '%…%') on any of four columns, which only trigram indexes (pg_trgm)
+  // serve: one on each, or the OR reads the whole table.
   (t) => [
     uniqueIndex('contacts_account_phone_unique').on(t.accountId, t.phone),
     uniqueIndex('contacts_account_external_id_unique').on(t.accountId, t.externalId).where(sql`${t.externalId} is not null`),
+    index('contacts_account_paging_idx').on(t.accountId, t.id).where(pagingCondition(t.id)),
+    index('contacts_name_trgm_idx').using('gin', t.name.op('gin_trgm_ops')),
+    index('contacts_email_trgm_idx').using('gin', t.email.op('gin_trgm_ops')),
+    index('contacts_external_id_trgm_idx').using('gin', t.externalId.op('gin_trgm_ops')),
+    index('contacts_phone_trgm_idx').using('gin', t.phone.op('gin_trgm_ops')),
   ],
 );
 
@@ -111,7 +130,8 @@ export const contactLabels = pgTable(
     /** Labels are shown in the order they were given. */
     position: integer('position').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.contactId, t.labelId] }), index('contact_labels_label_idx').on(t.labelId)],
+  // (label_id, contact_id): a label's contacts in id order, for the contact list's label filter.
+  (t) => [primaryKey({ columns: [t.contactId, t.labelId] }), index('contact_labels_label_contact_idx').on(t.labelId, t.contactId)],
 );
 
 export const conversations = pgTable(
@@ -173,6 +193,8 @@ export const deliveries = pgTable(
     // The purge looks across accounts, by age.
     index('deliveries_received_idx').on(t.receivedAt),
     index('deliveries_payload_expires_idx').on(t.payloadExpiresAt).where(sql`${t.payload} is not null`),
+    // The log filtered by a rare status (a few in a hundred) without reading past the common ones.
+    index('deliveries_account_rare_status_idx').on(t.accountId, t.status, t.receivedAt, t.id).where(rareStatusCondition(t.status)),
   ],
 );
 

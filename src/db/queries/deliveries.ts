@@ -1,6 +1,6 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { executePrepared, jsonb as json, type Db } from '../client.js';
-import { deliveries } from '../schema.js';
+import { deliveries, RARE_DELIVERY_STATUSES, rareStatusCondition } from '../schema.js';
 
 /** Refused payloads are kept this long so that they can be fixed at the source and replayed. */
 export const REFUSED_PAYLOAD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -98,6 +98,8 @@ const summaryColumns = {
 export async function listDeliveries(db: Db, accountId: string, query: DeliveryListQuery): Promise<{ items: DeliverySummary[]; more: boolean }> {
   const conditions: SQL[] = [eq(deliveries.accountId, accountId)];
   if (query.status) conditions.push(eq(deliveries.status, query.status));
+  // Stated, deliveries_account_rare_status_idx's condition lets a plan kept for any status value use it.
+  if (RARE_DELIVERY_STATUSES.includes(query.status ?? '')) conditions.push(rareStatusCondition(deliveries.status));
   if (query.after) {
     // A row comparison keeps (account_id, received_at, id) usable as the index it is.
     conditions.push(sql`(${deliveries.receivedAt}, ${deliveries.id}) < (${query.after.receivedAt}::timestamptz, ${query.after.id})`);

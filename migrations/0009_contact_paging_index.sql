@@ -1,0 +1,1 @@
+CREATE INDEX "contacts_account_paging_idx" ON "contacts" USING btree ("account_id","id") WHERE "contacts"."id" > 0;
