@@ -39,7 +39,7 @@ export function bulkRoutes(deps: {
 }) {
   const app = new Hono<WebhookEnv>();
   const slots = new BulkSlots();
-  app.post('/webhooks/:token/bulk', authenticateWebhook(deps), async (c) => {
+  app.on('POST', ['/webhooks/:token/bulk', '/webhooks/:token/bulk/'], authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
     if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
     const body = c.req.raw.body;

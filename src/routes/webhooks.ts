@@ -21,7 +21,8 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
   app.on(['GET', 'POST'], ['/webhooks', '/webhooks/'], () => {
     throw new ApiError('unauthorized', 'the webhook URL needs its token: /webhooks/{token}');
   });
-  app.on(['GET', 'POST'], '/webhooks/:token', refuseHead, body, authenticateWebhook(deps), async (c) => {
+  // With a slash after the token too, as some tools add to a URL pasted in: the same webhook.
+  app.on(['GET', 'POST'], ['/webhooks/:token', '/webhooks/:token/'], refuseHead, body, authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
     const bytes = c.get('body');
     checkSignature(account.signingSecrets, c, bytes);

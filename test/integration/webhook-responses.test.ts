@@ -37,6 +37,7 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
       ['a token far too long', `/webhooks/${'x'.repeat(5000)}`],
       ['no token', '/webhooks'],
       ['an empty token', '/webhooks/'],
+      ['an unknown token and a trailing slash', '/webhooks/whk_not-a-real-token/'],
     ])('%s', async (_name, path) => {
       const res = await t.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contact: { phone: uniquePhone() } }) });
       expect(res.status).toBe(401);
@@ -50,6 +51,18 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
       expect(await storedContact(t, phone)).toBeNull();
       expect((await storedContact(t, phone, other.id))?.name).toBe('Theirs');
     });
+  });
+
+  it('a slash after the token, as some tools add to a pasted URL, is the same webhook (and bulk) URL', async () => {
+    const [phone, bulkPhone] = [uniquePhone(), uniquePhone()];
+    const res = await t.app.request(`/webhooks/${t.account.webhookToken}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contact: { phone, name: 'Slash' } }) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'applied' });
+    expect((await storedContact(t, phone))?.name).toBe('Slash');
+    const bulk = await t.app.request(`/webhooks/${t.account.webhookToken}/bulk/`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${JSON.stringify({ contact: { phone: bulkPhone, name: 'Bulk slash' } })}\n` });
+    expect(bulk.status).toBe(200);
+    expect((await bulk.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+    expect((await storedContact(t, bulkPhone))?.name).toBe('Bulk slash');
   });
 
   it('answers carry nosniff; webhook and API answers, success or error, are kept by no cache', async () => {
