@@ -31,7 +31,7 @@ export interface AppDeps {
 }
 
 /** The bulk route's path: its requests are the only ones without a time limit. */
-const BULK_PATH = /^\/webhooks\/[^/]+\/bulk$/;
+const BULK_PATH = /^\/webhooks\/[^/]+\/bulk\/?$/;
 
 /** Wiring only: no I/O happens until a request arrives. */
 export function createApp({ config, database, logger }: AppDeps) {

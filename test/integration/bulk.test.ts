@@ -368,6 +368,38 @@ describe('a bulk upload that stalls', () => {
   });
 });
 
+describe('a bulk upload that keeps sending', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { REQUEST_TIMEOUT_MS: '300' });
+  });
+  afterAll(() => t.close());
+
+  // Signed, so that nothing is answered before the last byte: a request timeout would cut it off.
+  it.each(['/bulk', '/bulk/'])('is not cut off by REQUEST_TIMEOUT_MS however long it takes (%s, signed)', async (path) => {
+    const account = await t.newAccount();
+    const { secret } = (await callApi(t, 'POST', '/account/signing-secrets', { key: account.apiKey })).body as { secret: string };
+    const lines = Array.from({ length: 10 }, () => `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
+    const encoder = new TextEncoder();
+    const [id, timestamp] = ['msg_slow', String(Math.floor(Date.now() / 1000))];
+    const signature = `v1,${sign(secret, id, timestamp, encoder.encode(lines.join('')))}`;
+    // A line every 100 ms for 1 s: never idle for 300 ms, but three times longer than that in all.
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        for (const line of lines) {
+          controller.enqueue(encoder.encode(line));
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        controller.close();
+      },
+    });
+    const headers = { 'content-type': 'application/x-ndjson', 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature };
+    const res = await t.app.request(`/webhooks/${account.webhookToken}${path}`, { method: 'POST', headers, body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(200);
+    expect((await res.text()).trim().split('\n').at(-1)).toContain('"applied":10');
+  });
+});
+
 describe('a bulk upload that breaks off', () => {
   it('keeps the answers sent, ends with an error line instead of the summary, and logs through the logger', async () => {
     const logged: string[] = [];
