@@ -1,9 +1,13 @@
 import { eq, inArray, sql } from 'drizzle-orm';
+import pino from 'pino';
 import postgres from 'postgres';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/client.js';
 import { recordDelivery } from '../../src/db/queries/deliveries.js';
 import { deliveries } from '../../src/db/schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { createScratchDatabase, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
 
 /** Holds the committer's only slots, so that everything sent meanwhile queues into one batch. */
@@ -177,6 +181,22 @@ describe('transactions applying deliveries at once', () => {
       } finally {
         await t.close();
       }
+    }
+  });
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)('on PostgreSQL, a MAX_TRANSACTIONS the pool cannot give is named in a warning at start', async () => {
+    const scratch = await createScratchDatabase();
+    const database = await openDatabase({ url: scratch.url, poolSize: 10 });
+    const logged: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+    try {
+      createApp({ config: loadConfig({ MAX_TRANSACTIONS: '8' }), database, logger });
+      expect(logged).toEqual([]);
+      createApp({ config: loadConfig({ MAX_TRANSACTIONS: '50' }), database, logger });
+      expect(logged).toEqual([expect.objectContaining({ level: 40, maxTransactions: 50, dbPoolSize: 10, running: 8, msg: expect.stringContaining('MAX_TRANSACTIONS') })]);
+    } finally {
+      await database.close();
+      await scratch.drop();
     }
   });
 });
