@@ -122,12 +122,18 @@ const answerHeaders = createMiddleware(async (c, next) => {
  * Answers 503 once a request has run `ms`, and aborts its `deadline` then: a delivery still waiting
  * for its turn is dropped rather than applied after its sender was told to retry (and so after
  * whatever the sender sent next). One already being applied is let finish, under its phone's lock.
+ * An API write that has begun (`beginWrite`) is answered with its result instead.
  */
 function requestDeadline(ms: number) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const deadline = new AbortController();
     c.set('deadline', deadline.signal);
     let timer: NodeJS.Timeout | undefined;
+    c.set('beginWrite', () => {
+      if (deadline.signal.aborted) return false;
+      clearTimeout(timer);
+      return true;
+    });
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         deadline.abort();

@@ -5,8 +5,13 @@ import { findAccountByApiKey, type AccountRow } from '../db/queries/accounts.js'
 import { hashSecret } from '../ids.js';
 import { ApiError } from './errors.js';
 
-/** `operation` is set by the webhook routes and replays, for the request log; `deadline` aborts when the request has been answered 503 for taking too long. */
-export type AppEnv = { Variables: { account: AccountRow; requestId: string; operation?: string; deadline?: AbortSignal } };
+/**
+ * `operation` is set by the webhook routes and replays, for the request log; `deadline` aborts when
+ * the request has been answered 503 for taking too long. `beginWrite` is called as a write is about
+ * to start: false once that 503 was answered (nothing may be written then), otherwise true, and from
+ * then on the request is answered with its result however long it takes.
+ */
+export type AppEnv = { Variables: { account: AccountRow; requestId: string; operation?: string; deadline?: AbortSignal; beginWrite?: () => boolean } };
 
 const MAX_CREDENTIAL_LENGTH = 256;
 

@@ -36,6 +36,8 @@ export function apiRoutes(deps: ApiDeps) {
   const apiKey = requireApiKey(deps.db);
   for (const group of ['/account/*', '/agents/*', '/contacts/*', '/conversations/*', '/deliveries/*']) api.use(group, apiKey);
   api.use('*', requireJsonBody);
+  // Not /deliveries/*: a replay is a delivery, and honours its deadline itself.
+  for (const group of ['/accounts', '/account/*', '/agents/*', '/conversations/*']) api.use(group, writeWithinDeadline);
 
   api.route('/', accountRoutes(deps));
   api.route('/', agentRoutes(deps));
@@ -47,13 +49,13 @@ export function apiRoutes(deps: ApiDeps) {
 }
 
 /**
- * A body that is not JSON is refused here, before any route reads it, with the one error body and
- * a sentence saying what to send. An empty body passes, so
+ * A body that is not JSON is refused here (a DELETE's too), before any route reads it, with the one
+ * error body and a sentence saying what to send. An empty body passes, so
  * `curl -X POST -d ''` still rotates a token; any other body must be JSON in UTF-8 that PostgreSQL
  * can store, also on routes that read none (a rotation sent `{bad` is refused, not carried out).
  */
 const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
-  if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+  if (WRITES.has(c.req.method)) {
     const type = c.req.header('content-type');
     const length = c.req.header('content-length');
     const mayHaveBody = length === undefined ? c.req.header('transfer-encoding') !== undefined || type !== undefined : Number(length) > 0;
@@ -62,6 +64,20 @@ const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
     // hono keeps the bytes read here for the route's own validator.
     if (mayHaveBody) checkJsonText(new Uint8Array(await c.req.arrayBuffer()));
   }
+  await next();
+});
+
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * A write is carried out only if it begins before REQUEST_TIMEOUT_MS runs out (its body, read by
+ * requireJsonBody, may arrive late), and once begun it is answered with its result: a 503 always
+ * means nothing was done, so its retry cannot create a second conversation or a signing secret
+ * nobody has seen.
+ */
+const writeWithinDeadline = createMiddleware<AppEnv>(async (c, next) => {
+  // The 503 has been answered already; this only stops the write.
+  if (WRITES.has(c.req.method) && c.get('beginWrite')?.() === false) throw new ApiError('unavailable', 'the request took too long; retry later');
   await next();
 });
 
