@@ -26,7 +26,12 @@ export const ConfigSchema = z.object({
   PORT: integer(3000, 0, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Base URL the service is reached at, used to print webhook URLs. */
-  PUBLIC_URL: z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, '')).optional(),
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((url) => !new URL(url).username && !new URL(url).password, 'must not carry a user or password: it is printed, logged and handed out in webhook URLs')
+    .refine((url) => !new URL(url).search && !new URL(url).hash, 'must be a base URL, without a query or fragment: webhook paths are appended to it')
+    .transform((url) => url.replace(/\/+$/, ''))
+    .optional(),
   DATABASE_URL: z
     .url({ protocol: /^postgres(ql)?$/ })
     .refine(decodesUserAndPassword, 'its user and password must be percent-encoded (a % is written %25)')

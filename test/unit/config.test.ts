@@ -17,6 +17,9 @@ describe('loadConfig', () => {
     ['PORT', ' '],
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_URL', 'postgres://postgres:S3cret%zzPw@127.0.0.1/x'],
+    ['PUBLIC_URL', 'https://ops:LEAKPASS@sync.example.com'],
+    ['PUBLIC_URL', 'https://ops@sync.example.com'],
+    ['PUBLIC_URL', 'https://sync.example.com/?x=1'],
     ['ADMIN_API_KEY', 'short'],
     ['DEFAULT_REGION', 'GBR'],
     ['DEFAULT_REGION', 'XX'],
@@ -25,6 +28,11 @@ describe('loadConfig', () => {
   ])('a bad %s (%s) is an error naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `));
+    expect(() => loadConfig({ [name]: value })).not.toThrow(/LEAKPASS/);
+  });
+
+  it('takes a PUBLIC_URL with a path, without its trailing slash', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://example.com/sync/' }).PUBLIC_URL).toBe('https://example.com/sync');
   });
 
   it('reads DEFAULT_REGION in any case', () => {
