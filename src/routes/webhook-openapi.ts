@@ -2,7 +2,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { codeToStatus, type ErrorCode } from '../http/errors.js';
 import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
-import { ContactPayload, MAX_LABELS_TEXT_LENGTH, WebhookPayload } from '../webhook/payload.js';
+import { ContactPayload, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
 import { ErrorSchema } from './api/schemas.js';
 
 /*
@@ -29,11 +29,13 @@ const contactNotes: Notes<typeof ContactPayload.shape> = {
   name: 'Sets the name; absent leaves it; `null` or `""` clears it.',
   email: 'Stored and searchable; `null` or `""` clears it.',
   external_id: 'The contact’s id in the CRM, unique in the account: held by another phone’s contact is 422 external_id_taken.',
-  labels: 'Comma-separated string or list; trimmed, empty ones dropped; a label is one label whatever its case. Added to the contact’s labels unless overrideLabels.',
+  labels: `Comma-separated string or list; trimmed, empty ones dropped; a label is one label whatever its case. At most ${MAX_LABELS} different labels of at most ${MAX_LABEL_LENGTH} characters each, and ${MAX_LABELS} on the contact after merging (else 422 limit_exceeded). Added to the contact’s labels unless overrideLabels.`,
   overrideLabels: `${boolish}. True: the labels become exactly \`labels\` (\`""\` or \`[]\` clears them).`,
   removeLabels: 'Like labels: these are removed, after any added.',
-  enhanced_data: '`{ "Section": [item, …] }` or a list of such objects. A section sent replaces that section; `[]` removes it; sections not sent are kept. Links: http(s), mailto:, tel: or scheme-less (www.x.com); any other scheme is 400.',
-  custom_attributes: 'Shallow merge; `null` removes the key.',
+  enhanced_data:
+    '`{ "Section": [item, …] }` or a list of such objects. A section sent replaces that section; `[]` removes it; sections not sent are kept. Links: http(s), mailto:, tel: or scheme-less (www.x.com); any other scheme is 400. ' +
+    `At most ${MAX_SECTIONS} sections (also on the contact after merging), titles of at most 200 characters, ${MAX_SECTION_ITEMS} items each.`,
+  custom_attributes: `Shallow merge; \`null\` removes the key. At most ${MAX_CUSTOM_ATTRIBUTES} keys (also on the contact after merging) of at most 100 characters; text values at most 1000 characters.`,
 };
 
 const WebhookContact = z.object(described(ContactPayload.shape, contactNotes)).openapi('WebhookContact');
@@ -66,8 +68,9 @@ const FlatFields = z
     external_id: text(200, 'contact.external_id'),
     labels: text(MAX_LABELS_TEXT_LENGTH, 'contact.labels: comma-separated, or the field repeated (or labels[]) for a list.'),
     removeLabels: text(MAX_LABELS_TEXT_LENGTH, 'The top-level removeLabels, like labels.'),
-    overrideLabels: text(5, boolish),
-    inviteNewContacts: text(5, boolish),
+    // No length of their own: spaces around the value are dropped (` true ` is read).
+    overrideLabels: z.string().optional().openapi({ description: boolish }),
+    inviteNewContacts: z.string().optional().openapi({ description: boolish }),
     assignee: text(320, 'Agent email'),
     delete_contact: text(64, 'Phone of the contact to delete'),
     occurred_at: text(64, 'ISO 8601 with a zone, or epoch milliseconds'),
@@ -203,7 +206,13 @@ const BulkSummary = z
       failed: z.number().int(),
     }),
   })
-  .openapi('WebhookBulkSummary', { description: 'The last line of a request that ended; when the upload breaks off, an error line with code internal takes its place' });
+  .openapi('WebhookBulkSummary', { description: 'The last line of a request that ended; when the upload ends early, a WebhookBulkEnd line takes its place' });
+
+const BulkEnd = ErrorSchema.openapi('WebhookBulkEnd', {
+  description:
+    'The last line of a request that ended early, in place of the summary: code unavailable when the upload sent nothing for REQUEST_TIMEOUT_MS and was cut off, internal when it broke off. ' +
+    'The lines answered before it were applied; send the rest again.',
+});
 
 const bulkBody = `{"contact":{"phone":"${phone}","name":"John Smith","labels":"subscriber"}}\n{"delete_contact":"+447911123457"}\n`;
 
@@ -264,8 +273,8 @@ export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, o
     },
     responses: {
       200: {
-        description: 'NDJSON: one WebhookBulkLine per input line, in order, then one WebhookBulkSummary; each line is sent once its transaction has committed',
-        content: { 'application/x-ndjson': { schema: z.union([BulkLine, BulkSummary]) } },
+        description: 'NDJSON: one WebhookBulkLine per input line, in order, then one WebhookBulkSummary (or WebhookBulkEnd); each line is sent once its transaction has committed',
+        content: { 'application/x-ndjson': { schema: z.union([BulkLine, BulkSummary, BulkEnd]) } },
       },
       ...errorResponses(bulkRefused(options.maxBulkBytes)),
     },

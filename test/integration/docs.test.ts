@@ -78,12 +78,19 @@ describe('OpenAPI document and reference page', () => {
           if (!op.responses[String(status)]) missing.push(`${method} ${path} ${status}`);
         };
         if (path.includes('{')) await check('x'.repeat(1000), 400);
-        if (method !== 'post') continue;
+        if (method !== 'post' && method !== 'delete') continue;
         await check('x', 400, { type: 'application/json', text: '{bad' });
         await check('x', 415, { type: 'application/x-www-form-urlencoded', text: 'a=b' });
         await check('x', 413, { type: 'application/json', text: JSON.stringify({ pad: 'x'.repeat(300_000) }) });
       }
       expect(missing).toEqual([]);
+    });
+
+    it('lists on every API route what any request may be answered: 500, and 503 with Retry-After', () => {
+      for (const { path, method, op } of operations().filter(({ path }) => path.startsWith('/api/v1/'))) {
+        expect(op.responses['500']?.content['application/json'].schema, `${method} ${path}`).toEqual({ $ref: schemaRef('Error') });
+        expect(op.responses['503']?.headers, `${method} ${path}`).toHaveProperty('Retry-After');
+      }
     });
 
     it('describes every error response with a body holding error and code', () => {
@@ -132,7 +139,9 @@ describe('OpenAPI document and reference page', () => {
       expect(bulk.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'token', in: 'path', required: true })]));
       expect(Object.keys(bulk.requestBody.content)).toEqual(['application/x-ndjson']);
       expect(Object.keys(bulk.responses).sort()).toEqual(['200', '400', '401', '413', '415', '429', '500', '503']);
-      expect(bulk.responses['200'].content['application/x-ndjson'].schema.anyOf).toEqual([{ $ref: schemaRef('WebhookBulkLine') }, { $ref: schemaRef('WebhookBulkSummary') }]);
+      expect(bulk.responses['200'].content['application/x-ndjson'].schema.anyOf).toEqual([{ $ref: schemaRef('WebhookBulkLine') }, { $ref: schemaRef('WebhookBulkSummary') }, { $ref: schemaRef('WebhookBulkEnd') }]);
+      // The line that ends a request early is an error body: what the stalled-upload test receives.
+      expect(doc.components.schemas.WebhookBulkEnd.required).toEqual(['error', 'code']);
       expect(bulk.responses['503'].description).toMatch(/4 bulk requests/);
       expect(bulk.security).toEqual([]);
 

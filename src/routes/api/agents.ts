@@ -6,7 +6,7 @@ import { createRouter } from '../../http/router.js';
 import { AgentEmail, apiKeySecurity, errorResponses, iso, jsonBody, jsonResponse } from './schemas.js';
 
 const NewAgentBody = z.object({
-  email: AgentEmail.openapi({ example: 'agent@company.com' }),
+  email: AgentEmail.openapi({ example: 'agent@company.com', format: 'email' }),
   name: z.string().trim().max(200).nullable().optional().openapi({ example: 'Ada Agent' }),
 });
 
@@ -49,7 +49,7 @@ const deleteAgentRoute = createRoute({
   summary: 'Remove an agent; their conversations become unassigned',
   security: apiKeySecurity,
   request: { params: EmailParam },
-  responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 404) },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 404, 413, 415) },
 });
 
 const agentJson = (agent: AgentRow) => ({ id: agent.id, email: agent.email, name: agent.name, created_at: iso(agent.createdAt) });

@@ -17,13 +17,28 @@ const errorDescriptions: Record<number, string> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   422: 'cannot be applied as sent',
+  429: 'rate_limited: the account’s limit on deliveries (a replay is one); retry after Retry-After',
+  500: 'internal: an unexpected error, never with details',
+  503: 'unavailable: draining for shutdown, database unreachable, or not answered within REQUEST_TIMEOUT_MS (a write answered so was not carried out); retry after Retry-After',
 };
 
-/** The error responses a route can give, for the OpenAPI document; every one has the same body. */
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } } };
+
+/** What any route may answer, whatever it does. */
+const ALWAYS = [500, 503] as const;
+
+/** The error responses a route can give, and those any can (ALWAYS), for the OpenAPI document; every one has the same body. */
 export function errorResponses<S extends number>(...statuses: S[]) {
   return Object.fromEntries(
-    statuses.map((status) => [status, { description: errorDescriptions[status] ?? 'error', content: { 'application/json': { schema: ErrorSchema } } }]),
-  ) as Record<S, { description: string; content: { 'application/json': { schema: typeof ErrorSchema } } }>;
+    [...new Set<number>([...statuses, ...ALWAYS])].map((status) => [
+      status,
+      {
+        description: errorDescriptions[status] ?? 'error',
+        ...(status === 429 || status === 503 ? { headers: retryAfter } : {}),
+        content: { 'application/json': { schema: ErrorSchema } },
+      },
+    ]),
+  ) as Record<S | (typeof ALWAYS)[number], { description: string; content: { 'application/json': { schema: typeof ErrorSchema } } }>;
 }
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({

@@ -28,7 +28,7 @@ const deleteSecretRoute = createRoute({
   summary: 'Remove a signing secret; with none left, signatures are no longer required',
   security: apiKeySecurity,
   request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) }) },
-  responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 404) },
+  responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 404, 413, 415) },
 });
 
 export function signingSecretRoutes(deps: { db: Db }) {
