@@ -114,9 +114,11 @@ function requestLog(logger: Logger) {
 const answerHeaders = createMiddleware(async (c, next) => {
   await next();
   c.res.headers.set('X-Content-Type-Options', 'nosniff');
-  const path = c.req.path;
-  if (path.startsWith('/webhooks') || path.startsWith('/api/')) c.res.headers.set('Cache-Control', 'no-store');
+  if (isWebhookOrApi(c.req.path)) c.res.headers.set('Cache-Control', 'no-store');
 });
+
+/** Webhooks and the API: the paths that take deliveries and carry contacts (not pages, health or metrics). */
+const isWebhookOrApi = (path: string) => path.startsWith('/webhooks') || path.startsWith('/api/');
 
 /**
  * Answers 503 once a request has run `ms`, and aborts its `deadline` then: a delivery still waiting
@@ -154,8 +156,7 @@ function requestDeadline(ms: number) {
  */
 function refuseWhileDraining(readiness: Readiness) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const path = new URL(c.req.url).pathname;
-    if (readiness.draining && (path.startsWith('/webhooks') || path.startsWith('/api/'))) {
+    if (readiness.draining && isWebhookOrApi(c.req.path)) {
       c.header('Connection', 'close');
       return errorResponse(c, new ApiError('unavailable', 'the service is shutting down; retry shortly', undefined, 1));
     }

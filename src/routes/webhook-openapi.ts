@@ -3,7 +3,7 @@ import { codeToStatus, type ErrorCode } from '../http/errors.js';
 import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
 import { ContactPayload, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
-import { ErrorSchema } from './api/schemas.js';
+import { ErrorSchema, retryAfter } from './api/schemas.js';
 
 /*
  * The webhook handler reads raw bytes (size limit and signature before parsing), so it is not an
@@ -150,8 +150,6 @@ const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => (
 
 /** API-only codes the webhook never answers with. */
 const NOT_FROM_WEBHOOK: ReadonlySet<ErrorCode> = new Set(['not_found', 'conflict']);
-
-const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } } };
 
 function errorResponses(refused: Partial<Record<number, string>>) {
   return Object.fromEntries(

@@ -48,6 +48,9 @@ export function apiRoutes(deps: ApiDeps) {
   return api;
 }
 
+/** The methods that may carry a body and change something. */
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 /**
  * A body that is not JSON is refused here (a DELETE's too), before any route reads it, with the one
  * error body and a sentence saying what to send. An empty body passes, so
@@ -66,8 +69,6 @@ const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
   }
   await next();
 });
-
-const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * A write is carried out only if it begins before REQUEST_TIMEOUT_MS runs out (its body, read by

@@ -22,7 +22,8 @@ const errorDescriptions: Record<number, string> = {
   503: 'unavailable: draining for shutdown, database unreachable, or not answered within REQUEST_TIMEOUT_MS (a write answered so was not carried out); retry after Retry-After',
 };
 
-const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } } };
+/** The header a 409, 429 or 503 may carry. */
+export const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } } };
 
 /** What any route may answer, whatever it does. */
 const ALWAYS = [500, 503] as const;
