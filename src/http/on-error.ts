@@ -17,12 +17,14 @@ const httpExceptionCodes: Partial<Record<number, ErrorCode>> = {
 /**
  * Worth retrying: the database cannot be reached or is restarting (network errors, postgres.js's
  * own connection codes, SQLSTATE class 08 and 57P0x), is out of connections (53300), or a lock
- * waited longer than lock_timeout (55P03), or the transaction lost a deadlock or serialization (40xxx).
+ * waited longer than lock_timeout (55P03), a statement was cancelled (57014: statement_timeout, or
+ * an operator's pg_cancel_backend), or the transaction lost a deadlock or serialization (40xxx).
+ * Each was rolled back whole, so the sender's retry applies it once.
  */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
   'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
-  '53300', '55P03', '57P01', '57P02', '57P03', '40001', '40P01',
+  '53300', '55P03', '57014', '57P01', '57P02', '57P03', '40001', '40P01',
 ]);
 
 export function isDatabaseUnavailable(code: string | undefined): boolean {
