@@ -27,7 +27,14 @@ export const LabelList = z
   .union(
     [
       z.string().max(MAX_LABELS_TEXT_LENGTH, { error: `is too long for ${MAX_LABELS} labels of at most ${MAX_LABEL_LENGTH} characters` }),
-      z.array(z.string({ error: 'must be a string' }).max(MAX_LABEL_LENGTH * 4, { error: LABEL_TOO_LONG })).max(MAX_LABEL_ENTRIES, { error: `must hold at most ${MAX_LABEL_ENTRIES} entries (and ${MAX_LABELS} different labels)` }),
+      z
+        .array(z.string({ error: 'must be a string' }).max(MAX_LABEL_LENGTH * 4, { error: LABEL_TOO_LONG }))
+        .max(MAX_LABEL_ENTRIES, { error: `must hold at most ${MAX_LABEL_ENTRIES} entries (and ${MAX_LABELS} different labels)` })
+        .check((ctx) => {
+          // In a list a label too long is told at its place; the check below tells it of a string.
+          const at = ctx.value.findIndex((label) => label.trim().length > MAX_LABEL_LENGTH);
+          if (at !== -1) ctx.issues.push({ code: 'custom', input: ctx.value[at], path: [at], message: LABEL_TOO_LONG });
+        }),
     ],
     {
       error: 'must be a comma-separated string or a list of strings',

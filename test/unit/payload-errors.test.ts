@@ -31,6 +31,8 @@ describe('what a refused payload is told', () => {
     [{ enhanced_data: 'nope' }, 'contact.enhanced_data', /must be an object of sections or a list of them/],
     [{ labels: ['ok', 7] }, 'contact.labels[1]', /must be a string/],
     [{ labels: ['x'.repeat(401)] }, 'contact.labels[0]', /at most 100 characters/],
+    [{ labels: ['ok', '', ` ${'x'.repeat(101)} `] }, 'contact.labels[2]', /at most 100 characters/],
+    [{ labels: `ok, ${'x'.repeat(101)}` }, 'contact.labels', /at most 100 characters/],
     [{ labels: { a: 1 } }, 'contact.labels', /comma-separated string or a list of strings/],
   ])('%j → %s', (fields, path, message) => {
     const refusal = refusalOf({ contact: { phone, ...fields } });
