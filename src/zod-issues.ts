@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export interface FieldIssue {
   path: string;
@@ -35,3 +35,55 @@ function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
   if (!chosen) return [issue];
   return chosen.flatMap((inner) => innermost({ ...inner, path: [...issue.path, ...inner.path] }));
 }
+
+const quoted = (values: readonly unknown[]) => {
+  const each = values.map((value) => JSON.stringify(value) ?? String(value));
+  return each.length === 1 ? each[0]! : `${each.slice(0, -1).join(', ')} or ${each.at(-1)}`;
+};
+
+const TYPE_NAMES: Partial<Record<string, string>> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'an object',
+  record: 'an object',
+  array: 'a list',
+  tuple: 'a list',
+};
+
+/**
+ * zod's own wording for the issues a schema gives no message of its own ("Invalid input: expected
+ * string, received undefined"), said as the service says everything else: after the field's path,
+ * what to send. Issues it does not word keep zod's message.
+ */
+export function fieldMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (issue.input === undefined) return 'is required';
+      const name = TYPE_NAMES[issue.expected];
+      return name && `must be ${name}`;
+    }
+    case 'too_small':
+      if (issue.origin === 'string') return Number(issue.minimum) === 1 ? 'must not be empty' : `must be at least ${issue.minimum} characters`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must hold at least ${issue.minimum} ${Number(issue.minimum) === 1 ? 'item' : 'items'}`;
+      if (issue.origin === 'number' || issue.origin === 'int') return `must be ${issue.inclusive === false ? 'more than' : 'at least'} ${issue.minimum}`;
+      return undefined;
+    case 'too_big':
+      if (issue.origin === 'string') return `must be at most ${issue.maximum} characters`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must hold at most ${issue.maximum} items`;
+      if (issue.origin === 'number' || issue.origin === 'int') return `must be ${issue.inclusive === false ? 'less than' : 'at most'} ${issue.maximum}`;
+      return undefined;
+    case 'invalid_value':
+      return issue.values.length === 1 ? `must be ${quoted(issue.values)}` : `must be one of ${quoted(issue.values)}`;
+    case 'invalid_format':
+      return issue.format === 'email' ? 'must be an email address' : undefined;
+    case 'unrecognized_keys':
+      return `holds ${issue.keys.length === 1 ? 'a field' : 'fields'} not known here: ${issue.keys.join(', ')}`;
+    default:
+      return undefined;
+  }
+}
+
+// Set where the messages are read, so that every schema parsed in this process words them alike.
+z.config({ customError: fieldMessage });

@@ -14,6 +14,9 @@ const httpExceptionCodes: Partial<Record<number, ErrorCode>> = {
   503: 'unavailable',
 };
 
+/** What hono's JSON validator says of a body it cannot parse. */
+const HONO_MALFORMED_JSON = 'Malformed JSON in request body';
+
 /**
  * Worth retrying: the database cannot be reached or is restarting (network errors, postgres.js's
  * own connection codes, SQLSTATE class 08 and 57P0x), is out of connections (53300), or a lock
@@ -53,6 +56,8 @@ export function toApiError(error: unknown): ApiError | undefined {
     return new ApiError('invalid_payload', 'the request holds text PostgreSQL cannot store (a NUL character, \\u0000)');
   }
   if (error instanceof HTTPException) {
+    // requireJsonBody has refused every body that is not JSON, so only an empty one is left here.
+    if (error.message === HONO_MALFORMED_JSON) return new ApiError('invalid_payload', 'the body is empty: send a JSON object');
     const code = httpExceptionCodes[error.status];
     if (code) return new ApiError(code, error.message || 'the request was refused', undefined, code === 'unavailable' ? 1 : undefined);
   }

@@ -42,17 +42,18 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
     });
 
     it.each([
-      ['no name', {}, 'name'],
-      ['an empty name', { name: '   ' }, 'name'],
-      ['a name over 200 characters', { name: 'x'.repeat(201) }, 'name'],
-      ['a name that is not a string', { name: 42 }, 'name'],
-      ['an unknown region', { name: 'A', default_region: 'XX' }, 'default_region'],
-      ['a three-letter region', { name: 'A', default_region: 'GBR' }, 'default_region'],
-    ])('refuses %s with 400 invalid_payload', async (_, body, path) => {
+      ['no name', {}, 'name', 'name is required'],
+      ['an empty name', { name: '   ' }, 'name', 'name must not be empty'],
+      ['a name over 200 characters', { name: 'x'.repeat(201) }, 'name', 'name must be at most 200 characters'],
+      ['a name that is not a string', { name: 42 }, 'name', 'name must be a string'],
+      ['an unknown region', { name: 'A', default_region: 'XX' }, 'default_region', 'default_region must be a country code libphonenumber knows, like GB or US'],
+      ['a three-letter region', { name: 'A', default_region: 'GBR' }, 'default_region', 'default_region must be a two-letter country code'],
+    ])('refuses %s with 400 invalid_payload, saying what to send', async (_, body, path, error) => {
       const res = await callApi(t, 'POST', '/accounts', { key: ADMIN_KEY, body });
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('invalid_payload');
       expect(res.body.issues.map((i: { path: string }) => i.path)).toContain(path);
+      expect(res.body.error).toBe(error);
     });
 
     it('refuses an account API key, and no key at all', async () => {
@@ -141,6 +142,12 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
       const res = await raw('/accounts', '{"name": ');
       expect(res.status).toBe(400);
       expect(((await res.json()) as { code: string }).code).toBe('invalid_payload');
+    });
+
+    it.each(['', ' \n'])('refuses an empty body (%j) where one is needed, saying so', async (body) => {
+      const res = await raw('/accounts', body);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ code: 'invalid_payload', error: 'the body is empty: send a JSON object' });
     });
 
     it('refuses malformed JSON on a route that reads no body, and does nothing', async () => {

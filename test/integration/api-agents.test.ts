@@ -39,16 +39,17 @@ describe.each(testDatabases())('API agents on %s', (kind) => {
   });
 
   it.each([
-    ['no email', {}, 'email'],
-    ['an invalid email', { email: 'not-an-email' }, 'email'],
-    ['an email over 320 characters', { email: `${'a'.repeat(320)}@x.com` }, 'email'],
-    ['a name over 200 characters', { email: 'long@x.com', name: 'n'.repeat(201) }, 'name'],
-    ['a name that is not a string', { email: 'num@x.com', name: 7 }, 'name'],
-  ])('refuses %s with 400 invalid_payload', async (_, body, path) => {
+    ['no email', {}, 'email', 'email is required'],
+    ['an invalid email', { email: 'not-an-email' }, 'email', 'email must be an email address'],
+    ['an email over 320 characters', { email: `${'a'.repeat(320)}@x.com` }, 'email', 'email must be at most 320 characters'],
+    ['a name over 200 characters', { email: 'long@x.com', name: 'n'.repeat(201) }, 'name', 'name must be at most 200 characters'],
+    ['a name that is not a string', { email: 'num@x.com', name: 7 }, 'name', 'name must be a string'],
+  ])('refuses %s with 400 invalid_payload, saying what to send', async (_, body, path, error) => {
     const res = await callApi(t, 'POST', '/agents', { body });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe('invalid_payload');
     expect(res.body.issues.map((i: { path: string }) => i.path)).toContain(path);
+    expect(res.body.error).toBe(error);
   });
 
   it('lists agents ordered by email', async () => {

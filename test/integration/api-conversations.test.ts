@@ -75,15 +75,16 @@ describe.each(testDatabases())('API conversations on %s', (kind) => {
     });
 
     it.each([
-      ['no phone', {}, 'phone'],
-      ['a phone that is not a string', { phone: ['+447911123456'] }, 'phone'],
-      ['a phone that is a number with a fraction', { phone: 447.911123456 }, 'phone'],
-      ['a subject over 200 characters', { phone: '+447911123456', subject: 's'.repeat(201) }, 'subject'],
-    ])('refuses %s with 400 invalid_payload', async (_, body, path) => {
+      ['no phone', {}, 'phone', 'phone is required'],
+      ['a phone that is not a string', { phone: ['+447911123456'] }, 'phone', 'phone must be a phone number as a string, or as a whole number'],
+      ['a phone that is a number with a fraction', { phone: 447.911123456 }, 'phone', 'phone must be a phone number as a string, or as a whole number'],
+      ['a subject over 200 characters', { phone: '+447911123456', subject: 's'.repeat(201) }, 'subject', 'subject must be at most 200 characters'],
+    ])('refuses %s with 400 invalid_payload, saying what to send', async (_, body, path, error) => {
       const res = await api('POST', '/conversations', body);
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('invalid_payload');
       expect(res.body.issues[0].path).toBe(path);
+      expect(res.body.error).toBe(error);
     });
   });
 
@@ -114,16 +115,17 @@ describe.each(testDatabases())('API conversations on %s', (kind) => {
     });
 
     it.each([
-      ['an unknown direction', { direction: 'sideways', body: 'Hi' }, 'direction'],
-      ['an empty body', { direction: 'inbound', body: '' }, 'body'],
-      ['a body over 10000 characters', { direction: 'inbound', body: 'x'.repeat(10_001) }, 'body'],
-      ['no body', { direction: 'outbound' }, 'body'],
-    ])('refuses %s with 400 invalid_payload', async (_, body, path) => {
+      ['an unknown direction', { direction: 'sideways', body: 'Hi' }, 'direction', 'direction must be one of "inbound" or "outbound"'],
+      ['an empty body', { direction: 'inbound', body: '' }, 'body', 'body must not be empty'],
+      ['a body over 10000 characters', { direction: 'inbound', body: 'x'.repeat(10_001) }, 'body', 'body must be at most 10000 characters'],
+      ['no body', { direction: 'outbound' }, 'body', 'body is required'],
+    ])('refuses %s with 400 invalid_payload, saying what to send', async (_, body, path, error) => {
       const conversation = await api('POST', '/conversations', { phone: '+447911123456' });
       const res = await api('POST', `/conversations/${conversation.body.id}/messages`, body);
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('invalid_payload');
       expect(res.body.issues[0].path).toBe(path);
+      expect(res.body.error).toBe(error);
       expect((await api('GET', `/conversations/${conversation.body.id}`)).body.messages).toEqual([]);
     });
 

@@ -187,6 +187,12 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
       expect(res.body.issues[0]).toEqual({ path: 'limit', message: 'must be a whole number from 1 to 200' });
     });
 
+    it('says which statuses there are', async () => {
+      const res = await api('GET', '/deliveries?status=failed');
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('status must be one of "applied", "unchanged", "stale" or "refused"');
+    });
+
     it.each([
       ['status=failed', 'status'],
       ['status=APPLIED', 'status'],
