@@ -165,7 +165,7 @@ function applyGroup(deliverer: Deliverer, account: Account, group: Waiting[], in
   try {
     const prepared = deliverer.prepareGroup(
       account,
-      group.map(({ text }) => ({ kind: 'json', body: text })),
+      group.map(({ text }) => ({ kind: 'json', body: text, bulkLine: true })),
     );
     lockKeys = prepared.lockKeys;
     const before = inFlight.filter((other) => sharesAPhone(other.lockKeys, lockKeys)).map((other) => other.done);

@@ -3,9 +3,12 @@ import { unstorableText, utf8Text } from '../text.js';
 import { isObject } from './payload.js';
 import { normalisePhone } from './phone.js';
 
-/** A delivery as sent. `queryFields`: names in a query string sent beside a body, which are not read. */
+/**
+ * A delivery as sent. `queryFields`: names in a query string sent beside a body, which are not read.
+ * `bulkLine`: a line of a bulk request, so that a refusal speaks of the line, not the body.
+ */
 export type RawDelivery =
-  | { kind: 'json'; body: string; queryFields?: string[] }
+  | { kind: 'json'; body: string; queryFields?: string[]; bulkLine?: true }
   | { kind: 'form'; body: string; queryFields?: string[] }
   | { kind: 'query'; query: string };
 
@@ -61,7 +64,7 @@ function escapesAreUtf8(text: string): boolean {
  */
 export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; warnings: string[] } {
   const unread = raw.kind === 'query' ? [] : (raw.queryFields ?? []).map((name) => `${shown(name)}: in the query string beside a body, not read`);
-  if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, 'the body'), warnings: unread });
+  if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, raw.bulkLine ? 'the line' : 'the body'), warnings: unread });
   const fields = raw.kind === 'form' ? raw.body : raw.query;
   if (!escapesAreUtf8(fields)) {
     const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
