@@ -11,6 +11,17 @@ export function utf8Text(bytes: Uint8Array): string | undefined {
   }
 }
 
+/**
+ * Whether the bytes that %XX escapes stand for are UTF-8. URLSearchParams turns `%E9` (Latin-1 é)
+ * into U+FFFD without a word, and hono leaves it as the three characters `%E9`: either way a search
+ * or a field would quietly hold something other than what was meant.
+ */
+export function escapesAreUtf8(text: string): boolean {
+  if (!text.includes('%')) return true;
+  const parts = text.split(/(%[0-9A-Fa-f]{2})/).map((part, i) => (i % 2 === 1 ? Buffer.from(part.slice(1), 'hex') : Buffer.from(part, 'utf8')));
+  return utf8Text(Buffer.concat(parts)) !== undefined;
+}
+
 const MAX_DEPTH = 32;
 /** A UTF-16 surrogate without its other half: PostgreSQL's json rejects it. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -1,5 +1,5 @@
 import { Refusal } from '../sync/errors.js';
-import { unstorableText, utf8Text } from '../text.js';
+import { escapesAreUtf8, unstorableText, utf8Text } from '../text.js';
 import { isObject } from './payload.js';
 import { normalisePhone } from './phone.js';
 
@@ -49,13 +49,6 @@ const CONTACT_FIELDS = ['phone', 'name', 'email', 'external_id', 'labels'] as co
 /** Fields JSON takes at either level: flat they are top-level, as `contact[field]` the contact's. */
 const EITHER_LEVEL_FIELDS = ['removeLabels', 'overrideLabels'] as const;
 const TOP_FIELDS = ['inviteNewContacts', 'assignee', 'delete_contact', 'occurred_at'] as const;
-
-/** Whether the bytes that %XX escapes stand for are UTF-8: URLSearchParams turns `%E9` (Latin-1 é) into U+FFFD without a word. */
-function escapesAreUtf8(text: string): boolean {
-  if (!text.includes('%')) return true;
-  const parts = text.split(/(%[0-9A-Fa-f]{2})/).map((part, i) => (i % 2 === 1 ? Buffer.from(part.slice(1), 'hex') : Buffer.from(part, 'utf8')));
-  return utf8Text(Buffer.concat(parts)) !== undefined;
-}
 
 /**
  * Turns what was sent (JSON, form fields or a query string) into one payload object, with warnings:

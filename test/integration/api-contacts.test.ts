@@ -184,6 +184,16 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
       expect(res.body.code).toBe('invalid_payload');
       expect(res.body.issues[0].path).toBe(path);
     });
+
+    it('refuses escapes that are not UTF-8 (Latin-1 é) in the query or the path, and reads those that are', async () => {
+      for (const path of ['/contacts?q=Jan%E9', `/contacts/${encodeURIComponent(JOHN)}%E9`]) {
+        const res = await callApi(t, 'GET', path);
+        expect(res.status, path).toBe(400);
+        expect(res.body).toMatchObject({ code: 'invalid_payload', error: expect.stringContaining('not UTF-8') });
+      }
+      expect((await list('?q=100%25')).body.data.map((c: JsonBody) => c.name)).toEqual(['Jane 100% Doe']);
+      expect((await list('?q=%4A%61ne')).body.data.map((c: JsonBody) => c.name)).toEqual(['Jane 100% Doe']);
+    });
   });
 
   describe('tenancy', () => {

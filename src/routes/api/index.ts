@@ -5,7 +5,7 @@ import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
 import { ApiError } from '../../http/errors.js';
 import { limitBody } from '../../http/request.js';
 import { createRouter } from '../../http/router.js';
-import { unstorableText, utf8Text } from '../../text.js';
+import { escapesAreUtf8, unstorableText, utf8Text } from '../../text.js';
 import type { RateLimiter } from '../../http/rate-limit.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
@@ -35,6 +35,7 @@ export function apiRoutes(deps: ApiDeps) {
   api.use('/accounts', requireAdmin(deps.config.ADMIN_API_KEY));
   const apiKey = requireApiKey(deps.db);
   for (const group of ['/account/*', '/agents/*', '/contacts/*', '/conversations/*', '/deliveries/*']) api.use(group, apiKey);
+  api.use('*', requireUtf8Url);
   api.use('*', requireJsonBody);
   // Not /deliveries/*: a replay is a delivery, and honours its deadline itself.
   for (const group of ['/accounts', '/account/*', '/agents/*', '/conversations/*']) api.use(group, writeWithinDeadline);
@@ -47,6 +48,15 @@ export function apiRoutes(deps: ApiDeps) {
   api.route('/', signingSecretRoutes(deps));
   return api;
 }
+
+/** A path or query whose escapes are not UTF-8 (`?q=Jos%E9`, Latin-1) is refused rather than searched for as something else. */
+const requireUtf8Url = createMiddleware<AppEnv>(async (c, next) => {
+  const url = c.req.url;
+  if (!escapesAreUtf8(url.slice(url.indexOf('/', url.indexOf('//') + 2)))) {
+    throw new ApiError('invalid_payload', 'the URL holds percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text (é is %C3%A9)');
+  }
+  await next();
+});
 
 /** The methods that may carry a body and change something. */
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
