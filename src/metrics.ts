@@ -10,7 +10,7 @@ import type { OperationName } from './webhook/operation.js';
  * `error`: answered with an error and not recorded in the log (409 in progress, 503 backlog full, 500).
  */
 export type DeliveryStatusLabel = 'applied' | 'unchanged' | 'stale' | 'refused' | 'replayed' | 'error';
-/** `unknown`: refused before the operation could be read, or a replayed refusal. */
+/** `unknown`: refused, or failed, before the operation could be read; or a replayed refusal. */
 export type OperationLabel = OperationName | 'unknown';
 
 /** From 1 ms to 5 s: a delivery is one short transaction, queueing behind its phone included. */
@@ -78,12 +78,15 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
     },
   });
 
-  /** Counts and times one delivery once, when it is answered or fails. */
-  async function observe(run: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+  /**
+   * Counts and times one delivery once, when it is answered or fails. `run` names the operation as
+   * soon as it has read it, so that a delivery that then fails (503, 500) counts under it.
+   */
+  async function observe(run: (named: (operation: OperationName) => void) => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
     const stopTimer = deliveryDuration.startTimer();
     let labels: { operation: OperationLabel; status: DeliveryStatusLabel } = { operation: 'unknown', status: 'error' };
     try {
-      const outcome = await run();
+      const outcome = await run((operation) => (labels = { operation, status: 'error' }));
       labels = labelsOf(outcome);
       return outcome;
     } finally {

@@ -1,7 +1,7 @@
 import type { Db, Tx } from '../db/client.js';
 import { recordDelivery, type DeliveryRecord, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { newId } from '../ids.js';
-import { boundedWarnings, operationName, toOperation, type Operation, type UpsertOperation } from '../webhook/operation.js';
+import { boundedWarnings, operationName, toOperation, type Operation, type OperationName, type UpsertOperation } from '../webhook/operation.js';
 import { maskPhone } from '../webhook/phone.js';
 import { readPayload, sentText, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact } from './delete-contact.js';
@@ -36,7 +36,7 @@ export interface DeliveryInput {
 
 /** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
 export interface DeliveryObserver {
-  observe(run: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>;
+  observe(run: (named: (operation: OperationName) => void) => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>;
 }
 
 /** A refusal's message as the log keeps it: enough for any of ours, which name a field and why. */
@@ -96,29 +96,30 @@ export class Deliverer {
   }
 
   deliver(input: DeliveryInput): Promise<DeliveryOutcome> {
-    return this.options.metrics ? this.options.metrics.observe(() => this.deliverKeyed(input)) : this.deliverKeyed(input);
+    return this.options.metrics ? this.options.metrics.observe((named) => this.deliverKeyed(input, named)) : this.deliverKeyed(input);
   }
 
-  private async deliverKeyed({ account, raw, idempotencyKey: key, keyHeader, signal }: DeliveryInput): Promise<DeliveryOutcome> {
+  private async deliverKeyed({ account, raw, idempotencyKey: key, keyHeader, signal }: DeliveryInput, named?: (operation: OperationName) => void): Promise<DeliveryOutcome> {
     const ctx = newContext(account, raw, key, keyHeader, signal);
-    if (key === undefined) return this.deliverOnce(ctx);
+    if (key === undefined) return this.deliverOnce(ctx, named);
     const flight = `${account.id}\u0000${key}`;
     if (this.keysInFlight.has(flight)) throw new IdempotencyInProgress();
     this.keysInFlight.add(flight);
     try {
-      return await this.deliverOnce(ctx);
+      return await this.deliverOnce(ctx, named);
     } finally {
       this.keysInFlight.delete(flight);
     }
   }
 
-  private async deliverOnce(ctx: Context): Promise<DeliveryOutcome> {
+  private async deliverOnce(ctx: Context, named?: (operation: OperationName) => void): Promise<DeliveryOutcome> {
     const parsed = parse(ctx);
     if (parsed instanceof Refusal) {
       const stored = ctx.key === undefined ? undefined : await findStoredResponse(this.db, ctx.account.id, ctx.key);
       return stored ? this.replay(ctx, stored, parsed) : this.refuse(ctx, parsed);
     }
     const { operation, warnings } = parsed;
+    named?.(operationName(operation));
     try {
       // Inside the lane, so that deliveries for one phone keep their order whatever each awaits:
       // the key's stored answer too is looked up in turn, not before a later delivery's turn.
@@ -175,7 +176,12 @@ export class Deliverer {
       const outcome = committed
         .then((answers) => answers[i]!)
         .catch((error: unknown) => this.settleFailure(ctx, error, p instanceof Refusal ? undefined : p.operation));
-      return this.options.metrics ? this.options.metrics.observe(() => outcome) : outcome;
+      return this.options.metrics
+        ? this.options.metrics.observe((named) => {
+            if (!(p instanceof Refusal)) named(operationName(p.operation));
+            return outcome;
+          })
+        : outcome;
     });
   }
 
