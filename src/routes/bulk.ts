@@ -46,12 +46,13 @@ export function bulkRoutes(deps: {
     // @hono/node-server gives every request a body stream: an empty body shows in its length.
     if (!body || c.req.header('content-length') === '0') throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
     const secrets = account.signingSecrets;
-    // A signed request is charged once its signature holds, but refused before its body is read
-    // when no token is left; an unsigned one is charged now.
-    chargeRateLimit(deps.rateLimiter, account.id, { peek: secrets.length > 0 });
+    // Refused before its body is read when no token is left, or no slot; then an unsigned request
+    // is charged, a signed one once its signature holds. A 503 for a full slot costs no token.
+    chargeRateLimit(deps.rateLimiter, account.id, { peek: true });
     slots.take(account.id);
     let source: Spooled | undefined;
     try {
+      if (secrets.length === 0) chargeRateLimit(deps.rateLimiter, account.id);
       const sent = withIdleLimit(body as unknown as AsyncIterable<Uint8Array>, deps.idleMs);
       if (secrets.length === 0) source = sent;
       else {

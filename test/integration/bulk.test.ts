@@ -333,6 +333,43 @@ describe('bulk requests at once', () => {
   });
 });
 
+describe('a bulk request refused for a full slot', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { RATE_LIMIT_PER_MINUTE: '3' });
+  });
+  afterAll(() => t.close());
+
+  it('costs no token of the rate limit', async () => {
+    const send = (body: string | ReadableStream<Uint8Array>) =>
+      t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+    const line = () => `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`;
+    const closers: (() => void)[] = [];
+    /** Sends one line and holds its slot until closed. */
+    const held = () =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(line()));
+          closers.push(() => controller.close());
+        },
+      });
+    const open = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, () => send(held())));
+    expect(open.map((res) => res.status)).toEqual([200, 200]);
+    const busy = await send(line());
+    expect(busy.status).toBe(503);
+    await busy.body?.cancel();
+    for (const close of closers) close();
+    for (const res of open) await res.text();
+    // Two tokens spent on the two requests applied; the third is still there for this one.
+    const after = await send(line());
+    expect(after.status).toBe(200);
+    expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+    const limited = await send(line());
+    expect(limited.status).toBe(429);
+    await limited.body?.cancel();
+  });
+});
+
 describe('a bulk upload that stalls', () => {
   let t: TestApp;
   beforeAll(async () => {
