@@ -22,6 +22,7 @@ async function main(): Promise<void> {
       [
         '',
         'Created the account "default". Keep these; they are shown only once:',
+        `  account id:  ${created.account.id}`,
         `  webhook URL: ${publicUrl(config)}/webhooks/${created.webhookToken}`,
         `  API key:     ${created.apiKey}`,
         '',

@@ -128,6 +128,44 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
     });
   });
 
+  describe('API key rotation', () => {
+    it('an account replaces its own key: the old one stops at once, the webhook token is untouched', async () => {
+      const account = await t.newAccount();
+      const rotated = await callApi(t, 'POST', '/account/api-key/rotate', { key: account.apiKey });
+      expect(rotated.status).toBe(200);
+      expect(Object.keys(rotated.body)).toEqual(['api_key']);
+      expect(rotated.body.api_key).toMatch(/^csk_/);
+      expect(rotated.body.api_key).not.toBe(account.apiKey);
+
+      expect((await callApi(t, 'GET', '/account', { key: account.apiKey })).status).toBe(401);
+      expect((await callApi(t, 'GET', '/account', { key: rotated.body.api_key })).body.id).toBe(account.id);
+      expect((await postWebhook(t, { contact: { phone: uniquePhone() } }, { token: account.webhookToken })).status).toBe(200);
+      // Only its hash is stored.
+      const stored = await t.database.db.select({ hash: accounts.apiKeyHash }).from(accounts);
+      expect(stored.map((row) => row.hash)).not.toContain(rotated.body.api_key);
+    });
+
+    it('an admin gives a lost key back by account id; another account is untouched', async () => {
+      const [lost, other] = [await t.newAccount(), await t.newAccount()];
+      const reissued = await callApi(t, 'POST', `/accounts/${lost.id}/api-key/rotate`, { key: ADMIN_KEY });
+      expect(reissued.status).toBe(200);
+      expect((await callApi(t, 'GET', '/account', { key: reissued.body.api_key })).body.id).toBe(lost.id);
+      expect((await callApi(t, 'GET', '/account', { key: lost.apiKey })).status).toBe(401);
+      expect((await callApi(t, 'GET', '/account', { key: other.apiKey })).status).toBe(200);
+    });
+
+    it.each([
+      ['an account key on the admin route', (id: string, key: string) => callApi(t, 'POST', `/accounts/${id}/api-key/rotate`, { key }), 401],
+      ['no admin key', (id: string) => callApi(t, 'POST', `/accounts/${id}/api-key/rotate`, { key: 'wrong-admin-key-0123456789' }), 401],
+      ['an unknown account', () => callApi(t, 'POST', '/accounts/acc_nope/api-key/rotate', { key: ADMIN_KEY }), 404],
+      ['a wrong account key', () => callApi(t, 'POST', '/account/api-key/rotate', { key: 'csk_nope' }), 401],
+    ])('refuses %s, changing nothing', async (_, send, status) => {
+      const account = await t.newAccount();
+      expect((await send(account.id, account.apiKey)).status).toBe(status);
+      expect((await callApi(t, 'GET', '/account', { key: account.apiKey })).status).toBe(200);
+    });
+  });
+
   describe('bodies', () => {
     const raw = (path: string, body: string, type = 'application/json') =>
       t.app.request(`/api/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': type }, body });

@@ -124,6 +124,20 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toBe('/ui/contacts');
     });
+
+    it('ends every session of the account when its API key is rotated, as the key may have leaked', async () => {
+      await signedIn();
+      const other = await t.newAccount();
+      const bystander = new Visitor(t);
+      expect((await bystander.logIn(other.apiKey)).status).toBe(303);
+      expect((await visitor.request('/ui/contacts')).status).toBe(200);
+
+      expect((await callApi(t, 'POST', '/account/api-key/rotate', { key: account.apiKey })).status).toBe(200);
+      const after = await visitor.request('/ui/contacts');
+      expect(after.status).toBe(303);
+      expect(after.headers.get('location')).toMatch(/^\/ui\/login/);
+      expect((await bystander.request('/ui/contacts')).status).toBe(200);
+    });
   });
 
   describe('without a session', () => {

@@ -1,7 +1,7 @@
 import { count, eq, sql } from 'drizzle-orm';
 import { hashSecret, newId, newSecret } from '../../ids.js';
 import type { Db } from '../client.js';
-import { accounts, signingSecrets } from '../schema.js';
+import { accounts, signingSecrets, uiSessions } from '../schema.js';
 
 export type AccountRow = typeof accounts.$inferSelect;
 
@@ -61,6 +61,21 @@ export async function rotateWebhookToken(db: Db, accountId: string): Promise<str
   const webhookToken = newWebhookToken();
   await db.update(accounts).set({ webhookTokenHash: hashSecret(webhookToken) }).where(eq(accounts.id, accountId));
   return webhookToken;
+}
+
+/**
+ * Replaces the account's API key, or answers undefined when there is no such account. The old key
+ * stops at once, and so do the web pages' sessions, which it may have opened: rotating a leaked key
+ * must shut out whoever used it.
+ */
+export async function rotateApiKey(db: Db, accountId: string): Promise<string | undefined> {
+  const apiKey = newSecret('csk');
+  return db.transaction(async (tx) => {
+    const [row] = await tx.update(accounts).set({ apiKeyHash: hashSecret(apiKey) }).where(eq(accounts.id, accountId)).returning({ id: accounts.id });
+    if (!row) return undefined;
+    await tx.delete(uiSessions).where(eq(uiSessions.accountId, accountId));
+    return apiKey;
+  });
 }
 
 /**

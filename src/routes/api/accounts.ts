@@ -1,7 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { publicUrl, type Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
-import { createAccount, rotateWebhookToken } from '../../db/queries/accounts.js';
+import { createAccount, rotateApiKey, rotateWebhookToken } from '../../db/queries/accounts.js';
+import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import { isRegion, REGION_MESSAGE } from '../../webhook/phone.js';
 import { adminSecurity, apiKeySecurity, errorResponses, iso, jsonBody, jsonResponse } from './schemas.js';
@@ -62,6 +63,28 @@ const rotateTokenRoute = createRoute({
   responses: { 200: jsonResponse(WebhookCredentials.openapi('WebhookCredentials'), 'The new webhook URL and token'), ...errorResponses(400, 401, 413, 415) },
 });
 
+const ApiKey = z.object({ api_key: z.string().openapi({ description: 'Shown only here: only its hash is stored' }) }).openapi('ApiKey');
+const ROTATED = 'The new API key; the old one, and the web pages signed in with it, stopped at once';
+
+const rotateApiKeyRoute = createRoute({
+  method: 'post',
+  path: '/account/api-key/rotate',
+  tags: ['accounts'],
+  summary: 'Replace the API key (a leaked one, say); the old key and its web page sessions stop at once',
+  security: apiKeySecurity,
+  responses: { 200: jsonResponse(ApiKey, ROTATED), ...errorResponses(400, 401, 413, 415) },
+});
+
+const reissueApiKeyRoute = createRoute({
+  method: 'post',
+  path: '/accounts/{id}/api-key/rotate',
+  tags: ['accounts'],
+  summary: 'Replace an account’s API key (admin): the way back in when it is lost',
+  security: adminSecurity,
+  request: { params: z.object({ id: z.string().max(64).openapi({ example: 'acc_0mwqt54bye51738c0883286e9' }) }) },
+  responses: { 200: jsonResponse(ApiKey, ROTATED), ...errorResponses(400, 401, 404, 413, 415) },
+});
+
 export function accountRoutes(deps: { config: Config; db: Db }) {
   const webhookUrl = (token: string) => `${publicUrl(deps.config)}/webhooks/${token}`;
   return createRouter()
@@ -87,5 +110,16 @@ export function accountRoutes(deps: { config: Config; db: Db }) {
     .openapi(rotateTokenRoute, async (c) => {
       const token = await rotateWebhookToken(deps.db, c.get('account').id);
       return c.json({ webhook_url: webhookUrl(token), webhook_token: token }, 200);
+    })
+    .openapi(rotateApiKeyRoute, async (c) => {
+      const apiKey = await rotateApiKey(deps.db, c.get('account').id);
+      // The account was just authenticated; deleted meanwhile, its key is gone anyway.
+      if (apiKey === undefined) throw new ApiError('unauthorized', 'this API key no longer opens any account');
+      return c.json({ api_key: apiKey }, 200);
+    })
+    .openapi(reissueApiKeyRoute, async (c) => {
+      const apiKey = await rotateApiKey(deps.db, c.req.valid('param').id);
+      if (apiKey === undefined) throw new ApiError('not_found', 'no account with this id');
+      return c.json({ api_key: apiKey }, 200);
     });
 }

@@ -32,13 +32,14 @@ export function apiRoutes(deps: ApiDeps) {
 
   api.use('*', limitBody(deps.maxBodyBytes));
   // Authentication runs before any route, so a request without a key learns nothing, not even a 404.
-  api.use('/accounts', requireAdmin(deps.config.ADMIN_API_KEY));
+  // `/accounts/*` matches `/accounts` itself too.
+  api.use('/accounts/*', requireAdmin(deps.config.ADMIN_API_KEY));
   const apiKey = requireApiKey(deps.db);
   for (const group of ['/account/*', '/agents/*', '/contacts/*', '/conversations/*', '/deliveries/*']) api.use(group, apiKey);
   api.use('*', requireUtf8Url);
   api.use('*', requireJsonBody);
   // Not /deliveries/*: a replay is a delivery, and honours its deadline itself.
-  for (const group of ['/accounts', '/account/*', '/agents/*', '/conversations/*']) api.use(group, writeWithinDeadline);
+  for (const group of ['/accounts/*', '/account/*', '/agents/*', '/conversations/*']) api.use(group, writeWithinDeadline);
 
   api.route('/', accountRoutes(deps));
   api.route('/', agentRoutes(deps));
