@@ -64,13 +64,13 @@ const rotateTokenRoute = createRoute({
 });
 
 const ApiKey = z.object({ api_key: z.string().openapi({ description: 'Shown only here: only its hash is stored' }) }).openapi('ApiKey');
-const ROTATED = 'The new API key; the old one, and the web pages signed in with it, stopped at once';
+const ROTATED = 'The new API key; the old one and every web page session of the account stopped at once';
 
 const rotateApiKeyRoute = createRoute({
   method: 'post',
   path: '/account/api-key/rotate',
   tags: ['accounts'],
-  summary: 'Replace the API key (a leaked one, say); the old key and its web page sessions stop at once',
+  summary: 'Replace the API key (a leaked one, say); the old key and the account’s web page sessions stop at once',
   security: apiKeySecurity,
   responses: { 200: jsonResponse(ApiKey, ROTATED), ...errorResponses(400, 401, 413, 415) },
 });
