@@ -52,10 +52,11 @@ export function bulkRoutes(deps: {
     slots.take(account.id);
     let source: Spooled | undefined;
     try {
-      if (secrets.length === 0) chargeRateLimit(deps.rateLimiter, account.id);
       const sent = withIdleLimit(body as unknown as AsyncIterable<Uint8Array>, deps.idleMs);
-      if (secrets.length === 0) source = sent;
-      else {
+      if (secrets.length === 0) {
+        chargeRateLimit(deps.rateLimiter, account.id);
+        source = sent;
+      } else {
         source = await spoolVerified(c, secrets, sent, deps.maxSpoolBytes);
         chargeRateLimit(deps.rateLimiter, account.id);
       }

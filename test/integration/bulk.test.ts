@@ -264,6 +264,29 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('bulk groups that share a phone,
   });
 });
 
+/** A bulk request to the in-process app, its body streamed. */
+const postBulk = (t: TestApp, body: string | ReadableStream<Uint8Array>, token = t.account.webhookToken) =>
+  t.app.request(`/webhooks/${token}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+const bulkLine = (name?: string) => `${JSON.stringify({ contact: { phone: uniquePhone(), name } })}\n`;
+const summaryOf = async (res: Response) => (await res.text()).trim().split('\n').at(-1);
+
+/** `count` bulk requests that have each sent one line and hold their slots until closed. */
+const openBulkRequests = (t: TestApp, count: number, token: string, closers: (() => void)[]) =>
+  Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      postBulk(
+        t,
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(bulkLine(`Open ${i}`)));
+            closers.push(() => controller.close());
+          },
+        }),
+        token,
+      ),
+    ),
+  );
+
 describe('bulk requests at once', () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -271,26 +294,7 @@ describe('bulk requests at once', () => {
   });
   afterAll(() => t.close());
 
-  const send = (body: string | ReadableStream<Uint8Array>, token = t.account.webhookToken) =>
-    t.app.request(`/webhooks/${token}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
-  const line = (name?: string) => `${JSON.stringify({ contact: { phone: uniquePhone(), name } })}\n`;
-
-  /** A bulk request that has sent one line and holds its slot until closed. */
-  const openRequests = (count: number, token: string, closers: (() => void)[]) =>
-    Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        send(
-          new ReadableStream<Uint8Array>({
-            start(controller) {
-              controller.enqueue(new TextEncoder().encode(line(`Open ${i}`)));
-              closers.push(() => controller.close());
-            },
-          }),
-          token,
-        ),
-      ),
-    );
-  const summaryOf = async (res: Response) => (await res.text()).trim().split('\n').at(-1);
+  const send = (body: string | ReadableStream<Uint8Array>, token = t.account.webhookToken) => postBulk(t, body, token);
   const refusedBusy = async (res: Response) => {
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
@@ -302,14 +306,14 @@ describe('bulk requests at once', () => {
   it(`beyond ${MAX_BULK_REQUESTS} being applied, a new one gets 503 with Retry-After rather than memory; once they end, bulk works again`, async () => {
     const closers: (() => void)[] = [];
     const accounts = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS / MAX_BULK_REQUESTS_PER_ACCOUNT }, () => t.newAccount()));
-    const responses = (await Promise.all(accounts.map((account) => openRequests(MAX_BULK_REQUESTS_PER_ACCOUNT, account.webhookToken, closers)))).flat();
+    const responses = (await Promise.all(accounts.map((account) => openBulkRequests(t, MAX_BULK_REQUESTS_PER_ACCOUNT, account.webhookToken, closers)))).flat();
     expect(responses.map((r) => r.status)).toEqual(Array(MAX_BULK_REQUESTS).fill(200));
 
-    expect(await refusedBusy(await send(line()))).toContain(`${MAX_BULK_REQUESTS} bulk requests are being applied`);
+    expect(await refusedBusy(await send(bulkLine()))).toContain(`${MAX_BULK_REQUESTS} bulk requests are being applied`);
 
     for (const close of closers) close();
     for (const res of responses) expect(await summaryOf(res)).toContain('"applied":1');
-    const after = await send(line());
+    const after = await send(bulkLine());
     expect(after.status).toBe(200);
     expect(await summaryOf(after)).toContain('"applied":1');
   });
@@ -317,17 +321,17 @@ describe('bulk requests at once', () => {
   it(`one account applies at most ${MAX_BULK_REQUESTS_PER_ACCOUNT} at once: beyond that it gets 503, while another account still gets a slot`, async () => {
     const closers: (() => void)[] = [];
     const busy = await t.newAccount();
-    const responses = await openRequests(MAX_BULK_REQUESTS_PER_ACCOUNT, busy.webhookToken, closers);
+    const responses = await openBulkRequests(t, MAX_BULK_REQUESTS_PER_ACCOUNT, busy.webhookToken, closers);
     expect(responses.map((r) => r.status)).toEqual(Array(MAX_BULK_REQUESTS_PER_ACCOUNT).fill(200));
 
-    expect(await refusedBusy(await send(line(), busy.webhookToken))).toContain('of this account');
-    const other = await send(line());
+    expect(await refusedBusy(await send(bulkLine(), busy.webhookToken))).toContain('of this account');
+    const other = await send(bulkLine());
     expect(other.status).toBe(200);
     expect(await summaryOf(other)).toContain('"applied":1');
 
     for (const close of closers) close();
     for (const res of responses) expect(await summaryOf(res)).toContain('"applied":1');
-    const again = await send(line(), busy.webhookToken);
+    const again = await send(bulkLine(), busy.webhookToken);
     expect(again.status).toBe(200);
     expect(await summaryOf(again)).toContain('"applied":1');
   });
@@ -341,30 +345,20 @@ describe('a bulk request refused for a full slot', () => {
   afterAll(() => t.close());
 
   it('costs no token of the rate limit', async () => {
-    const send = (body: string | ReadableStream<Uint8Array>) =>
-      t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
-    const line = () => `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`;
+    const send = (body: string) => postBulk(t, body);
     const closers: (() => void)[] = [];
-    /** Sends one line and holds its slot until closed. */
-    const held = () =>
-      new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(new TextEncoder().encode(line()));
-          closers.push(() => controller.close());
-        },
-      });
-    const open = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, () => send(held())));
+    const open = await openBulkRequests(t, MAX_BULK_REQUESTS_PER_ACCOUNT, t.account.webhookToken, closers);
     expect(open.map((res) => res.status)).toEqual([200, 200]);
-    const busy = await send(line());
+    const busy = await send(bulkLine());
     expect(busy.status).toBe(503);
     await busy.body?.cancel();
     for (const close of closers) close();
     for (const res of open) await res.text();
     // Two tokens spent on the two requests applied; the third is still there for this one.
-    const after = await send(line());
+    const after = await send(bulkLine());
     expect(after.status).toBe(200);
-    expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
-    const limited = await send(line());
+    expect(await summaryOf(after)).toContain('"applied":1');
+    const limited = await send(bulkLine());
     expect(limited.status).toBe(429);
     await limited.body?.cancel();
   });
@@ -379,8 +373,7 @@ describe('a bulk upload that stalls', () => {
 
   it('is cut off after REQUEST_TIMEOUT_MS without a byte: its answers so far, an error line, and its slot back', async () => {
     const encoder = new TextEncoder();
-    const send = (body: string | ReadableStream<Uint8Array>, token = t.account.webhookToken) =>
-      t.app.request(`/webhooks/${token}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+    const send = (body: string | ReadableStream<Uint8Array>, token = t.account.webhookToken) => postBulk(t, body, token);
     // Every slot taken (each account's share) by a sender that sent a line and then nothing more.
     const accounts = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS / MAX_BULK_REQUESTS_PER_ACCOUNT }, () => t.newAccount()));
     const stalled = await Promise.all(

@@ -52,8 +52,9 @@ export function apiRoutes(deps: ApiDeps) {
 
 /** A path or query whose escapes are not UTF-8 (`?q=Jos%E9`, Latin-1) is refused rather than searched for as something else. */
 const requireUtf8Url = createMiddleware<AppEnv>(async (c, next) => {
-  const url = c.req.url;
-  if (!escapesAreUtf8(url.slice(url.indexOf('/', url.indexOf('//') + 2)))) {
+  // Both as sent: URL keeps their escapes, as the webhook's query is read.
+  const { pathname, search } = new URL(c.req.url);
+  if (!escapesAreUtf8(pathname + search)) {
     throw new ApiError('invalid_payload', 'the URL holds percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text (é is %C3%A9)');
   }
   await next();
