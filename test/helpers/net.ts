@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 
 /** A port nothing listens on right now (taken, then released). */
@@ -15,9 +16,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Serves an app over real HTTP on 127.0.0.1, for the suites where streaming or sockets matter. */
+/** Serves an app over real HTTP on a port of 127.0.0.1 the system picks, for the suites where streaming or sockets matter. */
 export async function serveOverHttp(app: { fetch: (request: Request) => Response | Promise<Response> }): Promise<{ base: string; close(): Promise<void> }> {
-  const port = await freePort();
-  const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
   return { base: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }

@@ -49,9 +49,34 @@ const started = new Set<ChildProcess>();
 
 const tail = (text: string, max = 20_000) => (text.length > max ? text.slice(-max) : text);
 
-/** Starts `node --import tsx src/index.ts` (or `npm start`) and resolves once `/readyz` answers 200. */
+/**
+ * Starts `node --import tsx src/index.ts` (or `npm start`) and resolves once `/readyz` answers 200.
+ * The port is found free before the process starts and may be taken by the time it listens (an
+ * outgoing connection of any process can land on it): the service then stops naming EADDRINUSE,
+ * and is started again on another port.
+ */
 export async function startService(options: StartOptions): Promise<ServiceProcess> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(options, await freePort());
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 3) throw error;
+      // The secrets are printed before the port is taken, on the first start only.
+      options = { ...options, credentials: options.credentials ?? error.credentials };
+    }
+  }
+}
+
+class PortTaken extends Error {
+  constructor(
+    message: string,
+    readonly credentials: Credentials | undefined,
+  ) {
+    super(message);
+  }
+}
+
+async function launch(options: StartOptions, port: number): Promise<ServiceProcess> {
   const baseUrl = `http://127.0.0.1:${port}`;
   const [command, args] = options.npmStart ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/index.ts']];
   const child = spawn(command, args, {
@@ -89,7 +114,10 @@ export async function startService(options: StartOptions): Promise<ServiceProces
   const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   let credentials = options.credentials;
   for (;;) {
-    if (exitStatus) throw new Error(`the service exited before it was ready (${JSON.stringify(await exited)})\n${describe()}`);
+    if (exitStatus) {
+      const message = `the service exited before it was ready (${JSON.stringify(await exited)})\n${describe()}`;
+      throw stderr.includes('(EADDRINUSE)') ? new PortTaken(message, credentials ?? parseCredentials(stdout)) : new Error(message);
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`the service was not ready in time\n${describe()}`);
