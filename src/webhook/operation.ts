@@ -88,10 +88,19 @@ const BLANK_AS_ABSENT = {
 } as const;
 
 const isBlank = (value: unknown) => value === null || (typeof value === 'string' && value.trim() === '');
+const isEmpty = (value: unknown) => isBlank(value) || (Array.isArray(value) && value.length === 0) || (isObject(value) && Object.keys(value).length === 0);
 
-/** The payload without its blank optional fields (BLANK_AS_ABSENT), each named in a warning. */
+/**
+ * The payload without its blank optional fields (BLANK_AS_ABSENT), each named in a warning. Beside
+ * a delete, a contact whose every field is blank is one too: a form tool sends its unmapped
+ * `phone=&name=` with every delivery.
+ */
 function withoutBlanks(payload: Record<string, unknown>): { payload: Record<string, unknown>; warnings: string[] } {
   const top = dropBlanks(payload, BLANK_AS_ABSENT.top, '');
+  if (top.fields.delete_contact !== undefined && isObject(top.fields.contact) && Object.values(top.fields.contact).every(isEmpty)) {
+    const { contact: _, ...rest } = top.fields;
+    return { payload: rest, warnings: [...top.warnings, 'contact: every field empty, taken as not sent'] };
+  }
   if (!isObject(top.fields.contact)) return { payload: top.fields, warnings: top.warnings };
   const contact = dropBlanks(top.fields.contact, BLANK_AS_ABSENT.contact, 'contact.');
   if (contact.fields === top.fields.contact) return { payload: top.fields, warnings: top.warnings };

@@ -80,6 +80,8 @@ const trimmed = (value: unknown) => (typeof value === 'string' ? value.trim() : 
 
 const Email = z.email({ error: 'must be an email address' }).max(320);
 
+export const isEmail = (value: string) => Email.safeParse(value).success;
+
 /** Optional email where `null` or `""` clears the stored value. */
 const ClearableEmail = z
   .preprocess((v) => (trimmed(v) === '' ? null : trimmed(v)), z.union([Email, z.null()], { error: 'must be an email address' }))

@@ -1,6 +1,6 @@
 import { Refusal } from '../sync/errors.js';
 import { escapesAreUtf8, unstorableText, utf8Text } from '../text.js';
-import { isObject } from './payload.js';
+import { isEmail, isObject } from './payload.js';
 import { normalisePhone } from './phone.js';
 
 /**
@@ -59,14 +59,22 @@ export function readPayload(raw: RawDelivery): { payload: Record<string, unknown
   const unread = raw.kind === 'query' ? [] : (raw.queryFields ?? []).map((name) => `${shown(name)}: in the query string beside a body, not read`);
   if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, raw.bulkLine ? 'the line' : 'the body'), warnings: unread });
   const fields = raw.kind === 'form' ? raw.body : raw.query;
+  if (raw.kind === 'form' && /^\s*[[{]/.test(fields)) {
+    // No field's name starts so: this is a JSON body sent with curl -d's default type.
+    throw new Refusal('invalid_payload', 'the body is JSON, sent as form fields (Content-Type: application/x-www-form-urlencoded, what curl -d sends): send it with Content-Type: application/json');
+  }
   if (!escapesAreUtf8(fields)) {
     const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
     throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
   }
   const { payload, ignored } = readFields(new URLSearchParams(fields));
   const warnings = [...unread, ...ignored.map((name) => `${shown(name)}: ignored beside the payload field, which holds the whole delivery`)];
-  if (isObject(payload.contact)) warnings.push(...restorePlus(payload.contact, 'phone', 'contact.phone'));
-  warnings.push(...restorePlus(payload, 'delete_contact', 'delete_contact'));
+  if (isObject(payload.contact)) {
+    warnings.push(...restorePlus(payload.contact, 'phone', 'contact.phone', internationalPhone));
+    warnings.push(...restorePlus(payload.contact, 'email', 'contact.email', emailWithPlus));
+  }
+  warnings.push(...restorePlus(payload, 'delete_contact', 'delete_contact', internationalPhone));
+  warnings.push(...restorePlus(payload, 'assignee', 'assignee', emailWithPlus));
   return checked({ payload, warnings });
 }
 
@@ -80,17 +88,35 @@ function checked<T extends { payload: Record<string, unknown> }>(read: T): T {
 }
 
 /**
- * Form decoding reads `+` as a space, so `phone=+2031234567` arrives as " 2031234567", which would
- * be read in the account's region first: another number, and another person. A phone that starts
- * with one space and a digit gets its `+` back when that makes a valid international number.
+ * Form decoding reads `+` as a space, so a `+` sent unencoded arrives as one. Where a space cannot
+ * be meant and a `+` makes the value valid, the `+` is put back, with a warning (`repaired` answers
+ * the value with its `+` back, or undefined).
  */
-function restorePlus(holder: Record<string, unknown>, key: string, path: string): string[] {
+function restorePlus(holder: Record<string, unknown>, key: string, path: string, repaired: (value: string) => string | undefined): string[] {
   const value = holder[key];
-  if (typeof value !== 'string' || !/^ \d/.test(value)) return [];
-  const international = `+${value.slice(1)}`;
-  if (normalisePhone(international, null) === null) return [];
-  holder[key] = international;
+  const fixed = typeof value === 'string' ? repaired(value) : undefined;
+  if (fixed === undefined) return [];
+  holder[key] = fixed;
   return [`${path}: its + arrived as a space (form encoding reads + so) and was read as +; send it as %2B`];
+}
+
+/**
+ * `phone=+2031234567` arrives as " 2031234567", which would be read in the account's region first:
+ * another number, and another person. One space and a digit is a `+` when that makes a valid
+ * international number.
+ */
+function internationalPhone(value: string): string | undefined {
+  if (!/^ \d/.test(value)) return undefined;
+  const international = `+${value.slice(1)}`;
+  return normalisePhone(international, null) === null ? undefined : international;
+}
+
+/** `email=john+crm@example.com` arrives as "john crm@example.com": no address holds a space. */
+function emailWithPlus(value: string): string | undefined {
+  const trimmed = value.trim();
+  if (!trimmed.includes(' ')) return undefined;
+  const withPlus = trimmed.replaceAll(' ', '+');
+  return isEmail(withPlus) ? withPlus : undefined;
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
-import { addAgent, addConversations, storedContact, uniquePhone } from '../helpers/fixtures.js';
+import { addAgent, addConversations, assigneesOf, storedContact, uniquePhone } from '../helpers/fixtures.js';
 
 const PHONE = '+447400111222';
 
@@ -157,6 +157,53 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     const del = await send({ method: 'GET', query: 'delete_contact=+2031234567' });
     expect((await del.json()) as any).toMatchObject({ operation: 'delete', warnings: [expect.stringMatching(/^delete_contact: its \+ arrived as a space/)] });
     expect(await storedContact(t, '+2031234567')).toBeNull();
+  });
+
+  it('an email or assignee whose + was not encoded keeps its +, with a warning; a name keeps its space', async () => {
+    const phone = uniquePhone();
+    await addAgent(t, 'agent+sales@company.com');
+    const [conversation] = await addConversations(t, phone, 1);
+    const res = await send({ method: 'GET', query: `phone=${encodeURIComponent(phone)}&name=John+Smith&email=john+crm@example.com&assignee=agent+sales@company.com` });
+    const body = (await res.json()) as any;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ operation: 'upsert_assign', contact: { name: 'John Smith', email: 'john+crm@example.com' }, assigned_conversations: 1 });
+    expect(body.warnings).toEqual([
+      'contact.email: its + arrived as a space (form encoding reads + so) and was read as +; send it as %2B',
+      'assignee: its + arrived as a space (form encoding reads + so) and was read as +; send it as %2B',
+    ]);
+    expect(await storedContact(t, phone)).toMatchObject({ email: 'john+crm@example.com' });
+    expect(await assigneesOf(t, [conversation!])).toEqual([expect.stringMatching(/^agt_/)]);
+  });
+
+  it('an email with a space that no + would mend is still refused, and nothing is stored', async () => {
+    const phone = uniquePhone();
+    const res = await send({ type: 'application/x-www-form-urlencoded', body: `phone=${encodeURIComponent(phone)}&email=john+smith` });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).issues).toEqual([{ path: 'contact.email', message: 'must be an email address' }]);
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+
+  it('a JSON body sent as form fields (curl -d without -H) is told to say application/json, and nothing is stored', async () => {
+    const phone = uniquePhone();
+    const res = await send({ type: 'application/x-www-form-urlencoded', body: ` {"contact":{"phone":"${phone}","name":"John Smith"}}` });
+    expect(res.status).toBe(400);
+    expect((await res.json()) as any).toMatchObject({
+      code: 'invalid_payload',
+      error: 'the body is JSON, sent as form fields (Content-Type: application/x-www-form-urlencoded, what curl -d sends): send it with Content-Type: application/json',
+    });
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+
+  it('a delete beside a contact whose every field is blank (a form tool sends its unmapped fields) is applied, with a warning', async () => {
+    const phone = uniquePhone();
+    await send({ method: 'GET', query: `phone=${encodeURIComponent(phone)}&name=Gone` });
+    const res = await send({ type: 'application/x-www-form-urlencoded', body: `delete_contact=${encodeURIComponent(phone)}&phone=&name=+&labels=&contact[email]=` });
+    const body = (await res.json()) as any;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ operation: 'delete', deleted: { contact: true }, warnings: ['contact: every field empty, taken as not sent'] });
+    expect(await storedContact(t, phone)).toBeNull();
+    const named = await send({ type: 'application/x-www-form-urlencoded', body: `delete_contact=${encodeURIComponent(phone)}&name=Someone` });
+    expect(named.status).toBe(400);
   });
 
   it('query fields sent beside a body are not read, and the answer says so', async () => {
