@@ -9,6 +9,7 @@ import { ApiError, errorResponse } from './http/errors.js';
 import { answerUnrouted } from './http/not-found.js';
 import { onError } from './http/on-error.js';
 import { RateLimiter } from './http/rate-limit.js';
+import { refuseEncodedBody } from './http/request.js';
 import { createRouter } from './http/router.js';
 import { createMetrics } from './metrics.js';
 import { apiRoutes } from './routes/api/index.js';
@@ -53,6 +54,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.use(requestLog(logger));
   app.use(answerHeaders);
   app.use(refuseWhileDraining(readiness));
+  app.use((c, next) => (isWebhookOrApi(c.req.path) ? refuseEncodedBody(c, next) : next()));
   const requestTimeout = requestDeadline(config.REQUEST_TIMEOUT_MS);
   // Outside the timeout, so that a page that times out carries them too.
   app.use('/ui/*', securityHeaders);

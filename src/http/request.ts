@@ -23,6 +23,19 @@ export function logOperation<E extends AppEnv>(c: Context<E>, outcome: DeliveryO
   if (operation) c.set('operation', operation);
 }
 
+/**
+ * A compressed body (`Content-Encoding: gzip`, …) is not decoded here: read as it came, it would be
+ * refused as text that is not UTF-8, or taken as sent under a coding the sender did not apply. It
+ * is refused for what it is.
+ */
+export const refuseEncodedBody = createMiddleware(async (c, next) => {
+  const encoding = c.req.header('content-encoding')?.trim().toLowerCase();
+  if (encoding && encoding !== 'identity' && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    throw new ApiError('unsupported_media_type', 'the body is compressed (Content-Encoding): send it uncompressed');
+  }
+  await next();
+});
+
 const tooLarge = (maxBytes: number) => new ApiError('payload_too_large', `the body is larger than ${maxBytes} bytes`);
 
 /** `MAX_BODY_BYTES`, counted while reading (chunked bodies included), answered with the one 413 body. */

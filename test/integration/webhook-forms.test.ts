@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, addConversations, assigneesOf, storedContact, uniquePhone } from '../helpers/fixtures.js';
@@ -204,6 +205,27 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(await storedContact(t, phone)).toBeNull();
     const named = await send({ type: 'application/x-www-form-urlencoded', body: `delete_contact=${encodeURIComponent(phone)}&name=Someone` });
     expect(named.status).toBe(400);
+  });
+
+  it('a compressed body (Content-Encoding) is refused with 415 for what it is, on the webhook, bulk and the API; identity is no coding', async () => {
+    const phone = uniquePhone();
+    const json = JSON.stringify({ contact: { phone, name: 'Zipped' } });
+    const post = (path: string, type: string, encoding: string, body: BodyInit) =>
+      t.app.request(path, { method: 'POST', headers: { 'content-type': type, 'content-encoding': encoding, authorization: `Bearer ${t.account.apiKey}` }, body });
+    const hook = `/webhooks/${t.account.webhookToken}`;
+    for (const [path, type, body] of [
+      [hook, 'application/json', gzipSync(json)],
+      [`${hook}/bulk`, 'application/x-ndjson', gzipSync(`${json}\n`)],
+      ['/api/v1/agents', 'application/json', gzipSync(JSON.stringify({ email: 'zipped@company.com', name: 'Z' }))],
+    ] as const) {
+      const res = await post(path, type, ' GZip', body);
+      expect(res.status, path).toBe(415);
+      expect(await res.json()).toEqual({ code: 'unsupported_media_type', error: 'the body is compressed (Content-Encoding): send it uncompressed' });
+    }
+    expect(await storedContact(t, phone)).toBeNull();
+    const plain = await post(hook, 'application/json', 'identity', json);
+    expect(plain.status).toBe(200);
+    expect(await storedContact(t, phone)).toMatchObject({ name: 'Zipped' });
   });
 
   it('query fields sent beside a body are not read, and the answer says so', async () => {
