@@ -190,10 +190,15 @@ export const OccurredAt = z
       return z.NEVER;
     }
     const date = epoch !== undefined ? new Date(epoch) : parseIsoTime(String(value));
-    // Years 1 to 9999: PostgreSQL reads no year 0 (it writes 1 BC), and JavaScript's ISO form
-    // changes past 9999.
-    if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {
-      ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone, or epoch milliseconds, in years 1 to 9999' });
+    if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999) {
+      ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone, or epoch milliseconds' });
+      return z.NEVER;
+    }
+    // No change in a CRM is older, and an older time would not come back from the database as it
+    // went in: PostgreSQL writes years 1 to 99 as `0040-…`, which JavaScript reads as 2040, and
+    // times before the 1900s in local mean time, with an offset in seconds.
+    if (date.getTime() < 0) {
+      ctx.issues.push({ code: 'custom', input: value, message: 'is before 1970: send the time the change happened, with its zone' });
       return z.NEVER;
     }
     // Taken, it would make every later delivery for the phone stale until that time comes.
