@@ -190,7 +190,7 @@ export const OccurredAt = z
       return z.NEVER;
     }
     const date = epoch !== undefined ? new Date(epoch) : parseIsoTime(String(value));
-    if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999) {
+    if (!date || Number.isNaN(date.getTime())) {
       ctx.issues.push({ code: 'custom', input: value, message: 'must be an ISO 8601 time with a zone, or epoch milliseconds' });
       return z.NEVER;
     }
