@@ -210,7 +210,7 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
   it('a compressed body (Content-Encoding) is refused with 415 for what it is, on the webhook, bulk and the API; identity is no coding', async () => {
     const phone = uniquePhone();
     const json = JSON.stringify({ contact: { phone, name: 'Zipped' } });
-    const post = (path: string, type: string, encoding: string, body: BodyInit) =>
+    const post = (path: string, type: string, encoding: string, body: RequestInit['body']) =>
       t.app.request(path, { method: 'POST', headers: { 'content-type': type, 'content-encoding': encoding, authorization: `Bearer ${t.account.apiKey}` }, body });
     const hook = `/webhooks/${t.account.webhookToken}`;
     for (const [path, type, body] of [
