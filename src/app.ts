@@ -11,7 +11,7 @@ import { onError } from './http/on-error.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { refuseEncodedBody } from './http/request.js';
 import { createRouter } from './http/router.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { apiRoutes } from './routes/api/index.js';
 import { docsRoutes } from './routes/docs.js';
 import { bulkRoutes } from './routes/bulk.js';
@@ -52,6 +52,7 @@ export function createApp({ config, database, logger }: AppDeps) {
 
   const app = createRouter();
   app.use(requestLog(logger));
+  app.use(countFailuresBeforeDelivery(metrics));
   app.use(answerHeaders);
   app.use(refuseWhileDraining(readiness));
   app.use((c, next) => (isWebhookOrApi(c.req.path) ? refuseEncodedBody(c, next) : next()));
@@ -106,6 +107,19 @@ function requestLog(logger: Logger) {
       },
       'request',
     );
+  });
+}
+
+/**
+ * A webhook request answered 500 or 503 before its delivery reached the deliverer (which counts
+ * every delivery it takes): the database down at the token lookup, a body still arriving at the
+ * timeout, shutdown. Counted as a delivery that failed, `unknown`/`error`, or an outage would not
+ * show in the error rate. A bulk request's lines are counted one by one once its answer streams.
+ */
+function countFailuresBeforeDelivery(metrics: Metrics) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    await next();
+    if (c.res.status >= 500 && !c.get('delivering') && c.req.path.startsWith('/webhooks')) metrics.deliveries.inc({ operation: 'unknown', status: 'error' });
   });
 }
 

@@ -33,7 +33,7 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
 
   const deliveries = new Counter({
     name: 'contact_sync_deliveries_total',
-    help: 'Deliveries answered, by operation and status. status: applied|unchanged|stale (200), refused (400/422), replayed (stored answer to a repeated Idempotency-Key), error (409/503/500, not logged).',
+    help: 'Deliveries answered, by operation and status. status: applied|unchanged|stale (200), refused (400/422), replayed (stored answer to a repeated Idempotency-Key), error (409/503/500, not logged; unknown operation when it came before the payload was read).',
     labelNames: ['operation', 'status'] as const,
     registers,
   });
@@ -97,6 +97,8 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
 
   return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, dbPoolSize, observe };
 }
+
+export type Metrics = ReturnType<typeof createMetrics>;
 
 function labelsOf(outcome: DeliveryOutcome): { operation: OperationLabel; status: DeliveryStatusLabel } {
   const { body, replayed } = outcome;

@@ -11,7 +11,17 @@ import { ApiError } from './errors.js';
  * to start: false once that 503 was answered (nothing may be written then), otherwise true, and from
  * then on the request is answered with its result however long it takes.
  */
-export type AppEnv = { Variables: { account: AccountRow; requestId: string; operation?: string; deadline?: AbortSignal; beginWrite?: () => boolean } };
+export type AppEnv = {
+  Variables: {
+    account: AccountRow;
+    requestId: string;
+    operation?: string;
+    deadline?: AbortSignal;
+    beginWrite?: () => boolean;
+    /** Set once a webhook delivery is handed to the deliverer, which counts it in the metrics from then on. */
+    delivering?: boolean;
+  };
+};
 
 const MAX_CREDENTIAL_LENGTH = 256;
 

@@ -33,6 +33,7 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
       // The signature covers the body only: a payload in the query string could be changed under it.
       throw new ApiError('unauthorized', 'bad signature: it covers the body, and this payload is in the query string; send it in the body');
     }
+    c.set('delivering', true);
     const outcome = await deps.deliverer.deliver({ account, raw, ...idempotencyKey(c, account.signingSecrets.length > 0), signal: c.get('deadline') });
     if (outcome.replayed) c.header('Idempotent-Replayed', 'true');
     logOperation(c, outcome);

@@ -113,6 +113,35 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
     expect(after.value('contact_sync_in_flight')).toBe(0);
   });
 
+  it('counts a webhook answered 503 before its payload was read (shutdown, a body too slow) as unknown/error', async () => {
+    const before = (await scrape(t)).value('contact_sync_deliveries_total', { operation: 'unknown', status: 'error' }) ?? 0;
+    t.parts.readiness.draining = true;
+    try {
+      expect((await postWebhook(t, { contact: { phone: uniquePhone() } })).status).toBe(503);
+    } finally {
+      t.parts.readiness.draining = false;
+    }
+    const slow = await createTestApp(kind, { REQUEST_TIMEOUT_MS: '100' });
+    try {
+      const neverEnds = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode('{"contact":')) });
+      const res = await slow.app.request(`/webhooks/${slow.account.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: neverEnds, duplex: 'half' } as RequestInit);
+      expect(res.status).toBe(503);
+      expect((await scrape(slow)).value('contact_sync_deliveries_total', { operation: 'unknown', status: 'error' })).toBe(1);
+    } finally {
+      await slow.close();
+    }
+    const after = await scrape(t);
+    expect(after.value('contact_sync_deliveries_total', { operation: 'unknown', status: 'error' })).toBe(before + 1);
+    // The API and the pages are not deliveries.
+    t.parts.readiness.draining = true;
+    try {
+      expect((await t.app.request('/api/v1/account', { headers: { authorization: `Bearer ${t.account.apiKey}` } })).status).toBe(503);
+    } finally {
+      t.parts.readiness.draining = false;
+    }
+    expect((await scrape(t)).value('contact_sync_deliveries_total', { operation: 'unknown', status: 'error' })).toBe(before + 1);
+  });
+
   it('reports the configured pool size, explains the missing live counts, and includes the Node metrics', async () => {
     const { text, value } = await scrape(t);
     expect(value('contact_sync_db_pool_size', { driver: kind })).toBe(t.database.concurrency);
