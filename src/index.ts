@@ -1,8 +1,10 @@
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
+import { answerClientErrors } from './http/client-error.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
 import { startFailure } from './log.js';
 import { startPurgeSchedule } from './sync/purge.js';
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
       .finally(() => process.exit(1));
   };
   server.once('error', cannotListen);
+  answerClientErrors(server as Server);
 
   let stopping = false;
   const stop = async (signal: string) => {
