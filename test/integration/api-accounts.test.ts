@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accounts } from '../../src/db/schema.js';
-import { ADMIN_KEY, callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
+import { ADMIN_KEY, callApi, createTestApp, postWebhook, testDatabases, type JsonBody, type TestApp } from '../helpers/app.js';
 import { uniquePhone } from '../helpers/fixtures.js';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -86,6 +86,53 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
       const res = await callApi(t, 'GET', '/account', { key: key ?? t.account.webhookToken });
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('unauthorized');
+    });
+  });
+
+  describe('PATCH /account', () => {
+    it('sets the default region of an account that had none: national numbers are read in it from the next delivery on', async () => {
+      const other = await t.newAccount(null);
+      expect((await postWebhook(t, { contact: { phone: '07911 123456' } }, { token: other.webhookToken })).body.code).toBe('invalid_phone');
+      const changed = await callApi(t, 'PATCH', '/account', { key: other.apiKey, body: { default_region: 'gb' } });
+      expect(changed.status).toBe(200);
+      expect(changed.body).toMatchObject({ id: other.id, default_region: 'GB' });
+      const read = await postWebhook(t, { contact: { phone: '07911 123456' } }, { token: other.webhookToken });
+      expect(read.body.contact).toMatchObject({ phone: '+447911123456', created: true });
+      const renamed = await callApi(t, 'PATCH', '/account', { key: other.apiKey, body: { name: '  Renamed  ' } });
+      expect(renamed.body).toMatchObject({ name: 'Renamed', default_region: 'GB' });
+      const cleared = await callApi(t, 'PATCH', '/account', { key: other.apiKey, body: { default_region: null } });
+      expect(cleared.body).toMatchObject({ name: 'Renamed', default_region: null });
+      expect((await callApi(t, 'GET', '/account', { key: other.apiKey })).body).toEqual(cleared.body);
+      expect((await callApi(t, 'GET', '/account')).body).toMatchObject({ name: 'test', default_region: 'GB' });
+    });
+
+    it.each([
+      ['nothing to change', {}, '(body) send name or default_region, or both'],
+      ['an unknown region', { default_region: 'XX' }, undefined],
+      ['an empty name', { name: ' ' }, undefined],
+    ])('refuses %s with 400 and changes nothing', async (_, body, error) => {
+      const res = await callApi(t, 'PATCH', '/account', { body });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('invalid_payload');
+      if (error) expect(res.body.error).toBe(error);
+      expect((await callApi(t, 'GET', '/account')).body).toMatchObject({ name: 'test', default_region: 'GB' });
+    });
+  });
+
+  describe('GET /account/signing-secrets', () => {
+    it('lists the ids and times of the secrets, oldest first, never the secrets; a removed one is gone', async () => {
+      const other = await t.newAccount();
+      expect((await callApi(t, 'GET', '/account/signing-secrets', { key: other.apiKey })).body).toEqual({ data: [] });
+      const first = (await callApi(t, 'POST', '/account/signing-secrets', { key: other.apiKey })).body;
+      const second = (await callApi(t, 'POST', '/account/signing-secrets', { key: other.apiKey })).body;
+      const listed = await callApi(t, 'GET', '/account/signing-secrets', { key: other.apiKey });
+      expect(listed.status).toBe(200);
+      expect(listed.body.data.map((row: JsonBody) => row.id)).toEqual([first.id, second.id]);
+      expect(Object.keys(listed.body.data[0]).sort()).toEqual(['created_at', 'id']);
+      expect(listed.body.data[0].created_at).toMatch(ISO);
+      expect(JSON.stringify(listed.body)).not.toContain('whsec_');
+      expect((await callApi(t, 'DELETE', `/account/signing-secrets/${first.id}`, { key: other.apiKey })).status).toBe(204);
+      expect((await callApi(t, 'GET', '/account/signing-secrets', { key: other.apiKey })).body.data.map((row: JsonBody) => row.id)).toEqual([second.id]);
     });
   });
 

@@ -141,6 +141,8 @@ describe.each(testDatabases())('tenant isolation on %s', (kind) => {
     expect((await asB('GET', `/contacts?q=${encodeURIComponent(objects.phone)}`)).body.data).toEqual([]);
     expect((await asB('GET', '/contacts?label=vip')).body.data).toEqual([]);
     expect((await asB('GET', '/agents')).body.data.map((agent: JsonBody) => agent.email)).toEqual(['bob@b.example']);
+    expect((await asA('GET', '/account/signing-secrets')).body.data.map((secret: JsonBody) => secret.id)).toEqual([objects.secretId]);
+    expect((await asB('GET', '/account/signing-secrets')).body.data).toEqual([]);
 
     const deliveries = ids((await asB('GET', '/deliveries')).body);
     expect(deliveries).toHaveLength(2);

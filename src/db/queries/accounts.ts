@@ -56,6 +56,12 @@ export async function findAccountByApiKey(db: Db, apiKey: string): Promise<Accou
   return row;
 }
 
+/** Changes the account's name or default region; undefined when there is no such account. */
+export async function updateAccount(db: Db, accountId: string, change: { name?: string; defaultRegion?: string | null }): Promise<AccountRow | undefined> {
+  const [row] = await db.update(accounts).set(change).where(eq(accounts.id, accountId)).returning();
+  return row;
+}
+
 /** Replaces the webhook token; the old one stops working with this commit. */
 export async function rotateWebhookToken(db: Db, accountId: string): Promise<string> {
   const webhookToken = newWebhookToken();

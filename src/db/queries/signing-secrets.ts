@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { newId } from '../../ids.js';
 import type { Db } from '../client.js';
 import { signingSecrets } from '../schema.js';
@@ -20,4 +20,13 @@ export async function deleteSigningSecret(db: Db, accountId: string, id: string)
     .where(and(eq(signingSecrets.accountId, accountId), eq(signingSecrets.id, id)))
     .returning({ id: signingSecrets.id });
   return deleted.length > 0;
+}
+
+/** The account's secrets, oldest first: their ids and when they were added, never the secrets. */
+export async function listSigningSecrets(db: Db, accountId: string): Promise<{ id: string; createdAt: Date }[]> {
+  return db
+    .select({ id: signingSecrets.id, createdAt: signingSecrets.createdAt })
+    .from(signingSecrets)
+    .where(eq(signingSecrets.accountId, accountId))
+    .orderBy(asc(signingSecrets.createdAt), asc(signingSecrets.id));
 }

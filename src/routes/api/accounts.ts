@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { publicUrl, type Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
-import { createAccount, rotateApiKey, rotateWebhookToken } from '../../db/queries/accounts.js';
+import { createAccount, rotateApiKey, rotateWebhookToken, updateAccount, type AccountRow } from '../../db/queries/accounts.js';
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import { isRegion, REGION_MESSAGE } from '../../webhook/phone.js';
@@ -14,10 +14,19 @@ const Region = z
   .refine(isRegion, { error: REGION_MESSAGE })
   .openapi({ example: 'GB', description: 'ISO 3166-1 alpha-2; numbers without + or 00 are read in this region first' });
 
+const AccountName = z.string().trim().min(1).max(200).openapi({ example: 'Acme' });
+
 const NewAccountBody = z.object({
-  name: z.string().trim().min(1).max(200).openapi({ example: 'Acme' }),
+  name: AccountName,
   default_region: Region.nullable().optional(),
 });
+
+const AccountChange = z
+  .object({
+    name: AccountName.optional(),
+    default_region: Region.nullable().optional().openapi({ description: 'null: phones are read as international only. Contacts already stored keep their numbers' }),
+  })
+  .refine((change) => change.name !== undefined || change.default_region !== undefined, { error: 'send name or default_region, or both' });
 
 const WebhookCredentials = z.object({
   webhook_url: z.string().openapi({ example: 'https://contacts.example.com/webhooks/whk_…' }),
@@ -52,6 +61,16 @@ const getAccountRoute = createRoute({
   summary: 'The calling account, without secrets',
   security: apiKeySecurity,
   responses: { 200: jsonResponse(Account, 'The account'), ...errorResponses(401) },
+});
+
+const updateAccountRoute = createRoute({
+  method: 'patch',
+  path: '/account',
+  tags: ['accounts'],
+  summary: 'Change the calling account’s name or default region (how national numbers are read from the next delivery on)',
+  security: apiKeySecurity,
+  request: { body: jsonBody(AccountChange) },
+  responses: { 200: jsonResponse(Account, 'The account as changed'), ...errorResponses(400, 401, 413, 415) },
 });
 
 const rotateTokenRoute = createRoute({
@@ -103,9 +122,13 @@ export function accountRoutes(deps: { config: Config; db: Db }) {
         201,
       );
     })
-    .openapi(getAccountRoute, (c) => {
-      const account = c.get('account');
-      return c.json({ id: account.id, name: account.name, default_region: account.defaultRegion, created_at: iso(account.createdAt) }, 200);
+    .openapi(getAccountRoute, (c) => c.json(accountJson(c.get('account')), 200))
+    .openapi(updateAccountRoute, async (c) => {
+      const { name, default_region } = c.req.valid('json');
+      const account = await updateAccount(deps.db, c.get('account').id, { name, defaultRegion: default_region });
+      // The account was just authenticated; deleted meanwhile, its key is gone anyway.
+      if (account === undefined) throw new ApiError('unauthorized', 'this API key no longer opens any account');
+      return c.json(accountJson(account), 200);
     })
     .openapi(rotateTokenRoute, async (c) => {
       const token = await rotateWebhookToken(deps.db, c.get('account').id);
@@ -123,3 +146,5 @@ export function accountRoutes(deps: { config: Config; db: Db }) {
       return c.json({ api_key: apiKey }, 200);
     });
 }
+
+const accountJson = (account: AccountRow) => ({ id: account.id, name: account.name, default_region: account.defaultRegion, created_at: iso(account.createdAt) });
