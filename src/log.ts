@@ -1,5 +1,5 @@
 import { ConfigError } from './config.js';
-import { DataDirInUse } from './db/data-dir-lock.js';
+import { DataDirInUse, DataDirUnusable } from './db/data-dir-lock.js';
 import { driverError, sqlState } from './db/errors.js';
 
 /**
@@ -46,7 +46,7 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOU
  * its stack.
  */
 export function startFailure(error: unknown): string {
-  if (error instanceof ConfigError || error instanceof DataDirInUse) return error.message;
+  if (error instanceof ConfigError || error instanceof DataDirInUse || error instanceof DataDirUnusable) return error.message;
   const code = sqlState(error);
   if (error instanceof Error && code !== undefined && UNREACHABLE.has(code)) return `the database cannot be reached or refused us (${code}: ${driverError(error)!.message}): check DATABASE_URL`;
   return error instanceof Error ? (error.stack ?? error.message) : String(error);

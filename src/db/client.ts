@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
@@ -9,7 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { lockDataDir } from './data-dir-lock.js';
+import { openDataDir } from './data-dir-lock.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -115,10 +114,7 @@ async function migratePostgresOnce(url: string): Promise<void> {
 
 async function openPglite(dataDir: string): Promise<Database> {
   let unlock = async () => {};
-  if (!dataDir.includes('://')) {
-    mkdirSync(dataDir, { recursive: true });
-    unlock = await lockDataDir(dataDir);
-  }
+  if (!dataDir.includes('://')) unlock = await openDataDir(dataDir);
   try {
     // pg_trgm: contact search's indexes (migration 0008).
     const client = new PGlite(dataDir, { extensions: { pg_trgm } });

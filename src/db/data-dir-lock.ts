@@ -1,12 +1,38 @@
-import { closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 /** A second process on a PGlite directory the first one has open: refused, as both would write its files. */
 export class DataDirInUse extends Error {
   constructor(dataDir: string, holder: string) {
     super(`DATA_DIR ${dataDir} is in use by another contact-sync process (${holder}): stop it, or set DATA_DIR to another directory`);
+  }
+}
+
+/** A DATA_DIR that cannot be made or written: a file, a directory this user may not write, a read-only disk. */
+export class DataDirUnusable extends Error {
+  constructor(dataDir: string, code: string) {
+    super(`DATA_DIR ${dataDir} cannot be used (${code}): set DATA_DIR to a directory this user may create and write, or set DATABASE_URL`);
+  }
+}
+
+/**
+ * Makes the directory and any missing parent, one level at a time from the top: Node's recursive
+ * mkdir never returns on a path the system refuses with ENOENT although its parent exists
+ * (`/proc/x`). Then takes its lock (`lockDataDir`). An error of the file system says DATA_DIR.
+ */
+export async function openDataDir(dataDir: string): Promise<() => Promise<void>> {
+  try {
+    const missing: string[] = [];
+    for (let dir = resolve(dataDir); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
+    for (const dir of missing) mkdirSync(dir);
+    if (!statSync(dataDir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    return await lockDataDir(dataDir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof DataDirInUse || typeof code !== 'string') throw error;
+    throw new DataDirUnusable(dataDir, code);
   }
 }
 

@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.js';
-import { DataDirInUse, lockDataDir } from '../../src/db/data-dir-lock.js';
+import { DataDirInUse, DataDirUnusable, lockDataDir } from '../../src/db/data-dir-lock.js';
 
 /** One process per PGlite directory: two would write the same files. */
 describe('a PGlite DATA_DIR', () => {
@@ -27,6 +27,21 @@ describe('a PGlite DATA_DIR', () => {
     expect(existsSync(join(dir, 'contact-sync.pid'))).toBe(false);
     const again = await openDatabase({ dataDir: dir });
     await again.close();
+  });
+
+  it('is made with its missing parents, and one that cannot be used stops the start naming DATA_DIR, at once', async () => {
+    const nested = join(newDir(), 'a', 'b');
+    await (await openDatabase({ dataDir: nested })).close();
+    expect(existsSync(join(nested, 'PG_VERSION'))).toBe(true);
+
+    const file = join(newDir(), 'a-file');
+    writeFileSync(file, '');
+    // /proc refuses a new entry with ENOENT although /proc exists: Node's recursive mkdir never returns there.
+    for (const [dataDir, code] of [[file, 'ENOTDIR'], [join(file, 'below'), 'ENOTDIR'], ['/proc/contact-sync-data', 'ENOENT']] as const) {
+      const opening = openDatabase({ dataDir });
+      await expect(opening).rejects.toThrow(DataDirUnusable);
+      await expect(opening).rejects.toThrow(`DATA_DIR ${dataDir} cannot be used (${code}): set DATA_DIR to a directory this user may create and write, or set DATABASE_URL`);
+    }
   });
 
   it('is refused while another running process on this host holds it, naming its pid', async () => {
