@@ -29,6 +29,8 @@ export interface ErrorBody {
   code: ErrorCode;
   issues?: FieldIssue[];
   delivery_id?: string;
+  /** A refused webhook delivery's warnings (`RefusalBody`). */
+  warnings?: string[];
 }
 
 /** Thrown by src/http, the routes and the pages (domain code throws `Refusal`); turned into the one error body by `onError`. */

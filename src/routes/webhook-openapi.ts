@@ -123,6 +123,7 @@ const WebhookResult = z.union([UpsertResult, DeleteResult]).openapi('WebhookResu
 
 const WebhookError = ErrorSchema.extend({
   delivery_id: z.string().optional().openapi({ description: 'For refusals recorded in the delivery log (400, 422)' }),
+  warnings: z.array(z.string()).optional().openapi({ description: 'What reading the payload noticed before refusing it, such as an unknown (misspelt) key; absent when nothing' }),
 }).openapi('WebhookError');
 
 const whenRefused: Partial<Record<number, string>> = {

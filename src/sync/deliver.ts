@@ -199,6 +199,7 @@ export class Deliverer {
       added,
       conclude: (result) => {
         if (result instanceof Refusal) {
+          result.warnings ??= warnings;
           const about = subject(upsert, result);
           return {
             record: this.recordOf(ctx, 'refused', about.operation, about.phone, result),
@@ -236,12 +237,18 @@ export class Deliverer {
     const name = operationName(operation);
     const base = { operation: name, delivery_id: ctx.id };
     let body: SuccessBody;
-    if (operation.kind === 'delete') {
-      const result = await deleteContact(tx, ctx.account.id, operation);
-      body = { status: result.status, ...base, contact: result.found, deleted: result.deleted, warnings };
-    } else {
-      const result = await upsertContact(tx, ctx.account.id, operation, added);
-      body = { status: result.status, ...base, contact: result.contact, assigned_conversations: result.assignedConversations, warnings };
+    try {
+      if (operation.kind === 'delete') {
+        const result = await deleteContact(tx, ctx.account.id, operation);
+        body = { status: result.status, ...base, contact: result.found, deleted: result.deleted, warnings };
+      } else {
+        const result = await upsertContact(tx, ctx.account.id, operation, added);
+        body = { status: result.status, ...base, contact: result.contact, assigned_conversations: result.assignedConversations, warnings };
+      }
+    } catch (error) {
+      // Refused as applied (unknown_assignee, external_id_taken, limit_exceeded): told with what reading it noticed.
+      if (error instanceof Refusal) error.warnings ??= warnings;
+      throw error;
     }
     await this.record(tx, ctx, body.status, name, operation.phone);
     if (ctx.key !== undefined && !(await storeResponse(tx, ctx.account.id, ctx.key, ctx.fingerprint, body))) throw new StoredFirst();
@@ -303,13 +310,16 @@ export class Deliverer {
 }
 
 function parse(ctx: Context): { operation: Operation; warnings: string[] } | Refusal {
+  let sent: ReturnType<typeof readPayload> | undefined;
   try {
-    const { payload, warnings } = readPayload(ctx.raw);
-    const read = toOperation(payload, ctx.account.defaultRegion);
-    return { operation: read.operation, warnings: boundedWarnings([...read.warnings, ...warnings]) };
+    sent = readPayload(ctx.raw);
+    const read = toOperation(sent.payload, ctx.account.defaultRegion);
+    return { operation: read.operation, warnings: boundedWarnings([...read.warnings, ...sent.warnings]) };
   } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
+    if (!(error instanceof Refusal)) throw error;
+    // Told with the refusal: `contact.Phone: unknown key` beside `contact.phone is required`.
+    error.warnings = boundedWarnings([...(error.warnings ?? []), ...(sent?.warnings ?? [])]);
+    return error;
   }
 }
 

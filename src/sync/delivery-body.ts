@@ -20,6 +20,8 @@ export interface RefusalBody {
   code: RefusalCode;
   issues?: FieldIssue[];
   delivery_id: string;
+  /** As a success's, when reading the payload noticed anything. */
+  warnings?: string[];
 }
 
 export type DeliveryBody = SuccessBody | RefusalBody;
@@ -49,4 +51,5 @@ export const refusalBody = (deliveryId: string, refusal: Refusal): RefusalBody =
   code: refusal.code,
   ...(refusal.issues ? { issues: refusal.issues } : {}),
   delivery_id: deliveryId,
+  ...(refusal.warnings?.length ? { warnings: refusal.warnings } : {}),
 });

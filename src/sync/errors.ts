@@ -23,6 +23,8 @@ export interface RefusalSubject {
 export class Refusal extends Error {
   /** Set where the refusal is met while reading a payload whose operation or phone could be read. */
   subject?: RefusalSubject;
+  /** What reading the payload noticed before it was refused (an unknown key, a misspelt field): the sender's likeliest mistake. */
+  warnings?: string[];
 
   constructor(
     readonly code: RefusalCode,

@@ -73,7 +73,10 @@ export function toOperation(sent: Record<string, unknown>, region: string | null
     read.warnings.push(...warnings);
     return read;
   } catch (error) {
-    if (error instanceof Refusal) error.subject ??= subjectOf(payload, region);
+    if (error instanceof Refusal) {
+      error.subject ??= subjectOf(payload, region);
+      error.warnings ??= [...unknownKeys(payload).map(unknownKeyWarning), ...warnings];
+    }
     throw error;
   }
 }
@@ -145,12 +148,14 @@ function subjectOf(payload: Record<string, unknown>, region: string | null): Ref
   return { operation, phone: input.success ? normalisePhone(input.data, region) : null };
 }
 
+const unknownKeyWarning = (path: string) => `${path}: unknown key, ignored`;
+
 function readOperation(payload: Record<string, unknown>, region: string | null): { operation: Operation; warnings: string[] } {
   operationOf(payload);
   const parsed = WebhookPayload.safeParse(payload);
   if (!parsed.success) throw invalidPayload(parsed.error);
   const p = parsed.data;
-  const warnings = unknownKeys(payload).map((path) => `${path}: unknown key, ignored`);
+  const warnings = unknownKeys(payload).map(unknownKeyWarning);
 
   if (p.delete_contact !== undefined) {
     for (const key of UPSERT_ONLY) if (p[key] !== undefined) warnings.push(`${key}: ignored by delete_contact`);

@@ -256,6 +256,38 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
     });
   });
 
+  describe('a refusal names what reading the payload noticed', () => {
+    it.each([
+      ['a misspelt contact field', { contact: { Phone: '+447400111555', name: 'A' } }, 'contact.phone is required', ['contact.Phone: unknown key, ignored']],
+      ['a misspelt contact', { Contact: { phone: '+447400111555' } }, 'nothing to do: send contact (to upsert) or delete_contact (to delete)', ['Contact: unknown key, ignored']],
+      ['a blank field beside a bad one', { contact: { phone: '+447400111555', email: 'nope', extra: 1 }, assignee: '' }, 'contact.email must be an email address', ['contact.extra: unknown key, ignored', 'assignee: empty, taken as not sent']],
+    ])('%s: the refusal carries the warnings', async (_, payload, error, warnings) => {
+      const res = await postWebhook(t, payload);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'invalid_payload', error, warnings });
+      expect(await storedContact(t, '+447400111555')).toBeNull();
+    });
+
+    it('a refusal that noticed nothing has no warnings; one refused at apply time keeps them too, and a replay of its key gets them again', async () => {
+      const plain = await postWebhook(t, { contact: { phone: 'not a phone' } });
+      expect(plain.status).toBe(422);
+      expect(plain.body).not.toHaveProperty('warnings');
+      const sent = { contact: { phone: uniquePhone(), nickname: 'Al' }, assignee: 'nobody@example.com' };
+      const first = await postWebhook(t, sent, { headers: { 'Idempotency-Key': 'refusal-warnings' } });
+      expect(first.status).toBe(422);
+      expect(first.body).toMatchObject({ code: 'unknown_assignee', warnings: ['contact.nickname: unknown key, ignored'] });
+      const again = await postWebhook(t, sent, { headers: { 'Idempotency-Key': 'refusal-warnings' } });
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body).toEqual(first.body);
+      // A plain upsert refused inside its batch (over 100 labels in all) too.
+      const full = uniquePhone();
+      await postWebhook(t, { contact: { phone: full, labels: Array.from({ length: 100 }, (_, i) => `l${i}`) } });
+      const over = await postWebhook(t, { contact: { phone: full, labels: 'one-more', nickname: 'Al' } });
+      expect(over.status).toBe(422);
+      expect(over.body).toMatchObject({ code: 'limit_exceeded', warnings: ['contact.nickname: unknown key, ignored'] });
+    });
+  });
+
   describe('the delivery log', () => {
     it('records applied and refused deliveries; refused ones keep their payload, phones are masked', async () => {
       const phone = uniquePhone();

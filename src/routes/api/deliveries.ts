@@ -72,9 +72,14 @@ const DeliveryResult = z
   .object({ status: z.enum(['applied', 'unchanged', 'stale']), operation: z.string(), delivery_id: z.string(), warnings: z.array(z.string()) })
   .loose()
   .openapi('DeliveryResult');
-const DeliveryRefusal = ErrorSchema.extend({ delivery_id: z.string() }).openapi('DeliveryRefusal');
+/** A refusal's warnings: what reading the payload noticed before refusing it. */
+const refusalWarnings = z.array(z.string()).optional().openapi({ description: 'What reading the payload noticed before refusing it, such as an unknown (misspelt) key; absent when nothing' });
+const DeliveryRefusal = ErrorSchema.extend({ delivery_id: z.string(), warnings: refusalWarnings }).openapi('DeliveryRefusal');
 /** A replay's 400: the payload refused again (a new delivery), or a request that was not read at all. */
-const ReplayInvalid = ErrorSchema.extend({ delivery_id: z.string().optional().openapi({ description: 'The new delivery, when the payload was refused again' }) }).openapi('ReplayInvalid');
+const ReplayInvalid = ErrorSchema.extend({
+  delivery_id: z.string().optional().openapi({ description: 'The new delivery, when the payload was refused again' }),
+  warnings: refusalWarnings,
+}).openapi('ReplayInvalid');
 
 const listDeliveriesRoute = createRoute({
   method: 'get',
