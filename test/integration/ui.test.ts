@@ -299,6 +299,11 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect(await names('?label=vip')).toEqual(['Ann Archer']);
       expect(await names('?label=trial&q=bob')).toEqual(['Bob Baker']);
 
+      // Latin-1 escapes are refused, as on the API, not searched for as U+FFFD.
+      const latin1 = await visitor.request('/ui/contacts?q=Ann%E9');
+      expect(latin1.status).toBe(400);
+      expect(latin1.html).toContain('percent-encoded bytes that are not UTF-8');
+
       const { html } = await visitor.request('/ui/contacts');
       expect(hrefsOf(html)).toContain(`/ui/contacts/${encodeURIComponent(a)}`);
       expect(html).toContain('<a class="chip" href="/ui/contacts?label=VIP">VIP</a>');
