@@ -34,8 +34,8 @@ const contactNotes: Notes<typeof ContactPayload.shape> = {
   removeLabels: 'Like labels: these are removed, after any added.',
   enhanced_data:
     '`{ "Section": [item, …] }` or a list of such objects. A section sent replaces that section; `[]` removes it; sections not sent are kept. Links: http(s), mailto:, tel: or scheme-less (www.x.com); any other scheme is 400. ' +
-    `At most ${MAX_SECTIONS} sections (also on the contact after merging), titles of at most 200 characters, ${MAX_SECTION_ITEMS} items each.`,
-  custom_attributes: `Shallow merge; \`null\` removes the key. At most ${MAX_CUSTOM_ATTRIBUTES} keys (also on the contact after merging) of at most 100 characters; text values at most 1000 characters.`,
+    `At most ${MAX_SECTIONS} sections with items (also on the contact after merging), and as many again sent as \`[]\` to remove them; titles of at most 200 characters, ${MAX_SECTION_ITEMS} items each.`,
+  custom_attributes: `Shallow merge; \`null\` removes the key. At most ${MAX_CUSTOM_ATTRIBUTES} keys with values (also on the contact after merging), and as many again sent as \`null\`; names of at most 100 characters; text values at most 1000 characters.`,
 };
 
 const WebhookContact = z.object(described(ContactPayload.shape, contactNotes)).openapi('WebhookContact');

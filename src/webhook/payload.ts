@@ -131,17 +131,32 @@ export const SectionItem = z.object({
 export const MAX_SECTIONS = 50;
 export const MAX_SECTION_ITEMS = 100;
 
+/**
+ * A delivery's limits count what it keeps, as the contact's do: removals (a section sent as `[]`,
+ * an attribute as `null`) come on top, up to as many again, so that a whole profile can be
+ * replaced in one delivery.
+ */
+const withRemovals = (max: number) => 2 * max;
+const sectionsKept = (sections: { items: unknown[] }[]) => sections.filter(({ items }) => items.length > 0).length;
+const tooManySections = {
+  kept: `must hold at most ${MAX_SECTIONS} sections with items`,
+  all: `must hold at most ${withRemovals(MAX_SECTIONS)} sections, removals ([]) included`,
+};
+
 const Sections = z
   .record(
     z.string().trim().min(1, { error: 'a section title must not be empty' }).max(200, { error: 'a section title must be at most 200 characters' }),
     z.array(SectionItem, { error: 'must be a list of items' }).max(MAX_SECTION_ITEMS, { error: `must hold at most ${MAX_SECTION_ITEMS} items` }),
     { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object of sections' : undefined) },
   )
-  .refine((sections) => Object.keys(sections).length <= MAX_SECTIONS, { error: `must hold at most ${MAX_SECTIONS} sections` });
+  .refine((sections) => Object.keys(sections).length <= withRemovals(MAX_SECTIONS), { error: tooManySections.all })
+  .refine((sections) => sectionsKept(Object.values(sections).map((items) => ({ items }))) <= MAX_SECTIONS, { error: tooManySections.kept });
 
 /** `{ "Section": [item, …] }` or a list of such objects; later sections of the same name win. */
 export const EnhancedData = z
-  .union([Sections, z.array(Sections).max(MAX_SECTIONS)], { error: 'must be an object of sections or a list of them' })
+  .union([Sections, z.array(Sections).max(MAX_SECTIONS, { error: `must be a list of at most ${MAX_SECTIONS} objects of sections` })], {
+    error: 'must be an object of sections or a list of them',
+  })
   .transform((value) => {
     const merged = new Map<string, z.infer<typeof SectionItem>[]>();
     for (const sections of Array.isArray(value) ? value : [value]) {
@@ -149,7 +164,8 @@ export const EnhancedData = z
     }
     return [...merged].map(([title, items]) => ({ title, items }));
   })
-  .refine((sections) => sections.length <= MAX_SECTIONS, { error: `must hold at most ${MAX_SECTIONS} sections` });
+  .refine((sections) => sections.length <= withRemovals(MAX_SECTIONS), { error: tooManySections.all })
+  .refine((sections) => sectionsKept(sections) <= MAX_SECTIONS, { error: tooManySections.kept });
 
 export const MAX_CUSTOM_ATTRIBUTES = 100;
 
@@ -166,8 +182,11 @@ export const CustomAttributes = z
     }),
     { error: 'must be an object of attribute names to strings, numbers, booleans or null' },
   )
-  .refine((attributes) => Object.keys(attributes).length <= MAX_CUSTOM_ATTRIBUTES, {
-    error: `must hold at most ${MAX_CUSTOM_ATTRIBUTES} keys`,
+  .refine((attributes) => Object.keys(attributes).length <= withRemovals(MAX_CUSTOM_ATTRIBUTES), {
+    error: `must hold at most ${withRemovals(MAX_CUSTOM_ATTRIBUTES)} keys, removals (null) included`,
+  })
+  .refine((attributes) => Object.values(attributes).filter((value) => value !== null).length <= MAX_CUSTOM_ATTRIBUTES, {
+    error: `must hold at most ${MAX_CUSTOM_ATTRIBUTES} keys with values`,
   });
 
 /** How far ahead of this server's clock an `occurred_at` may be: any time zone written as UTC, not more. */

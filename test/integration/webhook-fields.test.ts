@@ -16,6 +16,11 @@ interface FieldCase {
   expect?: (stored: JsonBody | null, body: JsonBody) => void;
 }
 
+/** `count` sections named `prefix0`…, each with one item, or `items` (`[]` removes them). */
+const sections = (prefix: string, count: number, items: unknown[] = [{ text: 't' }]) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, items]));
+/** `count` custom attributes named `prefix0`…, each holding `value` (`null` removes them). */
+const attributes = (prefix: string, count: number, value: unknown) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, value]));
+
 const contact = (phone: string, fields: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => ({
   contact: { phone, ...fields },
   ...top,
@@ -135,6 +140,14 @@ const cases: FieldCase[] = [
     code: 'limit_exceeded',
   },
   { name: 'enhanced_data: a string is refused', send: (p) => contact(p, { enhanced_data: 'nope' }), status: 400, code: 'invalid_payload' },
+  {
+    // Removals do not count towards the 50: a whole profile is replaced in one delivery.
+    name: 'enhanced_data: 50 sections removed and 50 new ones in one delivery are applied',
+    before: (p) => [contact(p, { enhanced_data: sections('Old', 50) })],
+    send: (p) => contact(p, { enhanced_data: { ...sections('Old', 50, []), ...sections('New', 50) } }),
+    expect: (s, b) => { expect(b.status).toBe('applied'); expect(Object.keys(s?.enhanced_data ?? {})).toEqual(Object.keys(sections('New', 50))); },
+  },
+  { name: 'enhanced_data: over 100 sections, removals included, are refused', send: (p) => contact(p, { enhanced_data: { ...sections('Old', 51, []), ...sections('New', 50) } }), status: 400, code: 'invalid_payload' },
   // email, external_id
   { name: 'email: stored', send: (p) => contact(p, { email: 'ada@example.com' }), expect: (s) => expect(s?.email).toBe('ada@example.com') },
   { name: 'email: not an email is refused', send: (p) => contact(p, { email: 'not-an-email' }), status: 400, code: 'invalid_payload' },
@@ -153,6 +166,13 @@ const cases: FieldCase[] = [
     send: (p) => contact(p, { custom_attributes: { seats: 5, trial: null } }),
     expect: (s) => expect(s?.custom_attributes).toEqual({ plan: 'pro', seats: 5 }),
   },
+  {
+    name: 'custom_attributes: 100 keys removed and 100 new ones in one delivery are applied',
+    before: (p) => [contact(p, { custom_attributes: attributes('old', 100, 1) })],
+    send: (p) => contact(p, { custom_attributes: { ...attributes('old', 100, null), ...attributes('new', 100, 2) } }),
+    expect: (s, b) => { expect(b.status).toBe('applied'); expect(s?.custom_attributes).toEqual(attributes('new', 100, 2)); },
+  },
+  { name: 'custom_attributes: over 200 keys, removals included, are refused', send: (p) => contact(p, { custom_attributes: { ...attributes('old', 101, null), ...attributes('new', 100, 2) } }), status: 400, code: 'invalid_payload' },
   { name: 'custom_attributes: a nested object is refused', send: (p) => contact(p, { custom_attributes: { a: { b: 1 } } }), status: 400, code: 'invalid_payload' },
   { name: 'custom_attributes: 101 keys are refused', send: (p) => contact(p, { custom_attributes: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) }), status: 400, code: 'invalid_payload' },
   {
