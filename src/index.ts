@@ -4,8 +4,8 @@ import pino from 'pino';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
-import { answerClientErrors } from './http/client-error.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
+import { answerClientErrors } from './http/client-error.js';
 import { startFailure } from './log.js';
 import { startPurgeSchedule } from './sync/purge.js';
 

@@ -22,6 +22,12 @@ export function escapesAreUtf8(text: string): boolean {
   return utf8Text(Buffer.concat(parts)) !== undefined;
 }
 
+/** Whether a request URL's path and query, as sent (URL keeps their escapes), escape UTF-8 only. */
+export function urlEscapesAreUtf8(url: string): boolean {
+  const { pathname, search } = new URL(url);
+  return escapesAreUtf8(pathname + search);
+}
+
 const MAX_DEPTH = 32;
 /** A UTF-16 surrogate without its other half: PostgreSQL's json rejects it. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

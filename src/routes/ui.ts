@@ -24,7 +24,7 @@ import { renderPage } from '../ui/render.js';
 import { endSession, findSessionAccount, sessionToken, setSessionCookie, startSession, clearSessionCookie } from '../ui/session.js';
 import { STYLESHEET } from '../ui/style.js';
 import { FAVICON_SVG } from '../ui/favicon.js';
-import { escapesAreUtf8 } from '../text.js';
+import { urlEscapesAreUtf8 } from '../text.js';
 import { normalisePhone } from '../webhook/phone.js';
 import { Cursor as ContactCursor, encodeCursor as encodeContactCursor, searchFor } from './api/contacts.js';
 import { Cursor as DeliveryCursor, encodeCursor as encodeDeliveryCursor } from './api/deliveries.js';
@@ -55,8 +55,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
   ui.use(requireSession(db, policyOf));
   // As the API: `?q=Jos%E9` (Latin-1) would be searched for as something else.
   ui.use(async (c, next) => {
-    const { pathname, search } = new URL(c.req.url);
-    if (!escapesAreUtf8(pathname + search)) return message(c, 400, 'Not a readable address', 'The address holds percent-encoded bytes that are not UTF-8 text; search again from the search box.');
+    if (!urlEscapesAreUtf8(c.req.url)) return message(c, 400, 'Not a readable address', 'The address holds percent-encoded bytes that are not UTF-8 text; search again from the search box.');
     await next();
   });
   ui.onError((error, c) => {

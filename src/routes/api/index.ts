@@ -5,7 +5,7 @@ import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
 import { ApiError } from '../../http/errors.js';
 import { limitBody } from '../../http/request.js';
 import { createRouter } from '../../http/router.js';
-import { escapesAreUtf8, unstorableText, utf8Text } from '../../text.js';
+import { unstorableText, urlEscapesAreUtf8, utf8Text } from '../../text.js';
 import type { RateLimiter } from '../../http/rate-limit.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
@@ -52,9 +52,7 @@ export function apiRoutes(deps: ApiDeps) {
 
 /** A path or query whose escapes are not UTF-8 (`?q=Jos%E9`, Latin-1) is refused rather than searched for as something else. */
 const requireUtf8Url = createMiddleware<AppEnv>(async (c, next) => {
-  // Both as sent: URL keeps their escapes, as the webhook's query is read.
-  const { pathname, search } = new URL(c.req.url);
-  if (!escapesAreUtf8(pathname + search)) {
+  if (!urlEscapesAreUtf8(c.req.url)) {
     throw new ApiError('invalid_payload', 'the URL holds percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text (é is %C3%A9)');
   }
   await next();
