@@ -39,7 +39,7 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
   });
   const deliveryDuration = new Histogram({
     name: 'contact_sync_delivery_duration_seconds',
-    help: 'Time from accepting a delivery to its answer: idempotency check, per-phone queue, transaction and commit.',
+    help: 'Time from accepting a webhook delivery (or replay) to its answer: idempotency check, per-phone queue, transaction and commit. Bulk lines are counted in contact_sync_deliveries_total, not timed here.',
     labelNames: ['operation'] as const,
     buckets: DURATION_BUCKETS,
     registers,
@@ -79,10 +79,11 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
   });
 
   /**
-   * Counts and times one delivery once, when it is answered or fails. `run` names the operation as
-   * soon as it has read it, so that a delivery that then fails (503, 500) counts under it.
+   * Counts and times one delivery once, when it is answered or fails (`timed: false`: counts
+   * only). `run` names the operation as soon as it has read it, so that a delivery that then fails
+   * (503, 500) counts under it.
    */
-  async function observe(run: (named: (operation: OperationName) => void) => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+  async function observe(run: (named: (operation: OperationName) => void) => Promise<DeliveryOutcome>, { timed } = { timed: true }): Promise<DeliveryOutcome> {
     const stopTimer = deliveryDuration.startTimer();
     let labels: { operation: OperationLabel; status: DeliveryStatusLabel } = { operation: 'unknown', status: 'error' };
     try {
@@ -91,7 +92,7 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
       return outcome;
     } finally {
       deliveries.inc(labels);
-      stopTimer({ operation: labels.operation });
+      if (timed) stopTimer({ operation: labels.operation });
     }
   }
 

@@ -36,7 +36,7 @@ export interface DeliveryInput {
 
 /** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
 export interface DeliveryObserver {
-  observe(run: (named: (operation: OperationName) => void) => Promise<DeliveryOutcome>): Promise<DeliveryOutcome>;
+  observe(run: (named: (operation: OperationName) => void) => Promise<DeliveryOutcome>, options?: { timed: boolean }): Promise<DeliveryOutcome>;
 }
 
 /** A refusal's message as the log keeps it: enough for any of ours, which name a field and why. */
@@ -176,11 +176,16 @@ export class Deliverer {
       const outcome = committed
         .then((answers) => answers[i]!)
         .catch((error: unknown) => this.settleFailure(ctx, error, p instanceof Refusal ? undefined : p.operation));
+      // Counted, not timed: a bulk line waits for its group of up to 1,000, which would bury the
+      // webhook's latency in the histogram. The bulk request's log line gives its duration.
       return this.options.metrics
-        ? this.options.metrics.observe((named) => {
-            if (!(p instanceof Refusal)) named(operationName(p.operation));
-            return outcome;
-          })
+        ? this.options.metrics.observe(
+            (named) => {
+              if (!(p instanceof Refusal)) named(operationName(p.operation));
+              return outcome;
+            },
+            { timed: false },
+          )
         : outcome;
     });
   }

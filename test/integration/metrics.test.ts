@@ -167,4 +167,16 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
       await other.close();
     }
   });
+
+  it('counts bulk lines, but keeps them out of the latency histogram (a line waits for its group)', async () => {
+    const before = await scrape(t);
+    const applied = (scraped: typeof before) => scraped.value('contact_sync_deliveries_total', { operation: 'upsert', status: 'applied' }) ?? 0;
+    const timed = (scraped: typeof before) => scraped.value('contact_sync_delivery_duration_seconds_count', { operation: 'upsert' }) ?? 0;
+    const lines = Array.from({ length: 3 }, () => JSON.stringify({ contact: { phone: uniquePhone() } })).join('\n');
+    const res = await t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines });
+    expect((await res.text()).trim().split('\n').at(-1)).toContain('"applied":3');
+    const after = await scrape(t);
+    expect(applied(after) - applied(before)).toBe(3);
+    expect(timed(after)).toBe(timed(before));
+  });
 });
