@@ -17,7 +17,7 @@ import { docsRoutes } from './routes/docs.js';
 import { bulkRoutes } from './routes/bulk.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { uiRoutes } from './routes/ui.js';
+import { pageErrors, uiRoutes } from './routes/ui.js';
 import { registerWebhookDocs } from './routes/webhook-openapi.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { Deliverer } from './sync/deliver.js';
@@ -61,7 +61,10 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.use('/ui/*', securityHeaders);
   // A bulk request streams for as long as its lines take; every other request is bounded.
   app.use((c, next) => (c.req.method === 'POST' && BULK_PATH.test(c.req.path) ? next() : requestTimeout(c, next)));
-  app.onError(onError(logger));
+  const answerError = onError(logger);
+  const answerPageError = pageErrors(logger);
+  // A page that fails outside its own routes (its request's deadline) is still answered as a page.
+  app.onError((error, c) => (c.req.path === '/ui' || c.req.path.startsWith('/ui/') ? answerPageError(error, c as unknown as Parameters<typeof answerPageError>[1]) : answerError(error, c)));
   app.notFound(answerUnrouted(app));
 
   const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);

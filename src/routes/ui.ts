@@ -43,12 +43,30 @@ const PAGE_SIZE = 50;
 const MAX_FORM_BYTES = 16 * 1024;
 const MAX_API_KEY_LENGTH = 256;
 
+const message = (c: Context<UiEnv>, status: 400 | 403 | 404 | 413, title: string, text: string) =>
+  renderPage(c, MessagePage({ title, message: text, csrfToken: c.get('csrfToken') }), status);
+
+/**
+ * A page's error, as a page: also for one met outside the pages' own routes (the request's
+ * deadline, at the app), which app.ts hands here for /ui paths.
+ */
+export function pageErrors(logger: Logger) {
+  return (error: Error, c: Context<UiEnv>) => {
+    if (error instanceof HTTPException && error.status === 403) {
+      return message(c, 403, 'Form refused', 'This form was not sent from this site’s own pages, so it was refused.');
+    }
+    const known = toApiError(error);
+    if (!known || known.status === 500) logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
+    if (known?.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds));
+    const text = known && known.status !== 500 ? known.message : 'Something went wrong on our side; try again.';
+    return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), known?.status ?? 500);
+  };
+}
+
 /** The web pages (SPEC §4): server-rendered, no script, behind a session cookie. */
 export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps) {
   const ui = new Hono<UiEnv>();
   const policyOf = cookiePolicy(config);
-  const message = (c: Context<UiEnv>, status: 400 | 403 | 404 | 413, title: string, text: string) =>
-    renderPage(c, MessagePage({ title, message: text, csrfToken: c.get('csrfToken') }), status);
 
   ui.use(bodyLimit({ maxSize: MAX_FORM_BYTES, onError: (c) => message(c, 413, 'Too large', 'The form sent more than this page accepts.') }));
   ui.use(sameOriginForms(config));
@@ -58,16 +76,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
     if (!urlEscapesAreUtf8(c.req.url)) return message(c, 400, 'Not a readable address', 'The address holds percent-encoded bytes that are not UTF-8 text; search again from the search box.');
     await next();
   });
-  ui.onError((error, c) => {
-    if (error instanceof HTTPException && error.status === 403) {
-      return message(c, 403, 'Form refused', 'This form was not sent from this site’s own pages, so it was refused.');
-    }
-    const known = toApiError(error);
-    if (!known || known.status === 500) logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
-    if (known?.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds));
-    const text = known && known.status !== 500 ? known.message : 'Something went wrong on our side; try again.';
-    return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), known?.status ?? 500);
-  });
+  ui.onError(pageErrors(logger));
 
   ui.get('/style.css', (c) => {
     c.header('Cache-Control', 'public, max-age=3600');
