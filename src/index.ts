@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     },
     (info) => {
       server.off('error', cannotListen);
-      logger.info({ port: info.port }, `listening on ${publicUrl(config)}`);
+      logger.info({ port: info.port }, `listening on ${publicUrl({ ...config, PORT: info.port })}`);
     },
   );
   // The address is taken only now, after the database: a port in use or a host that is not this
