@@ -236,7 +236,9 @@ export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, o
       params: tokenParam,
       headers: headerParams,
       body: {
-        required: true,
+        // A POST without a body is read from its query string, as a GET is.
+        required: false,
+        description: 'The payload as JSON or form fields. Without a body, the query string is read instead, as for GET.',
         content: {
           'application/json': { schema: WebhookBody, examples },
           'application/x-www-form-urlencoded': { schema: FlatFields },

@@ -112,6 +112,8 @@ describe('OpenAPI document and reference page', () => {
       const post = doc.paths['/webhooks/{token}'].post as JsonBody;
       expect(post.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'token', in: 'path', required: true })]));
       expect(post.parameters.map((p: JsonBody) => p.name)).toEqual(expect.arrayContaining(['idempotency-key', 'webhook-id', 'webhook-timestamp', 'webhook-signature']));
+      // Optional: a POST without a body is read from its query string.
+      expect(post.requestBody.required).toBe(false);
       expect(post.requestBody.content['application/json'].schema).toEqual({ $ref: schemaRef('WebhookPayload') });
       expect(post.requestBody.content['application/json'].examples.upsert.value.contact.labels).toBe('subscriber, trialing');
       expect(post.requestBody.content['application/x-www-form-urlencoded'].schema).toEqual({ $ref: schemaRef('WebhookFields') });
