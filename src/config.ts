@@ -27,13 +27,13 @@ export const ConfigSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   /** Base URL the service is reached at, used to print webhook URLs. */
   PUBLIC_URL: z
-    .url({ protocol: /^https?$/ })
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .refine((url) => !new URL(url).username && !new URL(url).password, 'must not carry a user or password: it is printed, logged and handed out in webhook URLs')
     .refine((url) => !new URL(url).search && !new URL(url).hash, 'must be a base URL, without a query or fragment: webhook paths are appended to it')
     .transform((url) => url.replace(/\/+$/, ''))
     .optional(),
   DATABASE_URL: z
-    .url({ protocol: /^postgres(ql)?$/ })
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
     .refine(decodesUserAndPassword, 'its user and password must be percent-encoded (a % is written %25)')
     .optional(),
   DATA_DIR: z.string().min(1).default('./data'),

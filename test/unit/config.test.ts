@@ -31,6 +31,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [name]: value })).not.toThrow(/LEAKPASS/);
   });
 
+  it('says which URLs DATABASE_URL and PUBLIC_URL take', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://u@h/db' })).toThrow('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+    expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+    expect(() => loadConfig({ PUBLIC_URL: 'ftp://example.com' })).toThrow('PUBLIC_URL: must be an http:// or https:// URL');
+  });
+
   it('takes a PUBLIC_URL with a path, without its trailing slash', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://example.com/sync/' }).PUBLIC_URL).toBe('https://example.com/sync');
   });
