@@ -78,7 +78,13 @@ const clearableText = (max: number) =>
 /** Spaces around an email are dropped before it is checked, as they are around a name. */
 const trimmed = (value: unknown) => (typeof value === 'string' ? value.trim() : value);
 
-const Email = z.email({ error: 'must be an email address' }).max(320);
+/**
+ * zod's own email pattern with the letters, marks and digits of every script, not ASCII's alone:
+ * `jörg@bücher.de` is an address (RFC 6531), and CRMs hold such.
+ */
+export const EMAIL_PATTERN = /^(?:[\p{L}\p{M}\p{N}_'+-]+\.)*[\p{L}\p{M}\p{N}_'+-]*[\p{L}\p{M}\p{N}_+-]@(?:[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N}-]*\.)+[\p{L}\p{M}]{2,}$/u;
+
+const Email = z.email({ pattern: EMAIL_PATTERN, error: 'must be an email address' }).max(320);
 
 export const isEmail = (value: string) => Email.safeParse(value).success;
 

@@ -21,6 +21,16 @@ describe.each(testDatabases())('API agents on %s', (kind) => {
     expect(Number.isNaN(Date.parse(res.body.created_at))).toBe(false);
   });
 
+  it('takes an email with letters of any script, and a webhook assigns to it in any case', async () => {
+    const account = await fresh();
+    const res = await callApi(t, 'POST', '/agents', { ...as(account), body: { email: 'Jörg@Bücher.de' } });
+    expect(res.status).toBe(201);
+    expect(res.body.email).toBe('jörg@bücher.de');
+    const assigned = await postWebhook(t, { contact: { phone: '+447400123987' }, assignee: 'JÖRG@BÜCHER.DE' }, { token: account.webhookToken });
+    expect(assigned.status).toBe(200);
+    expect(assigned.body.operation).toBe('upsert_assign');
+  });
+
   it('creates an agent without a name', async () => {
     const res = await callApi(t, 'POST', '/agents', { body: { email: 'nameless@company.com' } });
     expect(res.status).toBe(201);

@@ -151,6 +151,8 @@ const cases: FieldCase[] = [
   // email, external_id
   { name: 'email: stored', send: (p) => contact(p, { email: 'ada@example.com' }), expect: (s) => expect(s?.email).toBe('ada@example.com') },
   { name: 'email: not an email is refused', send: (p) => contact(p, { email: 'not-an-email' }), status: 400, code: 'invalid_payload' },
+  { name: 'email: letters of any script are an address (RFC 6531)', send: (p) => contact(p, { email: 'jörg@bücher.de' }), expect: (s) => expect(s?.email).toBe('jörg@bücher.de') },
+  { name: 'email: a domain without a dot is refused', send: (p) => contact(p, { email: 'jörg@bücher' }), status: 400, code: 'invalid_payload' },
   { name: 'email: spaces around it are dropped, as from a name', send: (p) => contact(p, { email: ' ada@example.com\t' }), expect: (s) => expect(s?.email).toBe('ada@example.com') },
   { name: 'email: only spaces clears it, as ""', before: (p) => [contact(p, { email: 'gone@example.com' })], send: (p) => contact(p, { email: '  ' }), expect: (s) => expect(s?.email).toBeNull() },
   { name: 'email: a number is refused', send: (p) => contact(p, { email: 5 }), status: 400, code: 'invalid_payload' },

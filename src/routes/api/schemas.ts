@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { codeToStatus, type ErrorCode } from '../../http/errors.js';
+import { EMAIL_PATTERN } from '../../webhook/payload.js';
 
 export const ErrorSchema = z
   .object({
@@ -59,7 +60,7 @@ export const adminSecurity = [{ adminKey: [] }];
 export const iso = (date: Date) => date.toISOString();
 
 /** Agents are matched case-insensitively, so their emails are kept lower-cased. */
-export const AgentEmail = z.string().trim().toLowerCase().max(320).pipe(z.email({ error: 'must be an email address' }));
+export const AgentEmail = z.string().trim().toLowerCase().max(320).pipe(z.email({ pattern: EMAIL_PATTERN, error: 'must be an email address' }));
 
 /** An empty query parameter (`?limit=`, `?status=`) means one not sent, as an empty `q=` does. */
 export const emptyAsAbsent = (value: unknown) => (value === '' ? undefined : value);
