@@ -3,7 +3,7 @@ import { Refusal, type RefusalSubject } from '../sync/errors.js';
 import { describeZodError } from '../zod-issues.js';
 import { normalisePhone } from './phone.js';
 import type { StoredItem, StoredSection } from '../db/schema.js';
-import { isObject, PhoneInput, unknownKeys, WebhookPayload } from './payload.js';
+import { isObject, PhoneInput, sectionTitleTwice, unknownKeys, WebhookPayload } from './payload.js';
 
 export interface UpsertOperation {
   kind: 'upsert';
@@ -154,6 +154,11 @@ function readOperation(payload: Record<string, unknown>, region: string | null):
   operationOf(payload);
   const parsed = WebhookPayload.safeParse(payload);
   if (!parsed.success) throw invalidPayload(parsed.error);
+  const twice = sectionTitleTwice(payload);
+  if (twice !== undefined) {
+    const message = `holds the section ${JSON.stringify(twice)} twice once titles are trimmed: send it once`;
+    throw new Refusal('invalid_payload', `contact.enhanced_data ${message}`, [{ path: 'contact.enhanced_data', message }]);
+  }
   const p = parsed.data;
   const warnings = unknownKeys(payload).map(unknownKeyWarning);
 

@@ -263,6 +263,24 @@ const KNOWN_TOP = new Set(Object.keys(WebhookPayload.shape));
 const KNOWN_CONTACT = new Set(Object.keys(ContactPayload.shape));
 const KNOWN_ITEM = new Set(Object.keys(SectionItem.shape));
 
+/**
+ * A section title one object of `enhanced_data` holds twice once titles are trimmed (`"A"` and
+ * `" A"`): one would silently replace the other. Across the objects of a list, the later one wins,
+ * as documented.
+ */
+export function sectionTitleTwice(payload: Record<string, unknown>): string | undefined {
+  const data = isObject(payload.contact) ? payload.contact.enhanced_data : undefined;
+  for (const sections of Array.isArray(data) ? data : [data]) {
+    if (!isObject(sections)) continue;
+    const seen = new Set<string>();
+    for (const title of Object.keys(sections).map((key) => key.trim())) {
+      if (seen.has(title)) return title;
+      seen.add(title);
+    }
+  }
+  return undefined;
+}
+
 /** Keys nobody reads, for the response's `warnings`: they are ignored, never stored. */
 export function unknownKeys(payload: Record<string, unknown>): string[] {
   const found = Object.keys(payload).filter((key) => !KNOWN_TOP.has(key));

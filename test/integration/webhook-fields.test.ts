@@ -141,6 +141,20 @@ const cases: FieldCase[] = [
   },
   { name: 'enhanced_data: a string is refused', send: (p) => contact(p, { enhanced_data: 'nope' }), status: 400, code: 'invalid_payload' },
   {
+    // "A" and " A" are one section once trimmed: one would silently replace (or remove) the other.
+    name: 'enhanced_data: one title twice once trimmed is refused, and the section is kept',
+    before: (p) => [contact(p, { enhanced_data: { A: [{ text: 'kept' }] } })],
+    send: (p) => contact(p, { enhanced_data: { A: [{ text: 'new' }], ' A': [] } }),
+    status: 400,
+    code: 'invalid_payload',
+    expect: (s, b) => { expect(b.error).toBe('contact.enhanced_data holds the section "A" twice once titles are trimmed: send it once'); expect(s?.enhanced_data).toEqual({ A: [{ text: 'kept' }] }); },
+  },
+  {
+    name: 'enhanced_data: in a list, a later object\'s section of the same title wins, as documented',
+    send: (p) => contact(p, { enhanced_data: [{ A: [{ text: 'first' }] }, { ' A': [{ text: 'second' }] }] }),
+    expect: (s) => expect(s?.enhanced_data).toEqual({ A: [{ text: 'second' }] }),
+  },
+  {
     // Removals do not count towards the 50: a whole profile is replaced in one delivery.
     name: 'enhanced_data: 50 sections removed and 50 new ones in one delivery are applied',
     before: (p) => [contact(p, { enhanced_data: sections('Old', 50) })],
