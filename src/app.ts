@@ -64,7 +64,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   const answerError = onError(logger);
   const answerPageError = pageErrors(logger);
   // A page that fails outside its own routes (its request's deadline) is still answered as a page.
-  app.onError((error, c) => (c.req.path === '/ui' || c.req.path.startsWith('/ui/') ? answerPageError(error, c as unknown as Parameters<typeof answerPageError>[1]) : answerError(error, c)));
+  app.onError((error, c) => (isPage(c.req.path) ? answerPageError(error, c as unknown as Parameters<typeof answerPageError>[1]) : answerError(error, c)));
   app.notFound(answerUnrouted(app));
 
   const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
@@ -135,6 +135,9 @@ const answerHeaders = createMiddleware(async (c, next) => {
   c.res.headers.set('X-Content-Type-Options', 'nosniff');
   if (isWebhookOrApi(c.req.path)) c.res.headers.set('Cache-Control', 'no-store');
 });
+
+/** The web pages, whose errors are pages too. */
+const isPage = (path: string) => path === '/ui' || path.startsWith('/ui/');
 
 /** Webhooks and the API: the paths that take deliveries and carry contacts (not pages, health or metrics). */
 const isWebhookOrApi = (path: string) => path.startsWith('/webhooks') || path.startsWith('/api/');

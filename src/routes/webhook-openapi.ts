@@ -3,7 +3,7 @@ import { codeToStatus, type ErrorCode } from '../http/errors.js';
 import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
 import { ContactPayload, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
-import { ErrorSchema, retryAfter } from './api/schemas.js';
+import { ErrorSchema, RefusalWarnings, retryAfter } from './api/schemas.js';
 
 /*
  * The webhook handler reads raw bytes (size limit and signature before parsing), so it is not an
@@ -123,7 +123,7 @@ const WebhookResult = z.union([UpsertResult, DeleteResult]).openapi('WebhookResu
 
 const WebhookError = ErrorSchema.extend({
   delivery_id: z.string().optional().openapi({ description: 'For refusals recorded in the delivery log (400, 422)' }),
-  warnings: z.array(z.string()).optional().openapi({ description: 'What reading the payload noticed before refusing it, such as an unknown (misspelt) key; absent when nothing' }),
+  warnings: RefusalWarnings,
 }).openapi('WebhookError');
 
 const whenRefused: Partial<Record<number, string>> = {

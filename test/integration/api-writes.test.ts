@@ -2,8 +2,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { uniquePhone } from '../helpers/fixtures.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../helpers/process.js';
 
 /** `json` as a body whose first byte arrives at once and the rest `lateMs` later. */
 function lateBody(json: string, lateMs: number): ReadableStream<Uint8Array> {

@@ -11,6 +11,7 @@ import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
 import { serveOverHttp } from '../helpers/net.js';
+import { sleep } from '../helpers/process.js';
 
 type Line = Record<string, any>;
 
@@ -419,7 +420,7 @@ describe('a bulk upload that keeps sending', () => {
       async start(controller) {
         for (const line of lines) {
           controller.enqueue(encoder.encode(line));
-          await new Promise((resolve) => setTimeout(resolve, 100));
+          await sleep(100);
         }
         controller.close();
       },

@@ -2,8 +2,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../helpers/process.js';
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)('a statement PostgreSQL cancels', () => {
   let t: TestApp;

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, testDatabases, type JsonBody, type TestApp } from '../helpers/app.js';
 import { findContact } from '../../src/db/queries/contacts.js';
 import { addAgent, addConversations, assigneesOf, storedContact, uniquePhone } from '../helpers/fixtures.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../helpers/process.js';
 
 /** One row of SPEC §2.2: earlier deliveries, then the one under test and what must follow. */
 interface FieldCase {

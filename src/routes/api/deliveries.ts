@@ -8,7 +8,7 @@ import type { Deliverer } from '../../sync/deliver.js';
 import { logOperation } from '../../http/request.js';
 import { replayDelivery } from '../../sync/replay-delivery.js';
 import { statusOf } from '../webhooks.js';
-import { ErrorSchema, PageLimit, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
+import { ErrorSchema, PageLimit, RefusalWarnings, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
 
 const CURSOR_TEXT = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),(dlv_[0-9a-z]{1,64})$/;
 export const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
@@ -72,13 +72,11 @@ const DeliveryResult = z
   .object({ status: z.enum(['applied', 'unchanged', 'stale']), operation: z.string(), delivery_id: z.string(), warnings: z.array(z.string()) })
   .loose()
   .openapi('DeliveryResult');
-/** A refusal's warnings: what reading the payload noticed before refusing it. */
-const refusalWarnings = z.array(z.string()).optional().openapi({ description: 'What reading the payload noticed before refusing it, such as an unknown (misspelt) key; absent when nothing' });
-const DeliveryRefusal = ErrorSchema.extend({ delivery_id: z.string(), warnings: refusalWarnings }).openapi('DeliveryRefusal');
+const DeliveryRefusal = ErrorSchema.extend({ delivery_id: z.string(), warnings: RefusalWarnings }).openapi('DeliveryRefusal');
 /** A replay's 400: the payload refused again (a new delivery), or a request that was not read at all. */
 const ReplayInvalid = ErrorSchema.extend({
   delivery_id: z.string().optional().openapi({ description: 'The new delivery, when the payload was refused again' }),
-  warnings: refusalWarnings,
+  warnings: RefusalWarnings,
 }).openapi('ReplayInvalid');
 
 const listDeliveriesRoute = createRoute({

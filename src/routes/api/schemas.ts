@@ -10,6 +10,12 @@ export const ErrorSchema = z
   })
   .openapi('Error');
 
+/** A refused delivery's warnings (webhook and replay answers). */
+export const RefusalWarnings = z
+  .array(z.string())
+  .optional()
+  .openapi({ description: 'What reading the payload noticed before refusing it, such as an unknown (misspelt) key; absent when nothing' });
+
 const errorDescriptions: Record<number, string> = {
   400: 'invalid_payload: the request does not match the schema',
   401: 'unauthorized: missing or wrong bearer key',
