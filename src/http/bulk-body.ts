@@ -15,14 +15,17 @@ import { signatureVerifier } from './signature.js';
  */
 export async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
   const iterator = chunks[Symbol.asyncIterator]();
+  let started = false;
   try {
     for (;;) {
       let timer: NodeJS.Timeout | undefined;
       const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ApiError('unavailable', `the upload sent nothing for ${idleMs} ms and was cut off; the lines answered above were applied, send the rest again`)), idleMs);
+        const cutOff = `the upload sent nothing for ${idleMs} ms and was cut off`;
+        timer = setTimeout(() => reject(new ApiError('unavailable', started ? `${cutOff}; the lines answered above were applied, send the rest again` : `${cutOff} before its first line`)), idleMs);
       });
       const next = await Promise.race([iterator.next(), stalled]).finally(() => clearTimeout(timer));
       if (next.done) return;
+      started = true;
       yield next.value;
     }
   } finally {
@@ -30,6 +33,28 @@ export async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: 
     // stream itself ends (closed, or errored by a sender that went away) is of no interest now.
     iterator.return?.().catch(() => {});
   }
+}
+
+/**
+ * The body's chunks, once one holding bytes has come; a body that ends without any is refused with
+ * the same 400 as one sent with `Content-Length: 0`. Only a chunked body needs this: its emptiness
+ * shows when it ends, and the answer must not have begun by then.
+ */
+export async function nonEmpty(chunks: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array>> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let first: IteratorResult<Uint8Array>;
+  do first = await iterator.next();
+  while (!first.done && first.value.length === 0);
+  if (first.done) throw emptyBody();
+  const head = first.value;
+  return (async function* () {
+    yield head;
+    yield* { [Symbol.asyncIterator]: () => iterator };
+  })();
+}
+
+export function emptyBody(): ApiError {
+  return new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
 }
 
 export type Spooled = AsyncIterable<Uint8Array> & { cleanup?: () => Promise<void> };

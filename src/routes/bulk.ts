@@ -6,7 +6,7 @@ import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { toApiError } from '../http/on-error.js';
 import { loggable } from '../log.js';
-import { spoolVerified, withIdleLimit, type Spooled } from '../http/bulk-body.js';
+import { emptyBody, nonEmpty, spoolVerified, withIdleLimit, type Spooled } from '../http/bulk-body.js';
 import { mediaType } from '../http/request.js';
 import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
 import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
@@ -44,7 +44,7 @@ export function bulkRoutes(deps: {
     if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
     const body = c.req.raw.body;
     // @hono/node-server gives every request a body stream: an empty body shows in its length.
-    if (!body || c.req.header('content-length') === '0') throw new ApiError('invalid_payload', 'the body is empty: send one JSON payload per line');
+    if (!body || c.req.header('content-length') === '0') throw emptyBody();
     const secrets = account.signingSecrets;
     // Refused before its body is read when no token is left, or no slot; then an unsigned request
     // is charged, a signed one once its signature holds. A 503 for a full slot costs no token.
@@ -52,7 +52,7 @@ export function bulkRoutes(deps: {
     slots.take(account.id);
     let source: Spooled | undefined;
     try {
-      const sent = withIdleLimit(body as unknown as AsyncIterable<Uint8Array>, deps.idleMs);
+      const sent = await nonEmpty(withIdleLimit(body as unknown as AsyncIterable<Uint8Array>, deps.idleMs));
       if (secrets.length === 0) {
         chargeRateLimit(deps.rateLimiter, account.id);
         source = sent;

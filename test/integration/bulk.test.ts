@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import postgres from 'postgres';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -74,6 +75,26 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     const res = await bulk('');
     expect(res.status).toBe(400);
     expect(res.lines).toEqual([{ error: 'the body is empty: send one JSON payload per line', code: 'invalid_payload' }]);
+  });
+
+  it('an empty chunked body (its length unknown until it ends) is the same 400', async () => {
+    // fetch turns an empty stream into Content-Length: 0, so the request is written by hand:
+    // chunked, and ended with no chunk, as curl -T - sends an empty file.
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(`${base}/webhooks/${t.account.webhookToken}/bulk`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' },
+      });
+      req.on('response', (answer) => {
+        let text = '';
+        answer.setEncoding('utf8').on('data', (part: string) => (text += part));
+        answer.on('end', () => resolve({ status: answer.statusCode!, text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text)).toEqual({ error: 'the body is empty: send one JSON payload per line', code: 'invalid_payload' });
   });
 
   it('a line that is not UTF-8 fails alone, and nothing of it is stored', async () => {
@@ -395,6 +416,18 @@ describe('a bulk upload that stalls', () => {
     }
     expect(performance.now() - started).toBeLessThan(5000);
     const after = await send(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
+    expect(after.status).toBe(200);
+    expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+  });
+
+  it('is refused with 503 when it sends nothing at all for REQUEST_TIMEOUT_MS, and gives its slot back', async () => {
+    const silent = () => postBulk(t, new ReadableStream<Uint8Array>({ start: () => {} }));
+    const refused = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, silent));
+    for (const res of refused) {
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ error: 'the upload sent nothing for 300 ms and was cut off before its first line', code: 'unavailable' });
+    }
+    const after = await postBulk(t, `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
     expect(after.status).toBe(200);
     expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
   });
