@@ -76,6 +76,9 @@ export function docsRoutes(root: Pick<OpenAPIHono, 'getOpenAPI31Document'>) {
     }) as ApiDocument);
 
   const app = new Hono();
+  // Someone who opens the service's address: a browser is taken to the pages, anything else is
+  // told where things are.
+  app.get('/', (c) => (prefersHtml(c.req.header('accept')) ? c.redirect('/ui', 302) : c.json(INDEX)));
   app.get('/openapi.json', (c) => c.json(load()));
   app.get('/docs', async (c) => {
     page ??= (await renderPage(load())).toString();
@@ -84,6 +87,21 @@ export function docsRoutes(root: Pick<OpenAPIHono, 'getOpenAPI31Document'>) {
   });
   return app;
 }
+
+const INDEX = {
+  service: 'contact-sync',
+  webhook: 'POST /webhooks/{token} (bulk: POST /webhooks/{token}/bulk)',
+  api: '/api/v1 (Authorization: Bearer <key>)',
+  docs: '/docs',
+  openapi: '/openapi.json',
+  pages: '/ui',
+  health: '/healthz',
+  ready: '/readyz',
+  metrics: '/metrics',
+};
+
+/** A browser's Accept names text/html; curl's and most HTTP clients' is `*\/*` or JSON. */
+const prefersHtml = (accept: string | undefined) => accept !== undefined && /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept);
 
 /** Read when first needed, not at import: `package.json` sits two levels up from both src/routes and dist/routes. */
 function packageVersion(): string {

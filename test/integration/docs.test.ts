@@ -236,4 +236,25 @@ describe('OpenAPI document and reference page', () => {
       expect(page).toContain('&quot;delete_contact&quot;: &quot;+447911123456&quot;');
     });
   });
+
+  describe('the service root', () => {
+    it('sends a browser to the pages', async () => {
+      const res = await t.app.request('/', { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toBe('/ui');
+    });
+
+    it('tells anything else where things are, and each place it names answers', async () => {
+      const res = await t.app.request('/', { headers: { accept: '*/*' } });
+      expect(res.status).toBe(200);
+      const index = (await res.json()) as Record<string, string>;
+      expect(index.service).toBe('contact-sync');
+      for (const key of ['docs', 'openapi', 'health', 'ready', 'metrics']) {
+        const path = index[key]!;
+        expect((await t.app.request(path)).status, path).toBe(200);
+      }
+      expect((await t.app.request(index.pages!)).status).toBe(303);
+      expect(index.api).toMatch(/^\/api\/v1 /);
+    });
+  });
 });
