@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { describeZodError } from '../zod-issues.js';
+import type { Context } from 'hono';
+import { describeZodError, type FieldIssue } from '../zod-issues.js';
 import type { AppEnv } from './auth.js';
 import { ApiError, errorResponse } from './errors.js';
 
@@ -9,7 +10,20 @@ export function createRouter() {
     defaultHook: (result, c) => {
       if (result.success) return;
       const { message, issues } = describeZodError(result.error);
+      const repeated = result.target === 'query' ? repeatedQueryIssues(c, issues) : [];
+      if (repeated.length > 0) return errorResponse(c, new ApiError('invalid_payload', `${repeated[0]!.path} ${repeated[0]!.message}`, repeated));
       return errorResponse(c, new ApiError('invalid_payload', message, issues));
     },
+  });
+}
+
+/**
+ * A query parameter that takes one value and was given several (`?label=a&label=b`) reaches the
+ * schema as a list, which zod words as "must be a string": the sender is told what happened instead.
+ */
+function repeatedQueryIssues(c: Context, issues: FieldIssue[]): FieldIssue[] {
+  return issues.flatMap(({ path }) => {
+    const given = c.req.queries(path)?.length ?? 0;
+    return given > 1 ? [{ path, message: `is given ${given} times: give it once` }] : [];
   });
 }

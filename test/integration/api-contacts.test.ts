@@ -146,6 +146,14 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
       expect(second.body.next_cursor).toBeNull();
     });
 
+    it('says so when label is given more than once, rather than that it must be a string', async () => {
+      const res = await list('?label=vip&label=customer&label=x&q=jan');
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'label is given 3 times: give it once', code: 'invalid_payload', issues: [{ path: 'label', message: 'is given 3 times: give it once' }] });
+      const other = await list('?label=vip&q=');
+      expect(other.status).toBe(200);
+    });
+
     it('takes an empty limit= or cursor= as not sent: the first page, 50 a page', async () => {
       for (const query of ['?limit=', '?cursor=', '?limit=&cursor=']) {
         const res = await list(query);
