@@ -87,6 +87,13 @@ describe.each(testDatabases())('API agents on %s', (kind) => {
     expect(again.body.code).toBe('not_found');
   });
 
+  it('a blank email in the path is 400, not "no agent with email  in this account"', async () => {
+    const account = await fresh();
+    const blank = await callApi(t, 'DELETE', '/agents/%20%09', as(account));
+    expect(blank.status).toBe(400);
+    expect(blank.body).toEqual({ error: 'email must not be empty', code: 'invalid_payload', issues: [{ path: 'email', message: 'must not be empty' }] });
+  });
+
   it('a method a path does not take is 405 with the methods it does, and changes nothing', async () => {
     const account = await fresh();
     const put = await callApi(t, 'PUT', '/agents', { ...as(account), body: { email: 'put@company.com' } });

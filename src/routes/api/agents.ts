@@ -19,6 +19,7 @@ const EmailParam = z.object({
     .string()
     .trim()
     .toLowerCase()
+    .min(1)
     .max(320)
     .openapi({ param: { name: 'email', in: 'path' }, example: 'agent@company.com', description: 'URL-encoded; any case' }),
 });
