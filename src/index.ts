@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createApp } from './app.js';
@@ -17,6 +18,34 @@ async function main(): Promise<void> {
   );
   logger.info({ database: database.kind }, 'database ready, migrations applied');
 
+  const { app, queues, readiness } = createApp({ config, database, logger });
+  const stopPurge = startPurgeSchedule(database.db, logger, config.PURGE_INTERVAL_MS);
+  const server = serve({
+    fetch: app.fetch,
+    port: config.PORT,
+    hostname: config.HOST,
+    // Node's own limit on receiving a whole request would cut a long bulk upload; every other
+    // route is bounded by REQUEST_TIMEOUT_MS in the app, headers by Node's headersTimeout.
+    serverOptions: { requestTimeout: 0 },
+  });
+  answerClientErrors(server as Server);
+  // The address is taken only now, after the database: a port in use or a host that is not this
+  // machine's stops the start as a bad variable does, naming it.
+  let port: number;
+  try {
+    port = await listening(server as Server);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    process.stderr.write(`contact-sync failed to start: cannot listen on HOST ${config.HOST}, PORT ${config.PORT} (${code}): set HOST or PORT\n`);
+    await stopPurge();
+    await database.close();
+    process.exit(1);
+  }
+  const url = publicUrl({ ...config, PORT: port });
+  logger.info({ port }, `listening on ${url}`);
+
+  // Created once the service listens, so that a start that cannot listen creates nothing whose
+  // secrets it could not show, and the URL printed has the port really taken (PORT=0).
   const created = await ensureDefaultAccount(database.db, config.DEFAULT_REGION ?? null);
   if (created) {
     // Printed once, to stdout only: the secrets are not stored and never logged.
@@ -25,40 +54,13 @@ async function main(): Promise<void> {
         '',
         'Created the account "default". Keep these; they are shown only once:',
         `  account id:  ${created.account.id}`,
-        `  webhook URL: ${publicUrl(config)}/webhooks/${created.webhookToken}`,
+        `  webhook URL: ${url}/webhooks/${created.webhookToken}`,
         `  API key:     ${created.apiKey}`,
         '',
         '',
       ].join('\n'),
     );
   }
-
-  const { app, queues, readiness } = createApp({ config, database, logger });
-  const stopPurge = startPurgeSchedule(database.db, logger, config.PURGE_INTERVAL_MS);
-  const server = serve(
-    {
-      fetch: app.fetch,
-      port: config.PORT,
-      hostname: config.HOST,
-      // Node's own limit on receiving a whole request would cut a long bulk upload; every other
-      // route is bounded by REQUEST_TIMEOUT_MS in the app, headers by Node's headersTimeout.
-      serverOptions: { requestTimeout: 0 },
-    },
-    (info) => {
-      server.off('error', cannotListen);
-      logger.info({ port: info.port }, `listening on ${publicUrl({ ...config, PORT: info.port })}`);
-    },
-  );
-  // The address is taken only now, after the database: a port in use or a host that is not this
-  // machine's stops the start as a bad variable does, naming it. Only until it listens.
-  const cannotListen = (error: NodeJS.ErrnoException) => {
-    process.stderr.write(`contact-sync failed to start: cannot listen on HOST ${config.HOST}, PORT ${config.PORT} (${error.code ?? error.message}): set HOST or PORT\n`);
-    void stopPurge()
-      .then(() => database.close())
-      .finally(() => process.exit(1));
-  };
-  server.once('error', cannotListen);
-  answerClientErrors(server as Server);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -80,6 +82,18 @@ async function main(): Promise<void> {
   // `on`, not `once`: with the listener gone, a second signal would kill the process mid-drain.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** The port the server listens on, once it does; rejects with the error that stops it listening. */
+function listening(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const failed = (error: Error) => reject(error);
+    server.once('error', failed);
+    server.once('listening', () => {
+      server.off('error', failed);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
 }
 
 function readConfig(): Config {

@@ -60,21 +60,13 @@ export async function startService(options: StartOptions): Promise<ServiceProces
     try {
       return await launch(options, await freePort());
     } catch (error) {
+      // A start that cannot listen creates no account: the next one prints the secrets.
       if (!(error instanceof PortTaken) || attempt === 3) throw error;
-      // The secrets are printed before the port is taken, on the first start only.
-      options = { ...options, credentials: options.credentials ?? error.credentials };
     }
   }
 }
 
-class PortTaken extends Error {
-  constructor(
-    message: string,
-    readonly credentials: Credentials | undefined,
-  ) {
-    super(message);
-  }
-}
+class PortTaken extends Error {}
 
 async function launch(options: StartOptions, port: number): Promise<ServiceProcess> {
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -116,7 +108,7 @@ async function launch(options: StartOptions, port: number): Promise<ServiceProce
   for (;;) {
     if (exitStatus) {
       const message = `the service exited before it was ready (${JSON.stringify(await exited)})\n${describe()}`;
-      throw stderr.includes('(EADDRINUSE)') ? new PortTaken(message, credentials ?? parseCredentials(stdout)) : new Error(message);
+      throw stderr.includes('(EADDRINUSE)') ? new PortTaken(message) : new Error(message);
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -126,7 +118,7 @@ async function launch(options: StartOptions, port: number): Promise<ServiceProce
       async (res) => (await res.arrayBuffer(), res.status === 200),
       () => false,
     );
-    // The secrets are written before the listener opens, but the pipe may be read after /readyz answers.
+    // The secrets are written once the service listens: /readyz may answer before they are read.
     credentials ??= parseCredentials(stdout);
     if (ready && credentials) break;
     await sleep(100);

@@ -56,19 +56,46 @@ describe('loadConfig', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
     const port = (taken.address() as AddressInfo).port;
     try {
-      const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
           env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: '', DATA_DIR: 'memory://', LOG_LEVEL: 'silent' },
         });
+        let stdout = '';
         let stderr = '';
+        child.stdout.on('data', (chunk) => (stdout += chunk));
         child.stderr.on('data', (chunk) => (stderr += chunk));
-        child.on('exit', (status) => resolve({ status, stderr }));
+        child.on('exit', (status) => resolve({ status, stdout, stderr }));
       });
       expect(run.status).toBe(1);
       expect(run.stderr).toContain(`cannot listen on HOST 127.0.0.1, PORT ${port} (EADDRINUSE): set HOST or PORT`);
       expect(run.stderr).not.toContain('    at ');
+      // No account was made whose secrets this start could not have kept.
+      expect(run.stdout).not.toContain('Created the account');
     } finally {
       taken.close();
+    }
+  }, 30_000);
+
+  it('with PORT=0 prints the webhook URL on the port it really took, and that URL takes deliveries', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PUBLIC_URL: '', DATABASE_URL: '', DATA_DIR: 'memory://', LOG_LEVEL: 'silent' },
+    });
+    try {
+      let stdout = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk) => {
+          stdout += chunk;
+          const found = /webhook URL: (\S+)/.exec(stdout);
+          if (found) resolve(found[1]!);
+        });
+        child.on('exit', () => reject(new Error(`exited before printing a webhook URL: ${stdout}`)));
+      });
+      expect(url).toMatch(/^http:\/\/localhost:[1-9]\d*\/webhooks\/whk_/);
+      const res = await fetch(url.replace('localhost', '127.0.0.1'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"contact":{"phone":"+447911123456"}}' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'applied' });
+    } finally {
+      child.kill('SIGKILL');
     }
   }, 30_000);
 
