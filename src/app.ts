@@ -75,6 +75,8 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.route('/api/v1', apiRoutes({ config, db, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES, maxBulkBytes: config.MAX_BULK_BYTES });
   app.route('/', docsRoutes(app));
+  // `/ui/`, as a visitor may type it: the pages' own `/` answers `/ui` only, being mounted there.
+  app.get('/ui/', (c) => c.redirect('/ui/contacts', 303));
   app.route('/ui', uiRoutes({ config, db, deliverer, rateLimiter, logger }));
 
   return { app, queues, committer, readiness, metrics };

@@ -161,7 +161,9 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
     const accountId = c.get('account').id;
     const requested = c.req.query('status') ?? '';
     const status = (DELIVERY_STATUSES as readonly string[]).includes(requested) ? (requested as DeliveryStatus) : undefined;
-    const cursor = optional(DeliveryCursor, c.req.query('cursor'));
+    if (requested && !status) return message(c, 400, 'Not a status', `Deliveries can be shown by status ${DELIVERY_STATUSES.join(', ')}, or all of them.`);
+    const sentCursor = c.req.query('cursor');
+    const cursor = optional(DeliveryCursor, sentCursor);
     if (cursor === INVALID) return message(c, 400, 'Not a page', 'This page link is not one these pages gave out; start again from the first page.');
     const [{ items, more }, flash] = await Promise.all([
       listDeliveries(db, accountId, { status, limit: PAGE_SIZE, after: cursor }),
@@ -174,6 +176,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
       DeliveriesPage({
         csrfToken: c.get('csrfToken'),
         status: status ?? '',
+        cursor: cursor === undefined ? undefined : sentCursor,
         items,
         now: new Date(),
         flash,
@@ -187,17 +190,18 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
     const id = c.req.param('id').slice(0, 100);
     chargeRateLimit(rateLimiter, c.get('account').id);
     const result = await replayDelivery(db, deliverer, c.get('account'), id, c.get('deadline'));
-    // Back to the list as it was filtered.
-    const sent = (await readForm(c)).status;
-    const status = typeof sent === 'string' && (DELIVERY_STATUSES as readonly string[]).includes(sent) ? sent : undefined;
+    // Back to the list as it was filtered, on the page the replay was sent from.
+    const form = await readForm(c);
+    const status = typeof form.status === 'string' && (DELIVERY_STATUSES as readonly string[]).includes(form.status) ? form.status : undefined;
+    const cursor = typeof form.cursor === 'string' && optional(DeliveryCursor, form.cursor) !== INVALID ? form.cursor : undefined;
     switch (result.kind) {
       case 'not_found':
         return message(c, 404, 'No such delivery', 'There is no delivery with this id in this account.');
       case 'payload_gone':
-        return c.redirect(pageHref('/ui/deliveries', { status, replay: 'gone' }), 303);
+        return c.redirect(pageHref('/ui/deliveries', { status, cursor, replay: 'gone' }), 303);
       case 'delivered':
         logOperation(c, result.outcome);
-        return c.redirect(pageHref('/ui/deliveries', { status, replayed: result.outcome.body.delivery_id }), 303);
+        return c.redirect(pageHref('/ui/deliveries', { status, cursor, replayed: result.outcome.body.delivery_id }), 303);
     }
   });
 

@@ -14,8 +14,10 @@ export function safeHref(link: string | null | undefined): string | undefined {
   return ALLOWED_PROTOCOLS.has(new URL(normalised).protocol) ? normalised : undefined;
 }
 
+/** An http(s) link, as `safeHref` gives: not mailto or tel. */
+export const isWebLink = (href: string) => /^https?:/i.test(href);
+
 /** What a link is shown as beside its item: the host for web links, the address for mailto and tel. */
 export function linkLabel(href: string): string {
-  const url = new URL(href);
-  return url.protocol === 'http:' || url.protocol === 'https:' ? url.host : href.slice(href.indexOf(':') + 1);
+  return isWebLink(href) ? new URL(href).host : href.slice(href.indexOf(':') + 1);
 }

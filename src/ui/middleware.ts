@@ -85,10 +85,16 @@ function refererPath(c: Context): string | undefined {
   return url.origin === new URL(c.req.url).origin ? url.pathname + url.search : undefined;
 }
 
-/** `value` when it is a path to one of these pages (never elsewhere, never the login form), else undefined. */
+/**
+ * `value` when it is a path to one of these pages (never elsewhere, never the login form), else
+ * undefined. Judged as the browser will resolve it: `/ui/../..//evil.com` leads to `//evil.com`.
+ */
 export function pagePath(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.length > 2000 || !/^\/ui(\/|\?|$)/.test(value) || value.startsWith('/ui/login')) return undefined;
-  return /^[\x21-\x7e]*$/.test(value) ? value : undefined;
+  if (typeof value !== 'string' || value.length > 2000 || !/^\/ui(\/|\?|$)/.test(value) || !/^[\x21-\x7e]*$/.test(value)) return undefined;
+  const base = 'http://page.invalid';
+  const url = new URL(value, base);
+  const path = url.pathname + url.search;
+  return url.origin === base && /^\/ui(\/|\?|$)/.test(path) && !/^\/ui\/login(\/|\?|$)/i.test(path) && !path.startsWith('//') ? path : undefined;
 }
 
 /** The form a page posted; a body that cannot be read as one (a broken multipart body) is refused with 400. */

@@ -66,7 +66,8 @@ td code { word-break: break-all; }
 .facts { display: grid; grid-template-columns: fit-content(40%) minmax(0, 1fr); gap: .3rem 1.25rem; margin: 0; }
 .facts dt { color: var(--muted); overflow-wrap: anywhere; }
 .facts dd { margin: 0; overflow-wrap: anywhere; }
-.blocks { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(18rem, 100%), 1fr)); gap: 1rem; }
+/* Each card as tall as its own items: one long section does not stretch its row's others. */
+.blocks { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(18rem, 100%), 1fr)); gap: 1rem; align-items: start; }
 .items { list-style: none; margin: 0; padding: 0; }
 .items li { padding: .45rem 0; border-top: 1px solid var(--line); overflow-wrap: anywhere; }
 .items li:first-child { border-top: none; padding-top: 0; }

@@ -150,6 +150,7 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
     }
     expect(await page.locator('.chip').allTextContents()).toEqual(['subscriber', 'trialing', 'VIP']);
     expect(await page.locator('table').getByText('ana@company.com').isVisible()).toBe(true);
+    expect(await page.locator('table').getByText('Billing', { exact: true }).isVisible()).toBe(true);
 
     const link = page.getByRole('link', { name: 'INV-2812381_456' });
     expect(await link.getAttribute('href')).toBe('https://www.google.com');
@@ -164,6 +165,19 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
 
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  });
+
+  it('sizes each section card to its own items: a long one does not stretch the short one beside it', async () => {
+    const phone = uniquePhone();
+    const items = (n: number) => Array.from({ length: n }, (_, i) => ({ text: `Item ${i}`, description: 'two lines, with its description' }));
+    expect((await webhook({ contact: { phone, name: 'Sections', enhanced_data: { Long: items(12), Short: items(1) } } })).status).toBe(200);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${base}/ui/contacts/${encodeURIComponent(phone)}`);
+    const card = (title: string) => page.locator('section.card', { has: page.getByRole('heading', { level: 3, name: title }) }).boundingBox();
+    const [long, short] = [(await card('Long'))!, (await card('Short'))!];
+    // Side by side, in one row of the grid.
+    expect(short.y).toBe(long.y);
+    expect(short.height).toBeLessThan(long.height / 4);
   });
 
   it('highlights a refused delivery with its error, and replays it from the button once the cause is fixed', async () => {

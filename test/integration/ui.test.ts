@@ -156,7 +156,7 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       },
     );
 
-    it.each(['https://evil.example/', '//evil.example/ui/', '/\\evil.example', '/api/v1/account', '/uix', 'javascript:alert(1)'])('never leads anywhere but a page: next=%s goes to the contacts', async (next) => {
+    it.each(['https://evil.example/', '//evil.example/ui/', '/\\evil.example', '/api/v1/account', '/uix', 'javascript:alert(1)', '/ui/../..//evil.example', '/ui/..//evil.example/ui', '/ui/../api/v1/account', '/ui/./login'])('never leads anywhere but a page: next=%s goes to the contacts', async (next) => {
       const form = await visitor.request(`/ui/login?${new URLSearchParams({ next })}`);
       expect(form.html).not.toContain('name="next"');
       const login = await visitor.post('/ui/login', { _csrf: csrfOf(form.html), api_key: account.apiKey, next });
@@ -282,6 +282,15 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
   });
 
   describe('contacts', () => {
+    it('/ui/ with its slash leads to the pages as /ui does', async () => {
+      await signedIn();
+      for (const path of ['/ui', '/ui/']) {
+        const res = await visitor.request(path);
+        expect(res.status, path).toBe(303);
+        expect(res.headers.get('location'), path).toBe('/ui/contacts');
+      }
+    });
+
     it('lists, searches by name, phone, email and external id, and filters by label', async () => {
       const [a, b] = [uniquePhone(), uniquePhone()];
       await webhook({ contact: { phone: a, name: 'Ann Archer', email: 'ann@example.com', external_id: 'crm-1', labels: 'VIP, trial' } });
@@ -327,7 +336,7 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
     it('shows the profile: details, labels as chips, sections with their items, attributes, conversations with their assignee', async () => {
       const phone = uniquePhone();
       await callApi(t, 'POST', '/agents', { key: account.apiKey, body: { email: 'agent@company.com', name: 'Agent' } });
-      await callApi(t, 'POST', '/conversations', { key: account.apiKey, body: { phone } });
+      await callApi(t, 'POST', '/conversations', { key: account.apiKey, body: { phone, subject: 'Billing question' } });
       await webhook({
         contact: {
           phone,
@@ -347,13 +356,14 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       const res = await visitor.request(`/ui/contacts/${encodeURIComponent(phone)}`);
       expect(res.status).toBe(200);
       expect(res.headers.get('cache-control')).toBe('no-store');
-      for (const text of ['John Smith', phone, 'john@example.com', 'crm-42', 'Outstanding payments', 'INV-2812381_456', 'Since 13 Aug 2024', 'Orders', 'A-1', 'A-2', 'agent@company.com']) {
+      for (const text of ['John Smith', phone, 'john@example.com', 'crm-42', 'Outstanding payments', 'INV-2812381_456', 'Since 13 Aug 2024', 'Orders', 'A-1', 'A-2', 'agent@company.com', 'Billing question']) {
         expect(res.html).toContain(text);
       }
       expect(res.html).toContain('<a class="chip" href="/ui/contacts?label=subscriber">subscriber</a>');
       expect(res.html).toMatch(/<dt>plan<\/dt><dd>gold<\/dd><dt>seats<\/dt><dd>3<\/dd>/);
       expect(res.html).toContain('<a class="text" href="https://www.google.com" target="_blank" rel="noopener noreferrer">INV-2812381_456</a>');
-      expect(res.html).toContain('<a class="text" href="mailto:orders@example.com" target="_blank" rel="noopener noreferrer">A-2</a>');
+      // A mailto or tel link hands over to another app: a new tab for it would stay behind empty.
+      expect(res.html).toContain('<a class="text" href="mailto:orders@example.com" rel="noopener noreferrer">A-2</a>');
       // Any accepted form of the phone finds the contact.
       expect((await visitor.request(`/ui/contacts/${encodeURIComponent(`0${phone.slice(3)}`)}`)).status).toBe(200);
       expect((await visitor.request('/ui/contacts/%2B447400999999')).status).toBe(404);
@@ -452,6 +462,18 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       // Only the refused one can be replayed.
       expect(html.match(/\/replay"/g)).toHaveLength(1);
       expect((await visitor.request('/ui/deliveries?status=applied')).html).not.toContain(refused.body.delivery_id);
+      // What Replay does is said beside the buttons, and only where there is one.
+      const replayNote = 'Replay applies a refused delivery&#39;s kept payload now, as a new delivery';
+      expect(html).toContain(replayNote);
+      expect((await visitor.request('/ui/deliveries?status=applied')).html).not.toContain(replayNote);
+    });
+
+    it('answers a status it does not know with a 400 page naming the statuses, as the API does', async () => {
+      await signedIn();
+      const res = await visitor.request('/ui/deliveries?status=failed');
+      expect(res.status).toBe(400);
+      expect(res.html).toContain('Deliveries can be shown by status applied, unchanged, stale, refused, or all of them.');
+      expect((await visitor.request('/ui/deliveries?status=')).status).toBe(200);
     });
 
     it('replays a refused delivery through the form, after the cause is fixed, and says what happened', async () => {
@@ -476,6 +498,15 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect(filtered.html).toContain(`aria-label="Replay ${refusedAgain.html.match(/Replayed as <code>(dlv_[0-9a-z]+)/)![1]}"`);
       const fromFiltered = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token, status: 'refused' });
       expect(fromFiltered.headers.get('location')).toMatch(/^\/ui\/deliveries\?status=refused&replayed=dlv_[0-9a-z]+$/);
+      // From a later page, that page again; a cursor these pages never gave out is dropped.
+      const cursor = (await callApi(t, 'GET', '/deliveries?status=refused&limit=1', { key: account.apiKey })).body.next_cursor as string;
+      const laterPage = await visitor.request(`/ui/deliveries?status=refused&cursor=${encodeURIComponent(cursor)}`);
+      expect(laterPage.status).toBe(200);
+      expect(laterPage.html).toContain(`<input type="hidden" name="cursor" value="${cursor}"/>`);
+      const fromLater = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token, status: 'refused', cursor });
+      expect(new URL(fromLater.headers.get('location')!, ORIGIN).searchParams.get('cursor')).toBe(cursor);
+      const madeUp = await visitor.post(`/ui/deliveries/${refused.body.delivery_id}/replay`, { _csrf: token, status: 'refused', cursor: 'made-up' });
+      expect(madeUp.headers.get('location')).toMatch(/^\/ui\/deliveries\?status=refused&replayed=dlv_[0-9a-z]+$/);
       const page = await visitor.request(res.headers.get('location')!);
       const newId = new URL(res.headers.get('location')!, ORIGIN).searchParams.get('replayed')!;
       expect(page.html).toContain(`Replayed as <code>${newId}</code>: <strong>applied</strong>`);

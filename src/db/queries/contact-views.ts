@@ -14,6 +14,7 @@ export interface ContactWithLabels {
 export interface ConversationSummary {
   id: string;
   status: 'open' | 'closed';
+  subject: string | null;
   /** The assigned agent's email. */
   assignee: string | null;
 }
@@ -108,7 +109,7 @@ async function labelNamesByContact(db: Db, contactIds: number[]): Promise<Map<nu
 
 async function conversationsOf(db: Db, accountId: string, contactId: number): Promise<ConversationSummary[]> {
   return db
-    .select({ id: conversations.id, status: conversations.status, assignee: agents.email })
+    .select({ id: conversations.id, status: conversations.status, subject: conversations.subject, assignee: agents.email })
     .from(conversations)
     .leftJoin(agents, eq(agents.id, conversations.assigneeId))
     .where(and(eq(conversations.accountId, accountId), eq(conversations.contactId, contactId)))

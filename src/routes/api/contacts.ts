@@ -123,6 +123,6 @@ export function contactRoutes(deps: { db: Db }) {
       const phone = normalisePhone(c.req.valid('param').phone, account.defaultRegion);
       const view = phone ? await findContactView(deps.db, account.id, phone) : undefined;
       if (!view) throw new ApiError('not_found', 'no contact with this phone in this account');
-      return c.json({ ...contactJson(view), conversations: view.conversations }, 200);
+      return c.json({ ...contactJson(view), conversations: view.conversations.map(({ id, status, assignee }) => ({ id, status, assignee })) }, 200);
     });
 }

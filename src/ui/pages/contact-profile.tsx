@@ -1,7 +1,7 @@
 import type { ContactView } from '../../db/queries/contact-views.js';
 import type { StoredItem, StoredSection } from '../../db/schema.js';
 import { Chips, Layout, Time } from '../layout.js';
-import { linkLabel, safeHref } from '../links.js';
+import { isWebLink, linkLabel, safeHref } from '../links.js';
 
 export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; view: ContactView }) {
   const { contact, labels, conversations } = view;
@@ -72,6 +72,7 @@ export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; vie
           <thead>
             <tr>
               <th>Conversation</th>
+              <th>Subject</th>
               <th>Status</th>
               <th>Assignee</th>
             </tr>
@@ -82,6 +83,7 @@ export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; vie
                 <td data-label="Conversation">
                   <code>{conversation.id}</code>
                 </td>
+                <td data-label="Subject" class="sent">{conversation.subject ?? <span class="muted">—</span>}</td>
                 <td data-label="Status">{conversation.status}</td>
                 <td data-label="Assignee" class="sent">{conversation.assignee ?? <span class="muted">unassigned</span>}</td>
               </tr>
@@ -104,13 +106,16 @@ const SectionBlock = ({ section }: { section: StoredSection }) => (
   </section>
 );
 
-/** The item's text is the link, opening in a new tab; a link that is not http(s), mailto or tel stays text. */
+/**
+ * The item's text is the link; a link that is not http(s), mailto or tel stays text. Web links open
+ * in a new tab; mailto and tel hand over to another app, and a new tab would stay behind empty.
+ */
 function SectionItem({ item }: { item: StoredItem }) {
   const href = safeHref(item.link);
   return (
     <li>
       {href ? (
-        <a class="text" href={href} target="_blank" rel="noopener noreferrer">
+        <a class="text" href={href} target={isWebLink(href) ? '_blank' : undefined} rel="noopener noreferrer">
           {item.text}
         </a>
       ) : (

@@ -9,6 +9,8 @@ export type ReplayFlash = { kind: 'replayed'; id: string; status: string; errorC
 export interface DeliveriesPageProps {
   csrfToken: string;
   status: string;
+  /** The page's cursor, as sent: the page shown after a replay is this one again. */
+  cursor?: string;
   items: DeliverySummary[];
   now: Date;
   flash?: ReplayFlash;
@@ -16,7 +18,7 @@ export interface DeliveriesPageProps {
   firstHref?: string;
 }
 
-export function DeliveriesPage({ csrfToken, status, items, now, flash, nextHref, firstHref }: DeliveriesPageProps) {
+export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, nextHref, firstHref }: DeliveriesPageProps) {
   return (
     <Layout title="Deliveries" csrfToken={csrfToken} current="deliveries">
       <h1>Deliveries</h1>
@@ -57,20 +59,26 @@ export function DeliveriesPage({ csrfToken, status, items, now, flash, nextHref,
           </thead>
           <tbody>
             {items.map((row) => (
-              <DeliveryRow row={row} now={now} csrfToken={csrfToken} status={status} />
+              <DeliveryRow row={row} now={now} csrfToken={csrfToken} status={status} cursor={cursor} />
             ))}
           </tbody>
         </table>
+      )}
+      {items.some((row) => replayable(row, now)) && (
+        <p class="muted">
+          Replay applies a refused delivery's kept payload now, as a new delivery: what it sets replaces what deliveries received since then set.
+        </p>
       )}
       <Pager nextHref={nextHref} firstHref={firstHref} />
     </Layout>
   );
 }
 
-/** `status`: the list's filter, which the page shown after a replay keeps. */
-function DeliveryRow({ row, now, csrfToken, status }: { row: DeliverySummary; now: Date; csrfToken: string; status: string }) {
+const replayable = (row: DeliverySummary, now: Date) => row.status === 'refused' && payloadKept(row, now);
+
+/** `status` and `cursor`: the list's filter and page, which the page shown after a replay keeps. */
+function DeliveryRow({ row, now, csrfToken, status, cursor }: { row: DeliverySummary; now: Date; csrfToken: string; status: string; cursor?: string }) {
   const refused = row.status === 'refused';
-  const replayable = refused && payloadKept(row, now);
   return (
     <tr class={refused ? 'refused' : undefined} id={row.id}>
       <td data-label="Received">
@@ -95,10 +103,11 @@ function DeliveryRow({ row, now, csrfToken, status }: { row: DeliverySummary; no
       </td>
       <td data-label="Duration (ms)">{row.durationMs}</td>
       <td>
-        {replayable && (
+        {replayable(row, now) && (
           <form method="post" action={`/ui/deliveries/${encodeURIComponent(row.id)}/replay`} class="inline">
             <CsrfField token={csrfToken} />
             {status && <input type="hidden" name="status" value={status} />}
+            {cursor && <input type="hidden" name="cursor" value={cursor} />}
             <button type="submit" class="secondary" aria-label={`Replay ${row.id}`}>
               Replay
             </button>
