@@ -9,23 +9,31 @@ import { signedHeaders } from './request.js';
 import { signatureVerifier } from './signature.js';
 
 /**
- * The body's chunks, failing with `unavailable` when none comes for `idleMs`: the request timeout
- * does not apply to a bulk upload, which may rightly take long, but a sender that has gone quiet
- * must not hold one of the MAX_BULK_REQUESTS slots for ever.
+ * An upload that sent nothing for `idleMs`. As thrown, it is the answer for one cut off before any
+ * of it was applied (while it was spooled, or before its first byte); once results have streamed,
+ * the bulk route says instead that the lines answered were applied.
+ */
+export class UploadStalled extends ApiError {
+  constructor(readonly idleMs: number) {
+    super('unavailable', `the upload sent nothing for ${idleMs} ms and was cut off; nothing of it was applied, send it again`, undefined, 1);
+  }
+}
+
+/**
+ * The body's chunks, failing with `UploadStalled` when none comes for `idleMs`: the request
+ * timeout does not apply to a bulk upload, which may rightly take long, but a sender that has gone
+ * quiet must not hold one of the MAX_BULK_REQUESTS slots for ever.
  */
 export async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
   const iterator = chunks[Symbol.asyncIterator]();
-  let started = false;
   try {
     for (;;) {
       let timer: NodeJS.Timeout | undefined;
       const stalled = new Promise<never>((_, reject) => {
-        const cutOff = `the upload sent nothing for ${idleMs} ms and was cut off`;
-        timer = setTimeout(() => reject(new ApiError('unavailable', started ? `${cutOff}; the lines answered above were applied, send the rest again` : `${cutOff} before its first line`)), idleMs);
+        timer = setTimeout(() => reject(new UploadStalled(idleMs)), idleMs);
       });
       const next = await Promise.race([iterator.next(), stalled]).finally(() => clearTimeout(timer));
       if (next.done) return;
-      started = true;
       yield next.value;
     }
   } finally {

@@ -1,19 +1,22 @@
+import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { stream } from 'hono/streaming';
+import type { StreamingApi } from 'hono/utils/stream';
 import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { toApiError } from '../http/on-error.js';
 import { loggable } from '../log.js';
-import { emptyBody, nonEmpty, spoolVerified, withIdleLimit, type Spooled } from '../http/bulk-body.js';
+import { emptyBody, nonEmpty, spoolVerified, UploadStalled, withIdleLimit, type Spooled } from '../http/bulk-body.js';
 import { mediaType } from '../http/request.js';
 import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
 import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { readNdjsonLines } from '../webhook/ndjson.js';
 
-const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'application/json-lines']);
+/** NDJSON by the names tools send it under: none is registered, x-ndjson is the most common. */
+const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines']);
 /**
  * Bulk requests applied at once by this process. Each holds up to 4,000 unanswered lines (16 MiB)
  * in memory; beyond this many, a new one gets 503 + Retry-After rather than more memory.
@@ -68,7 +71,11 @@ export function bulkRoutes(deps: {
 
     c.header('Content-Type', 'application/x-ndjson');
     const started = performance.now();
+    // A reader that takes none of the answer for as long as a sender may send nothing is cut off
+    // too: it would otherwise hold its slot for as long as it keeps the connection open.
+    const cutOff = () => (c.env as Partial<HttpBindings> | undefined)?.outgoing?.destroy();
     return stream(c, async (out) => {
+      const write = (text: string) => writeWithin(out, text, deps.idleMs, cutOff);
       const summary: BulkSummary = { lines: 0, applied: 0, unchanged: 0, stale: 0, failed: 0 };
       try {
         for await (const results of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes)) {
@@ -77,23 +84,47 @@ export function bulkRoutes(deps: {
             summarise(summary, result);
             chunk += `${JSON.stringify(resultLine(result, deps.logger, c.get('requestId')))}\n`;
           }
-          await out.write(chunk);
+          await write(chunk);
         }
       } finally {
         slots.release(account.id);
         await source.cleanup?.();
       }
-      await out.write(`${JSON.stringify({ summary })}\n`);
+      await write(`${JSON.stringify({ summary })}\n`);
       // The request's own log line was written when its answer began; this one says how it ended.
       deps.logger.info({ requestId: c.get('requestId'), ...summary, durationMs: Math.round(performance.now() - started) }, 'bulk request finished');
     }, async (error, out) => {
+      if (error instanceof AnswerNotRead) {
+        deps.logger.warn({ requestId: c.get('requestId'), idleMs: deps.idleMs }, 'bulk answer not read: connection cut off');
+        return;
+      }
       // Reading the upload failed part-way, most often because the sender went away. The lines
       // answered above were applied; an error line takes the summary's place.
       deps.logger.warn({ error: loggable(error), requestId: c.get('requestId') }, 'bulk upload broke off');
-      await out.write(`${JSON.stringify((error instanceof ApiError ? error : internalError()).body())}\n`);
+      const answer =
+        error instanceof UploadStalled
+          ? new ApiError('unavailable', `the upload sent nothing for ${error.idleMs} ms and was cut off; the lines answered above were applied, send the rest again`)
+          : error instanceof ApiError
+            ? error
+            : internalError();
+      await writeWithin(out, `${JSON.stringify(answer.body())}\n`, deps.idleMs, cutOff).catch(() => {});
     });
   });
   return app;
+}
+
+class AnswerNotRead extends Error {}
+
+/** Writes to the answer, or cuts the connection off when the reader takes none of it for `ms`. */
+async function writeWithin(out: StreamingApi, text: string, ms: number, cutOff: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const written = await Promise.race([out.write(text).then(() => true), stalled]).finally(() => clearTimeout(timer));
+  if (written) return;
+  // Cancels the stream, which settles the write still waiting, and closes the socket.
+  out.abort();
+  cutOff();
+  throw new AnswerNotRead(`the answer was not read for ${ms} ms`);
 }
 
 /** Bulk requests being applied: MAX_BULK_REQUESTS in all, MAX_BULK_REQUESTS_PER_ACCOUNT of one account. */

@@ -143,7 +143,7 @@ const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => (
   400: 'empty body',
   401: whenRefused[401],
   413: `a signed body over MAX_BULK_BYTES (${maxBulkBytes} bytes here), which is spooled to be verified before anything is applied`,
-  415: 'a content type other than application/x-ndjson (or application/jsonl)',
+  415: 'a content type other than application/x-ndjson (or application/ndjson, application/jsonl, application/json-lines, application/x-jsonlines)',
   429: whenRefused[429],
   500: whenRefused[500],
   503: "4 bulk requests (2 of the account's) are already being applied, draining for shutdown, or database unreachable; retry after Retry-After",

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import postgres from 'postgres';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -9,7 +10,7 @@ import { createAccount } from '../../src/db/queries/accounts.js';
 import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT } from '../../src/routes/bulk.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
-import { callApi, createTestApp, testDatabases, type TestApp } from '../helpers/app.js';
+import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
 import { serveOverHttp } from '../helpers/net.js';
 import { sleep } from '../helpers/process.js';
@@ -158,6 +159,12 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     const res = await bulk(body);
     expect(res.lines).toHaveLength(51);
     expect(res.lines.at(-1)?.summary.applied).toBe(50);
+  });
+
+  it.each(['application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines', 'Application/X-NDJSON; charset=utf-8'])('takes the lines sent as %s', async (type) => {
+    const res = await bulk(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`, { 'content-type': type });
+    expect(res.status).toBe(200);
+    expect(res.lines.at(-1)).toEqual({ summary: { lines: 1, applied: 1, unchanged: 0, stale: 0, failed: 0 } });
   });
 
   it.each([
@@ -425,12 +432,95 @@ describe('a bulk upload that stalls', () => {
     const refused = await Promise.all(Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, silent));
     for (const res of refused) {
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ error: 'the upload sent nothing for 300 ms and was cut off before its first line', code: 'unavailable' });
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(await res.json()).toEqual({ error: 'the upload sent nothing for 300 ms and was cut off; nothing of it was applied, send it again', code: 'unavailable' });
     }
     const after = await postBulk(t, `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
     expect(after.status).toBe(200);
     expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
   });
+});
+
+describe('a signed bulk upload that stalls while it is spooled', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { REQUEST_TIMEOUT_MS: '300' });
+  });
+  afterAll(() => t.close());
+
+  it('is refused with 503 + Retry-After saying that nothing of it was applied, as nothing was', async () => {
+    const account = await t.newAccount();
+    const { secret } = (await callApi(t, 'POST', '/account/signing-secrets', { key: account.apiKey })).body as { secret: string };
+    const phone = uniquePhone();
+    const line = new TextEncoder().encode(`${JSON.stringify({ contact: { phone } })}\n`);
+    const [id, timestamp] = ['msg_stalled', String(Math.floor(Date.now() / 1000))];
+    const headers = { 'content-type': 'application/x-ndjson', 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${sign(secret, id, timestamp, line)}` };
+    // One line, then nothing: the body never ends, so its signature is never checked.
+    const body = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(line) });
+    const res = await t.app.request(`/webhooks/${account.webhookToken}/bulk`, { method: 'POST', headers, body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toEqual({ error: 'the upload sent nothing for 300 ms and was cut off; nothing of it was applied, send it again', code: 'unavailable' });
+    expect((await callApi(t, 'GET', `/contacts/${encodeURIComponent(phone)}`, { key: account.apiKey })).status).toBe(404);
+  });
+});
+
+describe('a bulk answer that is not read', () => {
+  let t: TestApp;
+  let server: Awaited<ReturnType<typeof serveOverHttp>>;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { REQUEST_TIMEOUT_MS: '300' });
+    server = await serveOverHttp(t.app);
+  });
+  afterAll(async () => {
+    await server.close();
+    await t.close();
+  });
+
+  it('is cut off once the reader takes none of it for REQUEST_TIMEOUT_MS, and its slot is freed', async () => {
+    // Every answer line carries the contact, 100 items of 1.5 KB: 200 lines answer 30 MB, more than
+    // the sockets' buffers hold.
+    const phone = uniquePhone();
+    const items = Array.from({ length: 100 }, (_, i) => ({ text: `${i}`.padEnd(500, 'x'), description: 'd'.repeat(1000) }));
+    expect((await postWebhook(t, { contact: { phone, enhanced_data: { Big: items } } })).status).toBe(200);
+    const piece = `${JSON.stringify({ contact: { phone } })}\n`.repeat(20);
+    const pieces = 10;
+    const { port } = new URL(server.base);
+    // Both of the account's slots, taken by senders that never read a byte of the answer. The
+    // lines come in pieces, a tenth of a second apart, so that their answers are written in as
+    // many pieces, each waiting for the reader once the sockets' buffers are full.
+    const sockets = Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, () => {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.pause();
+      socket.write(`POST /webhooks/${t.account.webhookToken}/bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${Buffer.byteLength(piece) * pieces}\r\n\r\n`);
+      return socket;
+    });
+    for (let i = 0; i < pieces; i++) {
+      for (const socket of sockets) socket.write(piece);
+      await sleep(100);
+    }
+    try {
+      // Once the service has cut them off, a third request of the account finds a slot free.
+      const started = performance.now();
+      const third = async () => {
+        for (;;) {
+          const res = await fetch(`${server.base}/webhooks/${t.account.webhookToken}/bulk`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-ndjson' },
+            body: `${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`,
+          });
+          if (res.status !== 503 || performance.now() - started > 10_000) return res;
+          await res.arrayBuffer();
+          await sleep(100);
+        }
+      };
+      const after = await third();
+      expect(after.status).toBe(200);
+      expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  }, 30_000);
 });
 
 describe('a bulk upload that keeps sending', () => {
