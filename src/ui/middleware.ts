@@ -94,7 +94,7 @@ export function pagePath(value: unknown): string | undefined {
   const base = 'http://page.invalid';
   const url = new URL(value, base);
   const path = url.pathname + url.search;
-  return url.origin === base && /^\/ui(\/|\?|$)/.test(path) && !/^\/ui\/login(\/|\?|$)/i.test(path) && !path.startsWith('//') ? path : undefined;
+  return url.origin === base && /^\/ui(\/|\?|$)/.test(path) && !/^\/ui\/login(\/|\?|$)/i.test(path) ? path : undefined;
 }
 
 /** The form a page posted; a body that cannot be read as one (a broken multipart body) is refused with 400. */
