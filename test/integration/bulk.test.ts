@@ -491,6 +491,8 @@ describe('a bulk answer that is not read', () => {
     // many pieces, each waiting for the reader once the sockets' buffers are full.
     const sockets = Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, () => {
       const socket = connect(Number(port), '127.0.0.1');
+      // The service may cut it off while pieces are still being written here: a reset, as expected.
+      socket.on('error', () => {});
       socket.pause();
       socket.write(`POST /webhooks/${t.account.webhookToken}/bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${Buffer.byteLength(piece) * pieces}\r\n\r\n`);
       return socket;
