@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -31,9 +32,8 @@ async function main(): Promise<void> {
   answerClientErrors(server as Server);
   // The address is taken only now, after the database: a port in use or a host that is not this
   // machine's stops the start as a bad variable does, naming it.
-  let port: number;
   try {
-    port = await listening(server as Server);
+    await once(server, 'listening');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     process.stderr.write(`contact-sync failed to start: cannot listen on HOST ${config.HOST}, PORT ${config.PORT} (${code}): set HOST or PORT\n`);
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     await database.close();
     process.exit(1);
   }
+  const { port } = server.address() as AddressInfo;
   const url = publicUrl({ ...config, PORT: port });
   logger.info({ port }, `listening on ${url}`);
 
@@ -82,18 +83,6 @@ async function main(): Promise<void> {
   // `on`, not `once`: with the listener gone, a second signal would kill the process mid-drain.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-}
-
-/** The port the server listens on, once it does; rejects with the error that stops it listening. */
-function listening(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const failed = (error: Error) => reject(error);
-    server.once('error', failed);
-    server.once('listening', () => {
-      server.off('error', failed);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 function readConfig(): Config {

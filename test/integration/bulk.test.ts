@@ -439,16 +439,8 @@ describe('a bulk upload that stalls', () => {
     expect(after.status).toBe(200);
     expect((await after.text()).trim().split('\n').at(-1)).toContain('"applied":1');
   });
-});
 
-describe('a signed bulk upload that stalls while it is spooled', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp('pglite', { REQUEST_TIMEOUT_MS: '300' });
-  });
-  afterAll(() => t.close());
-
-  it('is refused with 503 + Retry-After saying that nothing of it was applied, as nothing was', async () => {
+  it('signed, stalling while it is spooled, is refused with 503 + Retry-After saying that nothing of it was applied, as nothing was', async () => {
     const account = await t.newAccount();
     const { secret } = (await callApi(t, 'POST', '/account/signing-secrets', { key: account.apiKey })).body as { secret: string };
     const phone = uniquePhone();
