@@ -46,6 +46,8 @@ const MAX_API_KEY_LENGTH = 256;
 const message = (c: Context<UiEnv>, status: 400 | 403 | 404 | 413, title: string, text: string) =>
   renderPage(c, MessagePage({ title, message: text, csrfToken: c.get('csrfToken') }), status);
 
+const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
 /**
  * A page's error, as a page: also for one met outside the pages' own routes (the request's
  * deadline, at the app), which app.ts hands here for /ui paths.
@@ -58,7 +60,8 @@ export function pageErrors(logger: Logger) {
     const known = toApiError(error);
     if (!known || known.status === 500) logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
     if (known?.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds));
-    const text = known && known.status !== 500 ? known.message : 'Something went wrong on our side; try again.';
+    // The API's messages begin lower-case, to follow a field's name; on a page they are a sentence.
+    const text = known && known.status !== 500 ? sentence(known.message) : 'Something went wrong on our side; try again.';
     return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), known?.status ?? 500);
   };
 }

@@ -312,6 +312,10 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       const latin1 = await visitor.request('/ui/contacts?q=Ann%E9');
       expect(latin1.status).toBe(400);
       expect(latin1.html).toContain('percent-encoded bytes that are not UTF-8');
+      // A NUL, which PostgreSQL text cannot hold, is the API's refusal told as a sentence.
+      const nul = await visitor.request('/ui/contacts?q=Ann%00');
+      expect(nul.status).toBe(400);
+      expect(nul.html).toContain('<p>The request holds text PostgreSQL cannot store');
 
       const { html } = await visitor.request('/ui/contacts');
       expect(hrefsOf(html)).toContain(`/ui/contacts/${encodeURIComponent(a)}`);
@@ -550,7 +554,7 @@ describe('a replay from the page is a delivery under the rate limit', () => {
     // One token every 30 s: how long is left of that depends on how long the test took so far.
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(30);
-    expect(limited.html).toContain('too many deliveries for this account');
+    expect(limited.html).toContain('Too many deliveries for this account');
     const logged = (await callApi(t, 'GET', '/deliveries?status=refused')).body as { data: unknown[] };
     expect(logged.data).toHaveLength(2);
   });

@@ -280,7 +280,7 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
     const res = await slowly(path, 'application/x-www-form-urlencoded');
     expect(res.status).toBe(503);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(await res.text()).toContain('the request took too long; retry later');
+    expect(await res.text()).toContain('The request took too long; retry later');
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
