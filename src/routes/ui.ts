@@ -135,7 +135,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
       search: q ? searchFor(q, account.defaultRegion) : undefined,
       label: label || undefined,
       limit: PAGE_SIZE,
-      afterId: cursor,
+      beforeId: cursor,
     });
     const href = (page: { cursor?: string }) => pageHref('/ui/contacts', { q, label, ...page });
     const last = items.at(-1);

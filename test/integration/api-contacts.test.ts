@@ -79,15 +79,15 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
   });
 
   describe('GET /contacts', () => {
-    it('lists every contact in creation order, without conversations', async () => {
+    it('lists every contact newest first, without conversations', async () => {
       const res = await list('');
       expect(res.status).toBe(200);
-      expect(phones(res.body)).toEqual([JOHN, '+447911123457', '+447911123458', '+14155552671', '+33612345678']);
+      expect(phones(res.body)).toEqual(['+33612345678', '+14155552671', '+447911123458', '+447911123457', JOHN]);
       expect(res.body.next_cursor).toBeNull();
-      expect(res.body.data[0]).not.toHaveProperty('conversations');
-      expect(res.body.data[0]).toMatchObject({ labels: ['subscriber', 'VIP'], invite_requested: true, custom_attributes: { seats: 3 } });
+      expect(res.body.data[4]).not.toHaveProperty('conversations');
+      expect(res.body.data[4]).toMatchObject({ labels: ['subscriber', 'VIP'], invite_requested: true, custom_attributes: { seats: 3 } });
       // A label keeps the spelling it was first written with in the account.
-      expect(res.body.data[4].labels).toEqual(['Customer', 'VIP']);
+      expect(res.body.data[0].labels).toEqual(['Customer', 'VIP']);
     });
 
     it('pages through with the cursor, each contact once', async () => {
@@ -108,30 +108,30 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
     it('gives no next_cursor when the page ends exactly at the last contact', async () => {
       const first = await list('?limit=4');
       const second = await list(`?limit=1&cursor=${first.body.next_cursor}`);
-      expect(phones(second.body)).toEqual(['+33612345678']);
+      expect(phones(second.body)).toEqual([JOHN]);
       expect(second.body.next_cursor).toBeNull();
     });
 
     it.each([
-      ['by label in any case', '?label=VIP', [JOHN, '+447911123457', '+33612345678']],
-      ['by another label', '?label=customer', ['+14155552671', '+33612345678']],
+      ['by label in any case', '?label=VIP', ['+33612345678', '+447911123457', JOHN]],
+      ['by another label', '?label=customer', ['+33612345678', '+14155552671']],
       ['by a label no one has', '?label=nobody', []],
-      ['by label and q', '?label=vip&q=jan', ['+447911123457', '+33612345678']],
+      ['by label and q', '?label=vip&q=jan', ['+33612345678', '+447911123457']],
       ['on name, any case', '?q=SMITH', [JOHN]],
-      ['on email, any case', '?q=example.', [JOHN, '+447911123458']],
+      ['on email, any case', '?q=example.', ['+447911123458', JOHN]],
       ['on external id exactly', '?q=CRM-100', [JOHN]],
       ['on external id in part', '?q=crm', [JOHN]],
       ['on a phone in national form', `?q=${encodeURIComponent('07911 123456')}`, [JOHN]],
       ['on a phone with +', `?q=${encodeURIComponent('+1 415 555 2671')}`, ['+14155552671']],
-      ['on some digits of a phone', '?q=791112345', [JOHN, '+447911123457', '+447911123458']],
+      ['on some digits of a phone', '?q=791112345', ['+447911123458', '+447911123457', JOHN]],
       ['on digits written with spaces', `?q=${encodeURIComponent('612 345')}`, ['+33612345678']],
-      ['on the start of a number written nationally (region GB)', `?q=${encodeURIComponent('07911 12345')}`, [JOHN, '+447911123457', '+447911123458']],
+      ['on the start of a number written nationally (region GB)', `?q=${encodeURIComponent('07911 12345')}`, ['+447911123458', '+447911123457', JOHN]],
       ['on the start of a number written after 00', `?q=${encodeURIComponent('0033 6 12')}`, ['+33612345678']],
       ['with % as a literal character', `?q=${encodeURIComponent('b%c')}`, ['+447911123457']],
       ['with % in a name', `?q=${encodeURIComponent('100%')}`, ['+447911123457']],
       ['with _ as a literal character', '?q=jan_', ['+447911123458']],
       ['matching nothing', '?q=zzz', []],
-      ['with an empty q', '?q=', [JOHN, '+447911123457', '+447911123458', '+14155552671', '+33612345678']],
+      ['with an empty q', '?q=', ['+33612345678', '+14155552671', '+447911123458', '+447911123457', JOHN]],
     ])('filters %s', async (_, query, expected) => {
       const res = await list(query);
       expect(res.status).toBe(200);
@@ -140,9 +140,9 @@ describe.each(testDatabases())('API contacts on %s', (kind) => {
 
     it('pages a filtered list', async () => {
       const first = await list('?label=vip&limit=2');
-      expect(phones(first.body)).toEqual([JOHN, '+447911123457']);
+      expect(phones(first.body)).toEqual(['+33612345678', '+447911123457']);
       const second = await list(`?label=vip&limit=2&cursor=${first.body.next_cursor}`);
-      expect(phones(second.body)).toEqual(['+33612345678']);
+      expect(phones(second.body)).toEqual([JOHN]);
       expect(second.body.next_cursor).toBeNull();
     });
 

@@ -38,7 +38,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('contact search indexes, on Post
 });
 
 /**
- * The contact list pages through one account in id order. Through the primary key it read every
+ * The contact list pages through one account in id order (newest first). Through the primary key it read every
  * contact of the accounts created before it first (0.9-1.5 s for an account of 20,000 beside one of
  * 1,000,000); contacts_account_paging_idx reads only its own.
  */
@@ -61,7 +61,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('contact list paging, on Postgre
 
   it.each([
     ['the first page', {}],
-    ['a later page', { afterId: 30_100 }],
+    ['a later page', { beforeId: 30_200 }],
   ])('%s of a small account is read through contacts_account_paging_idx', async (_page, cursor) => {
     const { sql, params } = contactPage(t.database.db, t.account.id, { limit: 50, ...cursor }).toSQL();
     const plan = (await client.unsafe(`explain ${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, ilike, inArray, like, or, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, ilike, inArray, like, lt, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../client.js';
 import { agents, contactLabels, contacts, conversations, labels, pagingCondition } from '../schema.js';
 import { findContact, type ContactRow } from './contacts.js';
@@ -38,8 +38,8 @@ export interface ContactListQuery {
   search?: ContactSearch;
   label?: string;
   limit: number;
-  /** Contacts come in id order; the page starts after this id. */
-  afterId?: number;
+  /** Contacts come newest first (in descending id order); the page starts after this id, below it. */
+  beforeId?: number;
 }
 
 export async function findContactView(db: Db, accountId: string, phone: string): Promise<ContactView | undefined> {
@@ -68,16 +68,16 @@ export async function listContacts(db: Db, accountId: string, query: ContactList
 /** The statement reading one page, and one row more, which tells whether another page exists without counting (exported for its plans' test). */
 export function contactPage(db: Db, accountId: string, query: Omit<ContactListQuery, 'label'>, labelId?: number) {
   // Stated, contacts_account_paging_idx's condition lets the account's contacts be read in id order
-  // without reading other accounts'.
+  // (backwards, newest first) without reading other accounts'.
   const conditions: (SQL | undefined)[] = [eq(contacts.accountId, accountId), pagingCondition(contacts.id)];
-  if (query.afterId !== undefined) conditions.push(gt(contacts.id, query.afterId));
+  if (query.beforeId !== undefined) conditions.push(lt(contacts.id, query.beforeId));
   if (query.search) conditions.push(searchCondition(query.search));
   if (labelId !== undefined) conditions.push(inArray(contacts.id, db.select({ id: contactLabels.contactId }).from(contactLabels).where(eq(contactLabels.labelId, labelId))));
   return db
     .select()
     .from(contacts)
     .where(and(...conditions))
-    .orderBy(asc(contacts.id))
+    .orderBy(desc(contacts.id))
     .limit(query.limit + 1);
 }
 

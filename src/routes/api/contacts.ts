@@ -62,7 +62,7 @@ const listContactsRoute = createRoute({
   method: 'get',
   path: '/contacts',
   tags: ['contacts'],
-  summary: 'Search contacts, in pages',
+  summary: 'Search contacts, in pages, newest first',
   security: apiKeySecurity,
   request: { query: ListQuery },
   responses: { 200: jsonResponse(ContactPage, 'One page of contacts'), ...errorResponses(400, 401) },
@@ -113,7 +113,7 @@ export function contactRoutes(deps: { db: Db }) {
         search: q ? searchFor(q, account.defaultRegion) : undefined,
         label: label || undefined,
         limit,
-        afterId: cursor,
+        beforeId: cursor,
       });
       const last = items.at(-1);
       return c.json({ data: items.map(contactJson), next_cursor: more && last ? encodeCursor(last.contact.id) : null }, 200);
