@@ -5,7 +5,8 @@ import { isWebLink, linkLabel, safeHref } from '../links.js';
 
 export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; view: ContactView }) {
   const { contact, labels, conversations } = view;
-  const attributes = Object.entries(contact.customAttributes);
+  // By name: jsonb keeps keys shortest first, an order no one sent them in.
+  const attributes = Object.entries(contact.customAttributes).sort(([a], [b]) => a.localeCompare(b, 'en'));
   const email = contact.email ? safeHref(`mailto:${contact.email}`) : undefined;
   return (
     <Layout title={contact.name ?? contact.phone} csrfToken={csrfToken} current="contacts">
