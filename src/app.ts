@@ -185,5 +185,7 @@ function refuseWhileDraining(readiness: Readiness) {
       return errorResponse(c, new ApiError('unavailable', 'the service is shutting down; retry shortly', undefined, 1));
     }
     await next();
+    // Begun before the drain, answered during it: the connection closes after the answer rather than idle, to be cut.
+    if (readiness.draining) c.header('Connection', 'close');
   });
 }

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createApp } from './app.js';
@@ -10,6 +10,11 @@ import { ensureDefaultAccount } from './db/queries/accounts.js';
 import { answerClientErrors } from './http/client-error.js';
 import { startFailure } from './log.js';
 import { startPurgeSchedule } from './sync/purge.js';
+
+/** How long after a shutdown signal idle kept-alive connections stay open for requests already sent on them. */
+const IDLE_GRACE_MS = 1000;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -70,11 +75,18 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'draining');
     readiness.draining = true;
     // Stop taking connections, let accepted deliveries commit and answer, then close the database.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
-    await Promise.race([Promise.all([closed, queues.drain()]), deadline]);
+    // http.Server's close would also cut the idle kept-alive connections at once, resetting a request
+    // a client was sending on one just then; net.Server's stops only the listener. While draining,
+    // every answer closes its connection (app.ts), and those left idle are cut once the deliveries
+    // have drained and IDLE_GRACE_MS has passed, when no request sent before the signal is on its way.
+    const http = server as Server;
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(http, () => resolve()));
+    const deadline = delay(config.SHUTDOWN_TIMEOUT_MS);
+    await Promise.race([Promise.all([queues.drain(), delay(IDLE_GRACE_MS)]), deadline]);
+    http.closeIdleConnections();
+    await Promise.race([closed, deadline]);
     // Past the deadline, connections still open are cut: what they carry was not acknowledged.
-    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    http.closeAllConnections();
     await stopPurge();
     await database.close();
     logger.info('stopped');

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase } from '../helpers/app.js';
 import { killAllServices, sleep, startService, type ServiceProcess } from '../helpers/process.js';
@@ -49,6 +51,36 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('SIGTERM under load (real proces
     expect(await restarted.stop('SIGTERM')).toBe(0);
   }, 90_000);
 
+  it('answers a request sent on a kept-alive connection just after the signal (503, Connection: close) rather than resetting it', async () => {
+    const own = await createScratchDatabase();
+    const service = await startService({ databaseUrl: own.url });
+    const url = new URL(service.webhookUrl);
+    const request = (body: string) =>
+      `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const payload = (i: number) => JSON.stringify({ contact: { phone: `+4474008${String(i).padStart(5, '0')}` } });
+    // Connections as a client's pool keeps them: one delivery answered on each, then idle.
+    const sockets = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const socket = connect(service.port, '127.0.0.1');
+        await once(socket, 'connect');
+        const reader = answers(socket);
+        socket.write(request(payload(i)));
+        expect(await reader.next()).toMatch(/^HTTP\/1\.1 200 /);
+        return { socket, reader };
+      }),
+    );
+    const exited = service.stop('SIGTERM');
+    await sleep(100);
+    for (const [i, { socket }] of sockets.entries()) socket.write(request(payload(100 + i)));
+    for (const { reader } of sockets) {
+      const answer = await reader.next();
+      expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+      expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+    }
+    expect(await exited, service.output().stderr).toBe(0);
+    await own.drop();
+  }, 60_000);
+
   it('ignores a second SIGTERM while draining: a bulk upload still in progress finishes with its summary, then exit 0', async () => {
     const own = await createScratchDatabase();
     const service = await startService({ databaseUrl: own.url, env: { SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) } });
@@ -89,3 +121,34 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('SIGTERM under load (real proces
     await own.drop();
   }, 60_000);
 });
+
+/**
+ * The answers that come back on a raw socket, one at a time: each is its head and a body of the
+ * Content-Length it names. What was read when the socket ended or failed is answered instead
+ * (`''` for nothing), so a reset shows as a failed match rather than a hang.
+ */
+function answers(socket: Socket): { next(): Promise<string> } {
+  let buffered = '';
+  let ended = false;
+  const waiting: (() => void)[] = [];
+  const wake = () => waiting.splice(0).forEach((resolve) => resolve());
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => ((buffered += chunk), wake()));
+  socket.on('error', () => {});
+  socket.on('close', () => ((ended = true), wake()));
+  return {
+    async next() {
+      for (;;) {
+        const headEnd = buffered.indexOf('\r\n\r\n');
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(buffered.slice(0, headEnd))?.[1] ?? 0);
+        if (headEnd >= 0 && buffered.length >= headEnd + 4 + length) {
+          const answer = buffered.slice(0, headEnd + 4 + length);
+          buffered = buffered.slice(answer.length);
+          return answer;
+        }
+        if (ended) return buffered;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      }
+    },
+  };
+}
