@@ -293,6 +293,39 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(((await res.json()) as any).warnings).toEqual(['utm_source: unknown key, ignored']);
   });
 
+  it('a field sent twice with the same value (phone and contact[phone], as a tool maps it) is read once, with a warning', async () => {
+    const phone = uniquePhone();
+    const q = encodeURIComponent(phone);
+    const res = await send({ type: 'application/x-www-form-urlencoded', body: `phone=${q}&contact%5Bphone%5D=${q}&name=Twice&name=Twice` });
+    const body = (await res.json()) as Record<string, any>;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.contact).toMatchObject({ phone, name: 'Twice' });
+    expect(body.warnings).toEqual([
+      'contact.phone: sent 2 times (as phone and contact[phone]) with the same value, read once',
+      'contact.name: sent 2 times with the same value, read once',
+    ]);
+  });
+
+  it.each([
+    ['a name', (q: string) => `phone=${q}&name=Ann&name=Bob`, 'contact.name is sent 2 times with different values: send it once'],
+    ['a phone under both its names', (q: string) => `phone=${q}&contact%5Bphone%5D=%2B447400999111`, 'contact.phone is sent 2 times (as phone and contact[phone]) with different values: send it once'],
+    ['an assignee', (q: string) => `phone=${q}&assignee=a%40x.co&assignee=b%40x.co`, 'assignee is sent 2 times with different values: send it once'],
+    ['the payload field', (q: string) => `payload=${encodeURIComponent(`{"contact":{"phone":"${decodeURIComponent(q)}"}}`)}&payload=%7B%7D`, 'payload is sent 2 times with different values: send it once'],
+  ])('%s sent twice with different values is refused (400), naming the field, and nothing is stored', async (_, form, error) => {
+    const phone = uniquePhone();
+    const res = await send({ type: 'application/x-www-form-urlencoded', body: form(encodeURIComponent(phone)) });
+    const body = (await res.json()) as Record<string, any>;
+    expect(res.status, JSON.stringify(body)).toBe(400);
+    expect(body).toMatchObject({ code: 'invalid_payload', error });
+    expect(await storedContact(t, phone)).toBeNull();
+  });
+
+  it('labels sent twice are still a list', async () => {
+    const phone = uniquePhone();
+    const res = await send({ method: 'GET', query: `phone=${encodeURIComponent(phone)}&labels=a&contact%5Blabels%5D=b&labels=a` });
+    expect(((await res.json()) as any).contact.labels).toEqual(['a', 'b']);
+  });
+
   const refused: { name: string; init: Parameters<typeof send>[0]; status: number; code: string }[] = [
     { name: 'a raw NUL byte', init: { type: 'application/json', body: '\u0000' }, status: 400, code: 'invalid_payload' },
     { name: 'a NUL in a key', init: { type: 'application/json', body: '{"contact":{"phone":"+447400222333"},"a\\u0000":1}' }, status: 400, code: 'invalid_payload' },
