@@ -5,7 +5,10 @@ export interface FieldIssue {
   message: string;
 }
 
-/** zod issues as `{ path: "contact.labels[2]", message }`, and one sentence for the first. */
+/** At most this many issues are listed (the sentence counts them all), as warnings are: 25,000 bad values in a 224 KB body were a 2.4 MB answer. */
+export const MAX_ISSUES = 50;
+
+/** zod issues as `{ path: "contact.labels[2]", message }`, the first MAX_ISSUES of them, and one sentence for the first. */
 export function describeZodError(error: z.ZodError): { message: string; issues: FieldIssue[] } {
   const issues = error.issues.flatMap(innermost).map((issue) => ({
     path: issue.path.map((part, i) => (typeof part === 'number' ? `[${part}]` : part === '' ? '[""]' : i === 0 ? String(part) : `.${String(part)}`)).join('') || '(body)',
@@ -14,7 +17,7 @@ export function describeZodError(error: z.ZodError): { message: string; issues: 
   const first = issues[0] ?? { path: '(body)', message: 'is invalid' };
   const joiner = /^[A-Z]/.test(first.message) ? ': ' : ' ';
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-  return { message: `${first.path}${joiner}${first.message}${more}`, issues };
+  return { message: `${first.path}${joiner}${first.message}${more}`, issues: issues.slice(0, MAX_ISSUES) };
 }
 
 /**
@@ -79,7 +82,7 @@ export function fieldMessage(issue: z.core.$ZodRawIssue): string | undefined {
     case 'invalid_format':
       return issue.format === 'email' ? 'must be an email address' : undefined;
     case 'unrecognized_keys':
-      return `holds ${issue.keys.length === 1 ? 'a field' : 'fields'} not known here: ${issue.keys.join(', ')}`;
+      return `holds ${issue.keys.length === 1 ? 'a field' : 'fields'} not known here: ${issue.keys.length > 10 ? `${issue.keys.slice(0, 10).join(', ')} and ${issue.keys.length - 10} more` : issue.keys.join(', ')}`;
     default:
       return undefined;
   }

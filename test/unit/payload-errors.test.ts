@@ -63,6 +63,24 @@ describe('what a refused payload is told', () => {
   });
 });
 
+describe('a refusal stays small, whatever was sent', () => {
+  const bad = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, {}]));
+
+  it('custom_attributes or enhanced_data of more keys than are ever kept is refused for its size alone, before any value is read', () => {
+    const attributes = refusalOf({ contact: { phone, custom_attributes: bad(25_000) } });
+    expect(attributes.issues).toEqual([{ path: 'contact.custom_attributes', message: 'must hold at most 200 keys, removals (null) included' }]);
+    const sections = refusalOf({ contact: { phone, enhanced_data: bad(101) } });
+    expect(sections.issues).toEqual([{ path: 'contact.enhanced_data', message: 'must hold at most 100 sections, removals ([]) included' }]);
+  });
+
+  it('lists the first 50 issues, and its sentence counts them all', () => {
+    const refusal = refusalOf({ contact: { phone, custom_attributes: bad(120) } });
+    expect(refusal.issues).toHaveLength(50);
+    expect(refusal.issues?.[49]).toEqual({ path: 'contact.custom_attributes.k49', message: 'must be a string, number, boolean or null' });
+    expect(refusal.message).toBe('contact.custom_attributes.k0 must be a string, number, boolean or null (and 119 more)');
+  });
+});
+
 describe('what a refused top-level field is told', () => {
   it.each([
     [{ contact: { phone }, overrideLabels: 'maybe' }, 'overrideLabels', /must be true or false/],
