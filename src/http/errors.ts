@@ -55,6 +55,9 @@ export class ApiError extends Error {
 
 export function errorResponse(c: Context, error: ApiError, extra: Partial<ErrorBody> = {}): Response {
   if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds));
+  // A body too large is left unread, and its connection is cut once @hono/node-server stops
+  // draining it (500 ms): said here, the client sends its next request on another one.
+  if (error.status === 413) c.header('Connection', 'close');
   return c.json({ ...error.body(), ...extra }, error.status);
 }
 

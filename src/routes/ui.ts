@@ -71,7 +71,13 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
   const ui = new Hono<UiEnv>();
   const policyOf = cookiePolicy(config);
 
-  ui.use(bodyLimit({ maxSize: MAX_FORM_BYTES, onError: (c) => message(c, 413, 'Too large', 'The form sent more than this page accepts.') }));
+  ui.use(
+    bodyLimit({
+      maxSize: MAX_FORM_BYTES,
+      // Its body left unread, the connection is cut half a second later: the browser had better not send on it again (as errorResponse does).
+      onError: (c) => (c.header('Connection', 'close'), message(c, 413, 'Too large', 'The form sent more than this page accepts.')),
+    }),
+  );
   ui.use(sameOriginForms(config));
   ui.use(requireSession(db, policyOf));
   // As the API: `?q=Jos%E9` (Latin-1) would be searched for as something else.

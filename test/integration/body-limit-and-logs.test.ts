@@ -1,3 +1,4 @@
+import { Agent, request as httpRequest } from 'node:http';
 import { count } from 'drizzle-orm';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +108,46 @@ describe('webhook bodies over real HTTP, read straight from the socket', () => {
     expect(res.status).toBe(413);
     expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
     expect(await storedContact(t, '+447400888002')).toBeNull();
+  });
+});
+
+describe('a 413 over real HTTP, on a kept-alive connection', () => {
+  let t: TestApp;
+  let server: Awaited<ReturnType<typeof serveOverHttp>>;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { MAX_BODY_BYTES: '2000' });
+    server = await serveOverHttp(t.app);
+  });
+  afterAll(async () => {
+    await server.close();
+    await t.close();
+  });
+
+  /** POSTs on one kept-alive agent, as a client's pool sends them: the status and Connection header of each. */
+  const post = (agent: Agent, path: string, body: string, key?: string) =>
+    new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...(key ? { authorization: `Bearer ${key}` } : {}) };
+      const req = httpRequest(`${server.base}${path}`, { method: 'POST', agent, headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  it.each([
+    ['the API', () => '/api/v1/conversations', () => JSON.stringify({ phone: '+447400888010' })],
+    ['the webhook', () => `/webhooks/${t.account.webhookToken}`, () => JSON.stringify({ contact: { phone: '+447400888011' } })],
+  ])('on %s it closes its connection, its body unread, so the requests after it are answered on another', async (_name, path, small) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const key = path().startsWith('/api') ? t.account.apiKey : undefined;
+    const refused = await post(agent, path(), JSON.stringify({ pad: 'x'.repeat(300_000) }), key);
+    expect(refused).toEqual({ status: 413, connection: 'close' });
+    // A connection whose body was left unread is cut half a second later (@hono/node-server stops
+    // draining it): a request the client sent on it in the meantime went unanswered.
+    const until = performance.now() + 800;
+    while (performance.now() < until) expect((await post(agent, path(), small(), key)).status).toBeLessThan(300);
+    agent.destroy();
   });
 });
 

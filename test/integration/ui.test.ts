@@ -273,6 +273,17 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect((await visitor.request('/ui/contacts')).status).toBe(200);
     });
 
+    it('answers a form over 16 KiB with a 413 page that closes its connection, the body being left unread', async () => {
+      const res = await t.app.request(`${ORIGIN}/ui/login`, {
+        method: 'POST',
+        headers: { origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `api_key=${'k'.repeat(20_000)}`,
+      });
+      expect(res.status).toBe(413);
+      expect(res.headers.get('connection')).toBe('close');
+      expect(await res.text()).toContain('The form sent more than this page accepts.');
+    });
+
     it('refuses a replay without the token, replaying nothing', async () => {
       await signedIn();
       const refused = await webhook({ contact: { phone: 'nope' } });
