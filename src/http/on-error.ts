@@ -64,8 +64,31 @@ export function toApiError(error: unknown): ApiError | undefined {
   return undefined;
 }
 
+/** How often an outage of the database is logged at most, while it lasts. */
+const OUTAGE_LOG_INTERVAL_MS = 10_000;
+const outages = new WeakMap<Logger, { loggedAt: number; unlogged: number }>();
+
+/**
+ * A warning that the database was unavailable (answered 503, which the request line alone does not
+ * tell from a drain or a full backlog), with its SQLSTATE or errno: at most one line every 10 s,
+ * counting the answers left out, so that an outage under load does not flood the log.
+ */
+export function logOutage(logger: Logger, error: unknown): void {
+  const code = sqlState(error);
+  if (!isDatabaseUnavailable(code)) return;
+  const now = performance.now();
+  const seen = outages.get(logger);
+  if (seen && now - seen.loggedAt < OUTAGE_LOG_INTERVAL_MS) {
+    seen.unlogged++;
+    return;
+  }
+  logger.warn({ code, answeredSinceLastLine: seen?.unlogged || undefined }, 'database unavailable; answered 503');
+  outages.set(logger, { loggedAt: now, unlogged: 0 });
+}
+
 export const onError = (logger: Logger) => (error: Error, c: Context) => {
   const known = toApiError(error);
+  logOutage(logger, error);
   if (known) return errorResponse(c, known);
   logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
   return errorResponse(c, internalError());

@@ -7,7 +7,7 @@ import type { Db } from '../db/client.js';
 import { findAccountByApiKey } from '../db/queries/accounts.js';
 import { findContactView, listContacts } from '../db/queries/contact-views.js';
 import { DELIVERY_STATUSES, findDelivery, listDeliveries, type DeliveryStatus } from '../db/queries/deliveries.js';
-import { toApiError } from '../http/on-error.js';
+import { logOutage, toApiError } from '../http/on-error.js';
 import { loggable } from '../log.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { logOperation } from '../http/request.js';
@@ -58,6 +58,7 @@ export function pageErrors(logger: Logger) {
       return message(c, 403, 'Form refused', 'This form was not sent from this site’s own pages, so it was refused.');
     }
     const known = toApiError(error);
+    logOutage(logger, error);
     if (!known || known.status === 500) logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
     if (known?.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds));
     // The API's messages begin lower-case, to follow a field's name; on a page they are a sentence.

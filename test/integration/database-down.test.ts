@@ -11,6 +11,7 @@ import { freePort } from '../helpers/net.js';
 describe('while PostgreSQL cannot be reached', () => {
   let app: ReturnType<typeof createApp>['app'];
   let client: postgres.Sql;
+  const logged: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
     // The real driver against a real, closed port: every query fails to connect.
@@ -24,7 +25,8 @@ describe('while PostgreSQL cannot be reached', () => {
       ping: async () => void (await client`select 1`),
       close: () => client.end(),
     };
-    app = createApp({ config: loadConfig({}), database, logger: pino({ level: 'silent' }) }).app;
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    app = createApp({ config: loadConfig({}), database, logger }).app;
   });
   afterAll(() => client.end());
 
@@ -42,6 +44,13 @@ describe('while PostgreSQL cannot be reached', () => {
   it('the API gets 503 too', async () => {
     const res = await app.request('/api/v1/account', { headers: { authorization: 'Bearer csk_anything' } });
     expect(res.status).toBe(503);
+  });
+
+  it('says so in the log, once for many answers, with the driver\'s code', async () => {
+    for (let i = 0; i < 3; i++) expect((await app.request('/api/v1/account', { headers: { authorization: 'Bearer csk_anything' } })).status).toBe(503);
+    const warnings = logged.filter((line) => line.msg === 'database unavailable; answered 503');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40, code: 'ECONNREFUSED' });
   });
 
   it('/readyz is 503 and /healthz stays 200', async () => {
