@@ -1,7 +1,7 @@
 import { type z } from 'zod';
 import { Refusal, type RefusalSubject } from '../sync/errors.js';
 import { describeZodError } from '../zod-issues.js';
-import { normalisePhone } from './phone.js';
+import { normalisePhone, phoneProblem } from './phone.js';
 import type { StoredItem, StoredSection } from '../db/schema.js';
 import { isObject, PhoneInput, sectionTitleTwice, unknownKeys, WebhookPayload } from './payload.js';
 
@@ -211,7 +211,7 @@ function phoneOf(input: string | number, path: string, region: string | null): s
   const phone = normalisePhone(input, region);
   if (phone === null) {
     throw new Refusal('invalid_phone', `${path} is not a valid phone number`, [
-      { path, message: region ? `not a valid number, read as international or in region ${region}` : 'not a valid international number (start it with + and the country code)' },
+      { path, message: phoneProblem(input, region) },
     ]);
   }
   return phone;

@@ -1,4 +1,4 @@
-import { AsYouType, type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { AsYouType, type CountryCode, isSupportedCountry, parsePhoneNumberFromString, validatePhoneNumberLength } from 'libphonenumber-js/max';
 
 /**
  * What a sender may put between digits: spaces, dots, dashes, slashes, brackets; the `+` may sit
@@ -37,6 +37,29 @@ export function normalisePhone(input: string | number, region: string | null): s
   if (/^\(?\+/.test(raw)) return valid(`+${digits}`);
   if (digits.startsWith('00')) return valid(`+${digits.slice(2)}`);
   return (region ? valid(digits, region as CountryCode) : null) ?? valid(`+${digits}`);
+}
+
+/** Why `normalisePhone` found no number in `input`, worded to follow the field's name, so that the sender knows what to fix. */
+export function phoneProblem(input: string | number, region: string | null): string {
+  const raw = String(input).trim().replace(DASHES, '-');
+  if (DECIMAL.test(raw)) return 'has a fraction: send the number as text, or as a whole number';
+  if (/[a-z]/i.test(raw)) return 'holds letters: send the number alone (an extension such as "ext. 12" is not taken)';
+  if (!PHONE_SHAPE.test(raw)) return 'is not written as a number: digits, with + or 00 in front of an international one, and spaces, dots, dashes or brackets between';
+  const digits = raw.replace(/\D/g, '');
+  if (/^\(?\+/.test(raw)) return internationalProblem(`+${digits}`);
+  if (digits.startsWith('00')) return internationalProblem(`+${digits.slice(2)}`);
+  if (!region) return 'is not a valid international number, and the account has no region to read a national one in: start it with + and the country code';
+  const length = validatePhoneNumberLength(digits, region as CountryCode);
+  if (length === 'TOO_SHORT' || length === 'TOO_LONG') return `has too ${length === 'TOO_SHORT' ? 'few' : 'many'} digits for a number in region ${region}`;
+  return `is not a valid number in region ${region}, nor as an international one (start that with + and the country code)`;
+}
+
+function internationalProblem(text: string): string {
+  const country = parsePhoneNumberFromString(text)?.countryCallingCode;
+  const length = validatePhoneNumberLength(text);
+  if (length === 'INVALID_COUNTRY' || !country) return `starts with no country code (${text.slice(0, 4)}…)`;
+  if (length === 'TOO_SHORT' || length === 'TOO_LONG') return `has too ${length === 'TOO_SHORT' ? 'few' : 'many'} digits for +${country}`;
+  return `is not a number in use in the numbering plan of +${country}`;
 }
 
 function valid(text: string, region?: CountryCode): string | null {

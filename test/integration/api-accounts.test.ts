@@ -92,7 +92,11 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
   describe('PATCH /account', () => {
     it('sets the default region of an account that had none: national numbers are read in it from the next delivery on', async () => {
       const other = await t.newAccount(null);
-      expect((await postWebhook(t, { contact: { phone: '07911 123456' } }, { token: other.webhookToken })).body.code).toBe('invalid_phone');
+      const national = await postWebhook(t, { contact: { phone: '07911 123456' } }, { token: other.webhookToken });
+      expect(national.body).toMatchObject({
+        code: 'invalid_phone',
+        issues: [{ path: 'contact.phone', message: 'is not a valid international number, and the account has no region to read a national one in: start it with + and the country code' }],
+      });
       const changed = await callApi(t, 'PATCH', '/account', { key: other.apiKey, body: { default_region: 'gb' } });
       expect(changed.status).toBe(200);
       expect(changed.body).toMatchObject({ id: other.id, default_region: 'GB' });

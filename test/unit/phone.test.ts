@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskPhone, normalisePhone, phonePrefix } from '../../src/webhook/phone.js';
+import { maskPhone, normalisePhone, phonePrefix, phoneProblem } from '../../src/webhook/phone.js';
 
 describe('normalisePhone', () => {
   it.each([
@@ -57,5 +57,23 @@ describe('phonePrefix', () => {
     ['john', 'GB', undefined],
   ])('%s in %s → %s', (search, region, prefix) => {
     expect(phonePrefix(search, region)).toBe(prefix);
+  });
+});
+
+/** What an invalid_phone issue tells the sender: what is wrong with this number, not a guess at how it was read. */
+describe('phoneProblem', () => {
+  it.each([
+    ['+447700900001', 'GB', 'is not a number in use in the numbering plan of +44'],
+    ['+44 7911 1', 'GB', 'has too few digits for +44'],
+    ['0044 7911 123456 78', 'GB', 'has too many digits for +44'],
+    ['+999 123 456 789', 'GB', 'starts with no country code (+999…)'],
+    ['07911 123456 ext. 12', 'GB', 'holds letters: send the number alone (an extension such as "ext. 12" is not taken)'],
+    ['7911123456.5', 'GB', 'has a fraction: send the number as text, or as a whole number'],
+    ['#12345', 'GB', 'is not written as a number: digits, with + or 00 in front of an international one, and spaces, dots, dashes or brackets between'],
+    ['415 555', 'US', 'has too few digits for a number in region US'],
+    ['07911123456', null, 'is not a valid international number, and the account has no region to read a national one in: start it with + and the country code'],
+  ])('%s (region %s): %s', (input, region, problem) => {
+    expect(normalisePhone(input, region)).toBeNull();
+    expect(phoneProblem(input, region)).toBe(problem);
   });
 });
