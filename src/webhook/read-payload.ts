@@ -1,6 +1,7 @@
 import { Refusal } from '../sync/errors.js';
 import { escapesAreUtf8, unstorableText, utf8Text } from '../text.js';
 import { isEmail, isObject } from './payload.js';
+import { parseIsoTime } from './iso-time.js';
 import { normalisePhone } from './phone.js';
 
 /**
@@ -77,6 +78,7 @@ export function readPayload(raw: RawDelivery): { payload: Record<string, unknown
   }
   warnings.push(...restorePlus(payload, 'delete_contact', 'delete_contact', internationalPhone));
   warnings.push(...restorePlus(payload, 'assignee', 'assignee', emailWithPlus));
+  warnings.push(...restorePlus(payload, 'occurred_at', 'occurred_at', timeWithPlus));
   return checked({ payload, warnings });
 }
 
@@ -119,6 +121,14 @@ function emailWithPlus(value: string): string | undefined {
   if (!trimmed.includes(' ')) return undefined;
   const withPlus = trimmed.replaceAll(' ', '+');
   return isEmail(withPlus) ? withPlus : undefined;
+}
+
+/** `occurred_at=2026-01-01T10:00:00+01:00` arrives as "…10:00:00 01:00": a time is never followed by a space and digits. */
+function timeWithPlus(value: string): string | undefined {
+  const offset = /(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$/.exec(value.trim());
+  if (!offset) return undefined;
+  const withPlus = `${value.trim().slice(0, offset.index)}${offset[1]}+${offset[2]}`;
+  return parseIsoTime(withPlus) ? withPlus : undefined;
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

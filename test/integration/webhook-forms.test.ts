@@ -176,6 +176,21 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(await assigneesOf(t, [conversation!])).toEqual([expect.stringMatching(/^agt_/)]);
   });
 
+  it.each([
+    ['an ISO time', '2026-01-01T11:00:00+01:00', '2026-01-01T10:00:00+01:00'],
+    ["PostgreSQL's text form", '2026-01-01 11:00:00+01', '2026-01-01 10:00:00.5+0100'],
+  ])('an occurred_at (%s) whose + was not encoded keeps its +, with a warning: the offset still counts', async (_, newer, older) => {
+    const phone = uniquePhone();
+    const q = encodeURIComponent(phone);
+    expect((await send({ method: 'GET', query: `phone=${q}&name=New&occurred_at=${encodeURIComponent(newer)}` })).status).toBe(200);
+    // Written with a bare +, as a tool that does not encode it sends it.
+    const res = await send({ method: 'GET', query: `phone=${q}&name=Old&occurred_at=${older.replace(' ', '%20')}` });
+    const body = (await res.json()) as any;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ status: 'stale', warnings: ['occurred_at: its + arrived as a space (form encoding reads + so) and was read as +; send it as %2B'] });
+    expect(await storedContact(t, phone)).toMatchObject({ name: 'New' });
+  });
+
   it('an email with a space that no + would mend is still refused, and nothing is stored', async () => {
     const phone = uniquePhone();
     const res = await send({ type: 'application/x-www-form-urlencoded', body: `phone=${encodeURIComponent(phone)}&email=john+smith` });
