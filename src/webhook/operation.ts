@@ -3,7 +3,7 @@ import { Refusal, type RefusalSubject } from '../sync/errors.js';
 import { describeZodError } from '../zod-issues.js';
 import { normalisePhone, phoneProblem } from './phone.js';
 import type { StoredItem, StoredSection } from '../db/schema.js';
-import { isObject, PhoneInput, sectionTitleTwice, unknownKeys, WebhookPayload } from './payload.js';
+import { isObject, PhoneInput, sectionTitleTwice, unknownKeyHint, unknownKeys, WebhookPayload } from './payload.js';
 
 export interface UpsertOperation {
   kind: 'upsert';
@@ -148,7 +148,7 @@ function subjectOf(payload: Record<string, unknown>, region: string | null): Ref
   return { operation, phone: input.success ? normalisePhone(input.data, region) : null };
 }
 
-const unknownKeyWarning = (path: string) => `${path}: unknown key, ignored`;
+const unknownKeyWarning = (path: string) => `${path}: unknown key, ignored${unknownKeyHint(path)}`;
 
 function readOperation(payload: Record<string, unknown>, region: string | null): { operation: Operation; warnings: string[] } {
   operationOf(payload);

@@ -322,6 +322,21 @@ export function unknownKeys(payload: Record<string, unknown>): string[] {
   return [...new Set(found)];
 }
 
+/**
+ * What an unknown key at `path` was likely meant to be, as ` (…)` to follow the warning: a field at
+ * the other level (`contact.assignee`, a top-level `phone`), or a known one spelt in another case
+ * (`contact.Phone`). Empty when nothing comes close.
+ */
+export function unknownKeyHint(path: string): string {
+  const inContact = path.startsWith('contact.');
+  const key = inContact ? path.slice('contact.'.length) : path;
+  if (key.includes('.') || key.includes('[')) return '';
+  if (inContact && KNOWN_TOP.has(key)) return ` (${key} is read at the top level, beside contact)`;
+  if (!inContact && KNOWN_CONTACT.has(key)) return ` (${key} is read inside contact)`;
+  const known = [...(inContact ? KNOWN_CONTACT : KNOWN_TOP)].find((name) => name.toLowerCase() === key.toLowerCase());
+  return known ? ` (did you mean ${known}?)` : '';
+}
+
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -309,6 +309,14 @@ const cases: FieldCase[] = [
     },
   },
   {
+    name: 'an assignee put inside contact is an unknown key there, and its warning says where it is read; nothing is assigned',
+    send: (p) => ({ contact: { phone: p, assignee: 'agent@company.com' } }),
+    expect: (_, b) => {
+      expect(b).toMatchObject({ operation: 'upsert', assigned_conversations: 0 });
+      expect(b.warnings).toEqual(['contact.assignee: unknown key, ignored (assignee is read at the top level, beside contact)']);
+    },
+  },
+  {
     name: 'warnings are bounded: 60 unknown keys give 49 named and one that counts the other 11',
     send: (p) => ({ contact: { phone: p, ...Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`extra${i}`, i])) } }),
     expect: (s, b) => {

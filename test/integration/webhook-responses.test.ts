@@ -258,8 +258,9 @@ describe.each(testDatabases())('SPEC §2.3–§2.4 responses on %s', (kind) => {
 
   describe('a refusal names what reading the payload noticed', () => {
     it.each([
-      ['a misspelt contact field', { contact: { Phone: '+447400111555', name: 'A' } }, 'contact.phone is required', ['contact.Phone: unknown key, ignored']],
-      ['a misspelt contact', { Contact: { phone: '+447400111555' } }, 'nothing to do: send contact (to upsert) or delete_contact (to delete)', ['Contact: unknown key, ignored']],
+      ['a misspelt contact field', { contact: { Phone: '+447400111555', name: 'A' } }, 'contact.phone is required', ['contact.Phone: unknown key, ignored (did you mean phone?)']],
+      ['a misspelt contact', { Contact: { phone: '+447400111555' } }, 'nothing to do: send contact (to upsert) or delete_contact (to delete)', ['Contact: unknown key, ignored (did you mean contact?)']],
+      ['a contact field at the top level', { phone: '+447400111555', name: 'A' }, 'nothing to do: send contact (to upsert) or delete_contact (to delete)', ['phone: unknown key, ignored (phone is read inside contact)', 'name: unknown key, ignored (name is read inside contact)']],
       ['a blank field beside a bad one', { contact: { phone: '+447400111555', email: 'nope', extra: 1 }, assignee: '' }, 'contact.email must be an email address', ['contact.extra: unknown key, ignored', 'assignee: empty, taken as not sent']],
     ])('%s: the refusal carries the warnings', async (_, payload, error, warnings) => {
       const res = await postWebhook(t, payload);
