@@ -132,6 +132,7 @@ function timeWithPlus(value: string): string | undefined {
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {
+  if (text.trim() === '') throw new Refusal('invalid_payload', `${what} is empty: send a JSON object`);
   let value: unknown;
   try {
     value = JSON.parse(text);

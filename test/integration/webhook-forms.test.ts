@@ -341,6 +341,14 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(((await res.json()) as any).contact.labels).toEqual(['a', 'b']);
   });
 
+  it('an empty JSON body, or one of spaces, is told it is empty, as the API tells it, rather than that it is not JSON', async () => {
+    for (const body of ['', ' \n']) {
+      const res = await send({ type: 'application/json', body });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'invalid_payload', error: 'the body is empty: send a JSON object' });
+    }
+  });
+
   const refused: { name: string; init: Parameters<typeof send>[0]; status: number; code: string }[] = [
     { name: 'a raw NUL byte', init: { type: 'application/json', body: '\u0000' }, status: 400, code: 'invalid_payload' },
     { name: 'a NUL in a key', init: { type: 'application/json', body: '{"contact":{"phone":"+447400222333"},"a\\u0000":1}' }, status: 400, code: 'invalid_payload' },
