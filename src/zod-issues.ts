@@ -15,9 +15,11 @@ export function describeZodError(error: z.ZodError): { message: string; issues: 
     message: issue.message,
   }));
   const first = issues[0] ?? { path: '(body)', message: 'is invalid' };
+  // An issue of the whole body is said of it: `the body holds a field not known here: nmae`.
+  const subject = first.path === '(body)' ? 'the body' : first.path;
   const joiner = /^[A-Z]/.test(first.message) ? ': ' : ' ';
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-  return { message: `${first.path}${joiner}${first.message}${more}`, issues: issues.slice(0, MAX_ISSUES) };
+  return { message: `${subject}${joiner}${first.message}${more}`, issues: issues.slice(0, MAX_ISSUES) };
 }
 
 /**

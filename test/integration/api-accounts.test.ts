@@ -111,7 +111,7 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
     });
 
     it.each([
-      ['nothing to change', {}, '(body) send name or default_region, or both'],
+      ['nothing to change', {}, 'the body must hold name or default_region, or both'],
       ['an unknown region', { default_region: 'XX' }, undefined],
       ['an empty name', { name: ' ' }, undefined],
     ])('refuses %s with 400 and changes nothing', async (_, body, error) => {

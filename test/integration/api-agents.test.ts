@@ -21,6 +21,18 @@ describe.each(testDatabases())('API agents on %s', (kind) => {
     expect(Number.isNaN(Date.parse(res.body.created_at))).toBe(false);
   });
 
+  it('refuses a field it does not know (a misspelt name), naming it, and creates nothing', async () => {
+    const account = await fresh();
+    const res = await callApi(t, 'POST', '/agents', { ...as(account), body: { email: 'typo@company.com', nmae: 'Ada' } });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: 'the body holds a field not known here: nmae',
+      code: 'invalid_payload',
+      issues: [{ path: '(body)', message: 'holds a field not known here: nmae' }],
+    });
+    expect((await callApi(t, 'GET', '/agents', as(account))).body.data).toEqual([]);
+  });
+
   it('takes an email with letters of any script, and a webhook assigns to it in any case', async () => {
     const account = await fresh();
     const res = await callApi(t, 'POST', '/agents', { ...as(account), body: { email: 'Jörg@Bücher.de' } });

@@ -16,17 +16,17 @@ const Region = z
 
 const AccountName = z.string().trim().min(1).max(200).openapi({ example: 'Acme' });
 
-const NewAccountBody = z.object({
+const NewAccountBody = z.strictObject({
   name: AccountName,
   default_region: Region.nullable().optional(),
 });
 
 const AccountChange = z
-  .object({
+  .strictObject({
     name: AccountName.optional(),
     default_region: Region.nullable().optional().openapi({ description: 'null: phones are read as international only. Contacts already stored keep their numbers' }),
   })
-  .refine((change) => change.name !== undefined || change.default_region !== undefined, { error: 'send name or default_region, or both' });
+  .refine((change) => change.name !== undefined || change.default_region !== undefined, { error: 'must hold name or default_region, or both' });
 
 const WebhookCredentials = z.object({
   webhook_url: z.string().openapi({ example: 'https://contacts.example.com/webhooks/whk_…' }),

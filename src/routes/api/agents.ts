@@ -5,7 +5,7 @@ import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
 import { AgentEmail, apiKeySecurity, errorResponses, iso, jsonBody, jsonResponse } from './schemas.js';
 
-const NewAgentBody = z.object({
+const NewAgentBody = z.strictObject({
   email: AgentEmail.openapi({ example: 'agent@company.com', format: 'email' }),
   name: z.string().trim().max(200).nullable().optional().openapi({ example: 'Ada Agent' }),
 });

@@ -14,13 +14,13 @@ import { PhoneInput } from '../../webhook/payload.js';
 import { normalisePhone } from '../../webhook/phone.js';
 import { apiKeySecurity, errorResponses, iso, jsonBody, jsonResponse } from './schemas.js';
 
-const NewConversationBody = z.object({
+const NewConversationBody = z.strictObject({
   // zod's own meta: PhoneInput is built before @hono/zod-openapi extends zod.
   phone: PhoneInput.meta({ example: '+447911123456', description: 'In any form a webhook accepts (a string, or a whole number)' }),
   subject: z.string().trim().max(200).nullable().optional(),
 });
 
-const NewMessageBody = z.object({
+const NewMessageBody = z.strictObject({
   direction: z.enum(['inbound', 'outbound']),
   body: z.string().min(1).max(10_000),
 });
