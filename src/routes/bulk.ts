@@ -11,19 +11,23 @@ import { loggable } from '../log.js';
 import { emptyBody, nonEmpty, spoolVerified, UploadStalled, withIdleLimit, type Spooled } from '../http/bulk-body.js';
 import { mediaType } from '../http/request.js';
 import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
-import { applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
+import { AheadBudget, applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { readNdjsonLines } from '../webhook/ndjson.js';
 
 /** NDJSON by the names tools send it under: none is registered, x-ndjson is the most common. */
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines']);
 /**
- * Bulk requests applied at once by this process. Each holds up to 4,000 unanswered lines (16 MiB)
- * in memory; beyond this many, a new one gets 503 + Retry-After rather than more memory.
+ * Bulk requests open at once in this process; beyond this many, a new one gets 503 + Retry-After.
+ * Their memory is bounded by the budget of unanswered lines they share (AHEAD_BYTES_IN_ALL), not
+ * by their number, so that requests sending slowly, holding next to none of it, cannot lock
+ * other accounts out unless they come from this many / MAX_BULK_REQUESTS_PER_ACCOUNT accounts.
  */
-export const MAX_BULK_REQUESTS = 4;
+export const MAX_BULK_REQUESTS = 16;
 /** Of those, one account's: one account (or whoever holds its webhook URL) cannot take them all. */
 export const MAX_BULK_REQUESTS_PER_ACCOUNT = 2;
+/** Signed bulk requests being spooled to disk at once (each up to MAX_BULK_BYTES) before their signature is checked. */
+export const MAX_BULK_SPOOLS = 4;
 
 /**
  * `POST /webhooks/{token}/bulk`: NDJSON in, one result per line out in line order, then a summary.
@@ -41,7 +45,15 @@ export function bulkRoutes(deps: {
   idleMs: number;
 }) {
   const app = new Hono<WebhookEnv>();
-  const slots = new BulkSlots();
+  const slots = new Slots(MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, {
+    account: `${MAX_BULK_REQUESTS_PER_ACCOUNT} bulk requests of this account are being received or applied; retry once one has finished`,
+    all: `${MAX_BULK_REQUESTS} bulk requests are being applied; retry shortly`,
+  });
+  const spools = new Slots(MAX_BULK_SPOOLS, MAX_BULK_REQUESTS_PER_ACCOUNT, {
+    account: `${MAX_BULK_REQUESTS_PER_ACCOUNT} signed bulk requests of this account are being received; retry once one has finished`,
+    all: `${MAX_BULK_SPOOLS} signed bulk requests are being received; retry shortly`,
+  });
+  const budget = new AheadBudget();
   app.on('POST', ['/webhooks/:token/bulk', '/webhooks/:token/bulk/'], authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
     if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
@@ -60,7 +72,12 @@ export function bulkRoutes(deps: {
         chargeRateLimit(deps.rateLimiter, account.id);
         source = sent;
       } else {
-        source = await spoolVerified(c, secrets, sent, deps.maxSpoolBytes);
+        spools.take(account.id);
+        try {
+          source = await spoolVerified(c, secrets, sent, deps.maxSpoolBytes);
+        } finally {
+          spools.release(account.id);
+        }
         chargeRateLimit(deps.rateLimiter, account.id);
       }
     } catch (error) {
@@ -78,7 +95,7 @@ export function bulkRoutes(deps: {
       const write = (text: string) => writeWithin(out, text, deps.idleMs, cutOff);
       const summary: BulkSummary = { lines: 0, applied: 0, unchanged: 0, stale: 0, failed: 0 };
       try {
-        for await (const results of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes)) {
+        for await (const results of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes, budget)) {
           let chunk = '';
           for (const result of results) {
             summarise(summary, result);
@@ -127,18 +144,22 @@ async function writeWithin(out: StreamingApi, text: string, ms: number, cutOff: 
   throw new AnswerNotRead(`the answer was not read for ${ms} ms`);
 }
 
-/** Bulk requests being applied: MAX_BULK_REQUESTS in all, MAX_BULK_REQUESTS_PER_ACCOUNT of one account. */
-class BulkSlots {
+/** Requests under way: `max` in all, `perAccount` of one account; beyond either, 503 + Retry-After saying which. */
+class Slots {
   private total = 0;
   private readonly byAccount = new Map<string, number>();
+
+  constructor(
+    private readonly max: number,
+    private readonly perAccount: number,
+    private readonly refusals: { account: string; all: string },
+  ) {}
 
   /** Takes a slot for the account, or answers 503 + Retry-After. */
   take(accountId: string): void {
     const own = this.byAccount.get(accountId) ?? 0;
-    if (own >= MAX_BULK_REQUESTS_PER_ACCOUNT) {
-      throw new ApiError('unavailable', `${MAX_BULK_REQUESTS_PER_ACCOUNT} bulk requests of this account are being received or applied; retry once one has finished`, undefined, 5);
-    }
-    if (this.total >= MAX_BULK_REQUESTS) throw new ApiError('unavailable', `${MAX_BULK_REQUESTS} bulk requests are being applied; retry shortly`, undefined, 5);
+    if (own >= this.perAccount) throw new ApiError('unavailable', this.refusals.account, undefined, 5);
+    if (this.total >= this.max) throw new ApiError('unavailable', this.refusals.all, undefined, 5);
     this.total++;
     this.byAccount.set(accountId, own + 1);
   }

@@ -4,6 +4,7 @@ import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
 import { ContactPayload, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
 import { ErrorSchema, RefusalWarnings, retryAfter } from './api/schemas.js';
+import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from './bulk.js';
 
 /*
  * The webhook handler reads raw bytes (size limit and signature before parsing), so it is not an
@@ -146,7 +147,7 @@ const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => (
   415: 'a content type other than application/x-ndjson (or application/ndjson, application/jsonl, application/json-lines, application/x-jsonlines)',
   429: whenRefused[429],
   500: whenRefused[500],
-  503: "4 bulk requests (2 of the account's) are already being applied, draining for shutdown, or database unreachable; retry after Retry-After",
+  503: `${MAX_BULK_REQUESTS} bulk requests (${MAX_BULK_REQUESTS_PER_ACCOUNT} of the account's, ${MAX_BULK_SPOOLS} signed ones being spooled) are already open, draining for shutdown, or database unreachable; retry after Retry-After`,
 });
 
 /** API-only codes the webhook never answers with. */

@@ -11,6 +11,8 @@ const MAX_GROUPS_IN_FLIGHT = 3;
 /** Lines read and not yet answered, at most: enough to keep every group going and the next forming, small enough to keep memory flat. */
 const AHEAD_LINES = (MAX_GROUPS_IN_FLIGHT + 1) * GROUP_LINES;
 const AHEAD_BYTES = 16 * 1024 * 1024;
+/** The bytes of lines read and not yet answered by all the bulk requests of the process together: as many as 4 requests at full speed hold. */
+export const AHEAD_BYTES_IN_ALL = 4 * AHEAD_BYTES;
 
 export type BulkResult = { line: number; body: AnswerBody } | { line: number; error: unknown };
 
@@ -34,6 +36,43 @@ class Signal {
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
+  }
+}
+
+/**
+ * The bytes of lines read and not yet answered across the bulk requests that share it, at most
+ * `limit`: what bounds their memory, rather than how many requests are open, so that one sending
+ * slowly (or a line every few seconds to stay open) holds next to none of it. A request reads on
+ * while it has nothing unanswered, however full the budget is, so every one keeps moving.
+ */
+export class AheadBudget {
+  private used = 0;
+  private readonly waiting = new Set<Signal>();
+
+  constructor(readonly limit = AHEAD_BYTES_IN_ALL) {}
+
+  get full(): boolean {
+    return this.used >= this.limit;
+  }
+
+  take(bytes: number): void {
+    this.used += bytes;
+  }
+
+  /** Gives bytes back, and wakes the requests waiting for room. */
+  give(bytes: number): void {
+    if (bytes === 0) return;
+    this.used -= bytes;
+    for (const signal of this.waiting) signal.notify();
+  }
+
+  /** `signal` is notified whenever room is given back, until `forget`. */
+  watch(signal: Signal): void {
+    this.waiting.add(signal);
+  }
+
+  forget(signal: Signal): void {
+    this.waiting.delete(signal);
   }
 }
 
@@ -63,11 +102,19 @@ interface InFlight {
  * (`Deliverer.commitGroup`). A group waits only for the groups before it that share a phone with
  * it, so lines for the same phone apply in line order while groups of other phones commit side by
  * side. Nothing waits to fill a group: a sender that sends a line and waits for its answer gets it.
- * The input is not read further while AHEAD_LINES lines (or AHEAD_BYTES) are unanswered, so memory
- * does not grow with the request.
+ * The input is not read further while AHEAD_LINES lines (or AHEAD_BYTES) are unanswered, or while
+ * `budget`, shared with the other bulk requests, is full and this one has lines unanswered, so
+ * memory grows neither with the request nor with the number of requests.
  */
-export async function* applyBulk(deliverer: Deliverer, account: Account, lines: AsyncIterable<NdjsonLine>, maxLineBytes: number): AsyncGenerator<BulkResult[]> {
+export async function* applyBulk(
+  deliverer: Deliverer,
+  account: Account,
+  lines: AsyncIterable<NdjsonLine>,
+  maxLineBytes: number,
+  budget = new AheadBudget(),
+): AsyncGenerator<BulkResult[]> {
   const signal = new Signal();
+  budget.watch(signal);
   const answers: Answer[] = [];
   let waiting: Waiting[] = [];
   let aheadBytes = 0;
@@ -98,9 +145,10 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
           waiting.push({ line: item.line, text: item.text, answer });
           answers.push(pending);
           aheadBytes += item.text.length;
+          budget.take(item.text.length);
         }
         signal.notify();
-        while (!closed && (answers.length >= AHEAD_LINES || aheadBytes >= AHEAD_BYTES)) await signal.wait();
+        while (!closed && (answers.length >= AHEAD_LINES || aheadBytes >= AHEAD_BYTES || (aheadBytes > 0 && budget.full))) await signal.wait();
       }
     } catch (error) {
       failure = { error };
@@ -145,7 +193,9 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
       let ready = 0;
       while (ready < answers.length && answers[ready]!.result !== undefined) ready++;
       const done = answers.splice(0, ready);
-      for (const answer of done) aheadBytes -= answer.bytes;
+      const bytes = done.reduce((sum, answer) => sum + answer.bytes, 0);
+      aheadBytes -= bytes;
+      budget.give(bytes);
       signal.notify();
       yield done.map((answer) => answer.result!);
     }
@@ -154,6 +204,9 @@ export async function* applyBulk(deliverer: Deliverer, account: Account, lines: 
     signal.notify();
     await reader;
     await applier;
+    // Cut short (the sender or the reader gone): what was read and not answered frees its share.
+    budget.forget(signal);
+    budget.give(aheadBytes);
   }
   if (failure) throw failure.error;
 }

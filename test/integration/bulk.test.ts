@@ -7,7 +7,9 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
-import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT } from '../../src/routes/bulk.js';
+import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from '../../src/routes/bulk.js';
+import { AheadBudget, applyBulk } from '../../src/sync/bulk.js';
+import { Deliverer } from '../../src/sync/deliver.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
@@ -363,6 +365,98 @@ describe('bulk requests at once', () => {
     const again = await send(bulkLine(), busy.webhookToken);
     expect(again.status).toBe(200);
     expect(await summaryOf(again)).toContain('"applied":1');
+  });
+});
+
+describe('bulk requests from several accounts', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite');
+  });
+  afterAll(() => t.close());
+
+  it('two accounts holding their slots with uploads kept open (a line, then nothing) leave other accounts room', async () => {
+    const closers: (() => void)[] = [];
+    const holders = await Promise.all([t.newAccount(), t.newAccount()]);
+    const open = (await Promise.all(holders.map((account) => openBulkRequests(t, MAX_BULK_REQUESTS_PER_ACCOUNT, account.webhookToken, closers)))).flat();
+    expect(open.map((res) => res.status)).toEqual(Array(2 * MAX_BULK_REQUESTS_PER_ACCOUNT).fill(200));
+    const other = await postBulk(t, bulkLine(), (await t.newAccount()).webhookToken);
+    expect(other.status).toBe(200);
+    expect(await summaryOf(other)).toContain('"applied":1');
+    for (const close of closers) close();
+    for (const res of open) await res.text();
+  });
+
+  it(`spools at most ${MAX_BULK_SPOOLS} signed bodies at once (each may take MAX_BULK_BYTES of disk); an unsigned request still gets a slot`, async () => {
+    const closers: (() => void)[] = [];
+    const signed = await Promise.all(Array.from({ length: MAX_BULK_SPOOLS / MAX_BULK_REQUESTS_PER_ACCOUNT + 1 }, () => t.newAccount()));
+    for (const account of signed) expect((await callApi(t, 'POST', '/account/signing-secrets', { key: account.apiKey })).status).toBe(201);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    // Well-formed headers, a body that never ends: spooled until it does, its signature unchecked.
+    const spooling = (token: string, id: string) =>
+      t.app.request(`/webhooks/${token}/bulk`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson', 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': 'v1,AAAA' },
+        body: new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(bulkLine()));
+            closers.push(() => controller.close());
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    const held = signed.slice(0, -1).flatMap((account, a) => Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, (_, i) => spooling(account.webhookToken, `held-${a}-${i}`)));
+    await sleep(200);
+    const refused = await spooling(signed.at(-1)!.webhookToken, 'one-more');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(((await refused.json()) as { error: string }).error).toBe(`${MAX_BULK_SPOOLS} signed bulk requests are being received; retry shortly`);
+    const unsigned = await postBulk(t, bulkLine(), (await t.newAccount()).webhookToken);
+    expect(unsigned.status).toBe(200);
+    expect(await summaryOf(unsigned)).toContain('"applied":1');
+    for (const close of closers) close();
+    for (const res of await Promise.all(held)) expect(res.status).toBe(401);
+  });
+});
+
+/**
+ * The lines a bulk request has read and not yet answered take room in a budget all bulk requests
+ * share, which bounds their memory whatever their number: while it is full, a request reads its
+ * next line only once it has answered every line it read.
+ */
+describe('the budget bulk requests share', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite');
+  });
+  afterAll(() => t.close());
+
+  it('when full, a request reads one line at a time; given room, it reads ahead again', async () => {
+    const { queues, committer } = t.parts;
+    const deliverer = new Deliverer(t.database.db, queues, committer);
+    const budget = new AheadBudget(10_000);
+    budget.take(10_000); // held by another request
+    let read = 0;
+    let answered = 0;
+    let mostAhead = 0;
+    const lines = (async function* () {
+      for (let line = 1; line <= 200; line++) {
+        mostAhead = Math.max(mostAhead, read - answered);
+        if (line === 101) {
+          expect(mostAhead).toBe(1);
+          budget.give(10_000); // the other request is answered
+        }
+        read++;
+        yield { line, text: JSON.stringify({ contact: { phone: uniquePhone() } }) };
+      }
+    })();
+    const account = { id: t.account.id, name: 'test', defaultRegion: 'GB' };
+    for await (const results of applyBulk(deliverer, account, lines, 10_000, budget)) {
+      for (const result of results) expect(result).toMatchObject({ body: { status: 'applied' } });
+      answered += results.length;
+    }
+    expect(answered).toBe(200);
+    expect(mostAhead).toBeGreaterThan(1);
   });
 });
 

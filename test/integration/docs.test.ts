@@ -146,7 +146,7 @@ describe('OpenAPI document and reference page', () => {
       expect(bulk.responses['200'].content['application/x-ndjson'].schema.anyOf).toEqual([{ $ref: schemaRef('WebhookBulkLine') }, { $ref: schemaRef('WebhookBulkSummary') }, { $ref: schemaRef('WebhookBulkEnd') }]);
       // The line that ends a request early is an error body: what the stalled-upload test receives.
       expect(doc.components.schemas.WebhookBulkEnd.required).toEqual(['error', 'code']);
-      expect(bulk.responses['503'].description).toMatch(/4 bulk requests/);
+      expect(bulk.responses['503'].description).toMatch(/16 bulk requests \(2 of the account.s, 4 signed ones being spooled\)/);
       expect(bulk.security).toEqual([]);
 
       // What a real request answers: a result line, a refused line, the summary.
