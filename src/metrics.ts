@@ -68,6 +68,18 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
       this.set(committer.inFlight);
     },
   });
+  // What the pool is doing: postgres.js exposes no live counts, but the committer's transactions
+  // (MAX_TRANSACTIONS of them at most) hold its connections, and its waiting batches show saturation.
+  const transactions = new Gauge({
+    name: 'contact_sync_db_transactions',
+    help: 'Delivery transactions running now (state="running", at most MAX_TRANSACTIONS) and batches waiting for one (state="waiting").',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      this.set({ state: 'running' }, committer.transactionsRunning);
+      this.set({ state: 'waiting' }, committer.batchesWaiting);
+    },
+  });
   const dbPoolSize = new Gauge({
     name: 'contact_sync_db_pool_size',
     help: 'Configured maximum database connections (DB_POOL_SIZE; 1 for PGlite). postgres.js exposes no live pool counts.',
@@ -96,7 +108,7 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
     }
   }
 
-  return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, dbPoolSize, observe };
+  return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, transactions, dbPoolSize, observe };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

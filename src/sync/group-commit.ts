@@ -63,6 +63,16 @@ export class GroupCommitter {
     return this.applying;
   }
 
+  /** Transactions running now, out of `concurrency`: the database connections the committer holds. */
+  get transactionsRunning(): number {
+    return this.running;
+  }
+
+  /** Batches formed and waiting for a transaction of their own: more than a few means the database is the limit. */
+  get batchesWaiting(): number {
+    return this.waiting.length;
+  }
+
   /** Applies `work` in the next batch, holding the advisory lock `lockKey`; settles after the commit. */
   submit<T>(lockKey: bigint, work: Work<T>): Promise<T> {
     const [pending, answer] = this.pending(lockKey, work);

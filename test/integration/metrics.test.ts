@@ -101,13 +101,21 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
     release();
     await Promise.all([running, waiting]);
     // In flight: inside a group-commit transaction (the scrape itself needs no database).
+    // Every transaction slot held, and one batch more waiting for one: the pool is saturated.
+    const { committer } = t.parts;
     let finish!: () => void;
-    const applying = t.parts.committer.submit(1n, { run: () => new Promise<void>((resolve) => (finish = resolve)) });
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    const applying = Array.from({ length: committer.concurrency + 1 }, (_, i) => committer.submitGroup([{ lockKey: BigInt(i + 1), work: { run: () => held } }])[0]);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect((await scrape(t)).value('contact_sync_in_flight')).toBe(1);
+    const saturated = await scrape(t);
+    expect(saturated.value('contact_sync_in_flight')).toBe(committer.concurrency);
+    expect(saturated.value('contact_sync_db_transactions', { state: 'running' })).toBe(committer.concurrency);
+    expect(saturated.value('contact_sync_db_transactions', { state: 'waiting' })).toBe(1);
     finish();
-    await applying;
+    await Promise.all(applying);
     const after = await scrape(t);
+    expect(after.value('contact_sync_db_transactions', { state: 'running' })).toBe(0);
+    expect(after.value('contact_sync_db_transactions', { state: 'waiting' })).toBe(0);
     expect(after.value('contact_sync_queue_depth')).toBe(0);
     expect(after.value('contact_sync_queue_lanes')).toBe(0);
     expect(after.value('contact_sync_in_flight')).toBe(0);
