@@ -50,3 +50,19 @@ export function unstorableText(payload: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * What JSON.parse found wrong, to follow "is not valid JSON": where it stopped (a character count
+ * from 1) and what it found wrong there, as V8 words it (`: expected ',' or '}' after property value
+ * at character 14`, `: unterminated string at character 27`). Said only where V8's message quotes
+ * none of the text, which may hold anything.
+ */
+export function jsonFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : '';
+  if (message === 'Unexpected end of JSON input') return ': it ends too soon';
+  const at = / in JSON at position (\d+)/.exec(message);
+  if (!at) return '';
+  const problem = message.slice(0, at.index);
+  const said = /^[A-Z][^"'\n]{0,99}$|^Expected [^"\n]{1,100}$/.test(problem) ? `: ${problem.charAt(0).toLowerCase()}${problem.slice(1)}` : '';
+  return `${said} at character ${Number(at[1]) + 1}`;
+}

@@ -2,17 +2,21 @@ import { z } from 'zod';
 import { labelKey } from './label-key.js';
 import { parseIsoTime } from './iso-time.js';
 
+const BOOLISH = 'must be true or false (or "true"/"false" in any case, or 1/0)';
+
 /** `true`/`false`, `"true"`/`"false"` in any case, `1`/`0` (number or string). */
 export const Boolish = z
-  .union([z.boolean(), z.number(), z.string()], { error: 'must be true or false' })
+  .union([z.boolean(), z.number(), z.string()], { error: BOOLISH })
   .refine((v) => (typeof v === 'string' ? /^(true|false|1|0)$/i.test(v.trim()) : v === true || v === false || v === 1 || v === 0), {
-    error: 'must be true or false',
+    error: BOOLISH,
   })
   .transform((v) => v === true || v === 1 || (typeof v === 'string' && /^(true|1)$/i.test(v.trim())));
 
 export const MAX_LABEL_LENGTH = 100;
 export const MAX_LABELS = 100;
-const LABEL_TOO_LONG = `each label must be at most ${MAX_LABEL_LENGTH} characters`;
+/** Said of one label in a list, at its place, and of a comma-separated string holding one. */
+const LABEL_TOO_LONG = `must be at most ${MAX_LABEL_LENGTH} characters`;
+const HOLDS_LABEL_TOO_LONG = `holds a label of more than ${MAX_LABEL_LENGTH} characters`;
 
 /**
  * How much a label list may hold before it is read: room for spaces, empty entries and the same
@@ -47,7 +51,7 @@ export const LabelList = z
     }
     const long = ctx.value.find((label) => label.length > MAX_LABEL_LENGTH);
     if (long !== undefined) {
-      ctx.issues.push({ code: 'custom', input: long, message: LABEL_TOO_LONG });
+      ctx.issues.push({ code: 'custom', input: long, message: HOLDS_LABEL_TOO_LONG });
     }
   });
 

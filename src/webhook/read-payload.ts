@@ -1,5 +1,5 @@
 import { Refusal } from '../sync/errors.js';
-import { escapesAreUtf8, unstorableText, utf8Text } from '../text.js';
+import { escapesAreUtf8, jsonFailure, unstorableText, utf8Text } from '../text.js';
 import { isEmail, isObject } from './payload.js';
 import { parseIsoTime } from './iso-time.js';
 import { normalisePhone } from './phone.js';
@@ -131,13 +131,19 @@ function timeWithPlus(value: string): string | undefined {
   return parseIsoTime(withPlus) ? withPlus : undefined;
 }
 
+/** `phone=%2B44…&name=…`: form fields sent as JSON (a tool's Content-Type left at its default). */
+const FORM_FIELDS = /^\s*[\w.[\]%-]+=[^{}]*$/;
+
 function parseJsonObject(text: string, what: string): Record<string, unknown> {
   if (text.trim() === '') throw new Refusal('invalid_payload', `${what} is empty: send a JSON object`);
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch {
-    throw new Refusal('invalid_payload', `${what} is not valid JSON`);
+  } catch (error) {
+    if (FORM_FIELDS.test(text)) {
+      throw new Refusal('invalid_payload', `${what} is form fields (name=value&…), not JSON: send it with Content-Type: application/x-www-form-urlencoded, or send a JSON object`);
+    }
+    throw new Refusal('invalid_payload', `${what} is not valid JSON${jsonFailure(error)}`);
   }
   if (!isObject(value)) throw new Refusal('invalid_payload', `${what} must be a JSON object`);
   return value;

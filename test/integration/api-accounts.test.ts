@@ -246,7 +246,7 @@ describe.each(testDatabases())('API accounts on %s', (kind) => {
       for (const path of ['/account/webhook-token/rotate', '/account/signing-secrets']) {
         const res = await send(path);
         expect(res.status, path).toBe(400);
-        expect(((await res.json()) as { error: string }).error).toBe('the body is not valid JSON');
+        expect(((await res.json()) as { error: string }).error).toBe("the body is not valid JSON: expected property name or '}' at character 2");
       }
       // The token was not rotated, and no secret was added (the webhook needs no signature).
       const delivered = await postWebhook(t, { contact: { phone: uniquePhone() } }, { token: account.webhookToken });

@@ -68,7 +68,7 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     expect(results.map((r) => r.line)).toEqual([1, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(results.map((r) => r.status ?? r.code)).toEqual(['applied', 'invalid_phone', 'invalid_payload', 'unknown_assignee', 'applied', 'unchanged', 'applied', 'invalid_payload', 'unchanged']);
     expect(results[0]!.delivery_id).toMatch(/^dlv_/);
-    expect(results[2]).toMatchObject({ line: 4, error: 'the line is not valid JSON' });
+    expect(results[2]).toMatchObject({ line: 4, error: "the line is not valid JSON: expected property name or '}' at character 2" });
     expect(res.lines.at(-1)).toEqual({ summary: { lines: 9, applied: 3, unchanged: 2, stale: 0, failed: 4 } });
     expect((await storedContact(t, a))?.labels).toEqual(['one', 'two']);
     expect((await storedContact(t, b))?.name).toBe('B');

@@ -341,6 +341,19 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     expect(((await res.json()) as any).contact.labels).toEqual(['a', 'b']);
   });
 
+  it.each([
+    ['form fields sent as JSON', 'phone=%2B447911123488&name=Ann', 'the body is form fields (name=value&…), not JSON: send it with Content-Type: application/x-www-form-urlencoded, or send a JSON object'],
+    ['a trailing comma', '{"contact":{"phone":"+447911123488"},}', 'the body is not valid JSON: expected double-quoted property name at character 38'],
+    ['single quotes', "{'contact':{}}", "the body is not valid JSON: expected property name or '}' at character 2"],
+    ['a string cut short', '{"contact":{"phone":"+4479', 'the body is not valid JSON: unterminated string at character 27'],
+    ['a body cut short', '{"contact":', 'the body is not valid JSON: it ends too soon'],
+    ['a bare word', 'hello', 'the body is not valid JSON'],
+  ])('JSON that cannot be read (%s) is told where and why, without quoting it back', async (_, body, error) => {
+    const res = await send({ type: 'application/json', body });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'invalid_payload', error });
+  });
+
   it('an empty JSON body, or one of spaces, is told it is empty, as the API tells it, rather than that it is not JSON', async () => {
     for (const body of ['', ' \n']) {
       const res = await send({ type: 'application/json', body });

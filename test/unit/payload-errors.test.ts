@@ -31,8 +31,8 @@ describe('what a refused payload is told', () => {
     [{ enhanced_data: 'nope' }, 'contact.enhanced_data', /must be an object of sections or a list of them/],
     [{ labels: ['ok', 7] }, 'contact.labels[1]', /must be a string/],
     [{ labels: ['x'.repeat(401)] }, 'contact.labels[0]', /at most 100 characters/],
-    [{ labels: ['ok', '', ` ${'x'.repeat(101)} `] }, 'contact.labels[2]', /at most 100 characters/],
-    [{ labels: `ok, ${'x'.repeat(101)}` }, 'contact.labels', /at most 100 characters/],
+    [{ labels: ['ok', '', ` ${'x'.repeat(101)} `] }, 'contact.labels[2]', /(^| )must be at most 100 characters$/],
+    [{ labels: `ok, ${'x'.repeat(101)}` }, 'contact.labels', /(^| )holds a label of more than 100 characters$/],
     [{ labels: { a: 1 } }, 'contact.labels', /comma-separated string or a list of strings/],
   ])('%j → %s', (fields, path, message) => {
     const refusal = refusalOf({ contact: { phone, ...fields } });
@@ -50,7 +50,7 @@ describe('what a refused payload is told', () => {
     ['an item text of 501 characters', 'contact.enhanced_data.S[0].text', { enhanced_data: { S: [{ text: 'x'.repeat(501) }] } }, /at most 500 characters/],
     ['a description of 1001 characters', 'contact.enhanced_data.S[0].description', { enhanced_data: { S: [{ text: 'x', description: 'd'.repeat(1001) }] } }, /at most 1000 characters/],
     ['a link of 2063 characters', 'contact.enhanced_data.S[0].link', { enhanced_data: { S: [{ text: 'x', link: `https://x.com/${'p'.repeat(2048)}` }] } }, /at most 2048 characters/],
-    ['overrideLabels "maybe"', 'contact.overrideLabels', { overrideLabels: 'maybe' }, /must be true or false/],
+    ['overrideLabels "maybe"', 'contact.overrideLabels', { overrideLabels: 'maybe' }, /(^| )must be true or false \(or "true"\/"false" in any case, or 1\/0\)$/],
     ['a custom attribute of 12345678901234567890', 'contact.custom_attributes.crm_id', { custom_attributes: { crm_id: 12345678901234567890 } }, /too large to keep exactly/],
     ['a custom attribute of -1e300', 'contact.custom_attributes.x', { custom_attributes: { x: -1e300 } }, /send it as text/],
     ['custom_attributes as a list', 'contact.custom_attributes', { custom_attributes: [] }, /must be an object of attribute names to strings, numbers, booleans or null/],

@@ -5,7 +5,7 @@ import { requireAdmin, requireApiKey, type AppEnv } from '../../http/auth.js';
 import { ApiError } from '../../http/errors.js';
 import { limitBody } from '../../http/request.js';
 import { createRouter } from '../../http/router.js';
-import { unstorableText, urlEscapesAreUtf8, utf8Text } from '../../text.js';
+import { jsonFailure, unstorableText, urlEscapesAreUtf8, utf8Text } from '../../text.js';
 import type { RateLimiter } from '../../http/rate-limit.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { accountRoutes } from './accounts.js';
@@ -99,8 +99,8 @@ function checkJsonText(bytes: Uint8Array): void {
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch {
-    throw new ApiError('invalid_payload', 'the body is not valid JSON');
+  } catch (error) {
+    throw new ApiError('invalid_payload', `the body is not valid JSON${jsonFailure(error)}`);
   }
   const problem = unstorableText(value);
   if (problem) throw new ApiError('invalid_payload', `the body contains ${problem}, which cannot be stored`);
