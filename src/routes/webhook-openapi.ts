@@ -153,15 +153,19 @@ const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => (
 /** API-only codes the webhook never answers with. */
 const NOT_FROM_WEBHOOK: ReadonlySet<ErrorCode> = new Set(['not_found', 'conflict']);
 
-function errorResponses(refused: Partial<Record<number, string>>) {
+const replayed = { 'Idempotent-Replayed': { description: '`true` when this is the stored answer to an earlier delivery with the same key', schema: { type: 'string' as const } } };
+
+/** The refusals, each with its codes; with `keyed`, the 400 and 422 a key stores and replays carry Idempotent-Replayed as a 200 does. */
+function errorResponses(refused: Partial<Record<number, string>>, { keyed = false } = {}) {
   return Object.fromEntries(
     Object.entries(refused).map(([status, detail]) => {
       const codes = (Object.keys(codeToStatus) as ErrorCode[]).filter((code) => String(codeToStatus[code]) === status && !NOT_FROM_WEBHOOK.has(code));
+      const headers = ['409', '429', '503'].includes(status) ? retryAfter : keyed && ['400', '422'].includes(status) ? replayed : undefined;
       return [
         status,
         {
           description: `${codes.join(', ')}: ${detail}`,
-          ...(['409', '429', '503'].includes(status) ? { headers: retryAfter } : {}),
+          ...(headers ? { headers } : {}),
           content: { 'application/json': { schema: WebhookError } },
         },
       ];
@@ -221,10 +225,10 @@ export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, o
   const responses = {
     200: {
       description: 'Applied, unchanged or stale; sent only after commit',
-      headers: { 'Idempotent-Replayed': { description: '`true` when this is the stored answer to an earlier delivery with the same key', schema: { type: 'string' as const } } },
+      headers: replayed,
       content: { 'application/json': { schema: WebhookResult } },
     },
-    ...errorResponses({ ...whenRefused, 413: `${whenRefused[413]} (${options.maxBodyBytes} bytes here)` }),
+    ...errorResponses({ ...whenRefused, 413: `${whenRefused[413]} (${options.maxBodyBytes} bytes here)` }, { keyed: true }),
   };
   const common = { tags: ['webhooks'], security: [] };
   app.openAPIRegistry.registerPath({

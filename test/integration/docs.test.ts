@@ -128,6 +128,8 @@ describe('OpenAPI document and reference page', () => {
       }
       expect(post.responses['422'].description).toMatch(/invalid_phone, unknown_assignee, external_id_taken, idempotency_key_reused, limit_exceeded/);
       for (const status of ['409', '429', '503']) expect(post.responses[status].headers).toHaveProperty('Retry-After');
+      // A refusal is stored under its key too, and replayed as a success is.
+      for (const status of ['200', '400', '422']) expect(post.responses[status].headers, status).toHaveProperty('Idempotent-Replayed');
       expect(post.security).toEqual([]);
     });
 
