@@ -15,7 +15,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { apiRoutes } from './routes/api/index.js';
 import { docsRoutes } from './routes/docs.js';
 import { bulkRoutes } from './routes/bulk.js';
-import { healthRoutes, type Readiness } from './routes/health.js';
+import { healthRoutes, registerOperationsDocs, type Readiness } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { pageErrors, uiRoutes } from './routes/ui.js';
 import { registerWebhookDocs } from './routes/webhook-openapi.js';
@@ -74,6 +74,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.route('/', webhookRoutes({ lookups: database.lookups, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   app.route('/api/v1', apiRoutes({ config, db, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES, maxBulkBytes: config.MAX_BULK_BYTES });
+  registerOperationsDocs(app);
   app.route('/', docsRoutes(app));
   // `/ui/`, as a visitor may type it: the pages' own `/` answers `/ui` only, being mounted there.
   app.get('/ui/', (c) => c.redirect('/ui/contacts', 303));

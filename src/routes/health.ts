@@ -1,3 +1,4 @@
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import type { Database } from '../db/client.js';
 
@@ -24,4 +25,25 @@ export function healthRoutes(deps: { database: Database; readiness: Readiness })
     return c.json({ status: 'ready' });
   });
   return app;
+}
+
+const Status = z.object({ status: z.string() });
+
+/** Registers the operations routes (`/healthz`, `/readyz`, `/metrics`) in the app's OpenAPI registry: they take no credential. */
+export function registerOperationsDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>): void {
+  const common = { tags: ['operations'], security: [], method: 'get' as const };
+  const json = (description: string, status: string) => ({ description, content: { 'application/json': { schema: Status.openapi({ example: { status } }) } } });
+  app.openAPIRegistry.registerPath({ ...common, path: '/healthz', summary: 'Liveness: the process answers', responses: { 200: json('Alive', 'ok') } });
+  app.openAPIRegistry.registerPath({
+    ...common,
+    path: '/readyz',
+    summary: 'Readiness: the database answers within 2 s, migrations are applied, and the service is not draining',
+    responses: { 200: json('Ready', 'ready'), 503: json('status is "draining" (shutting down) or "database unreachable"', 'draining') },
+  });
+  app.openAPIRegistry.registerPath({
+    ...common,
+    path: '/metrics',
+    summary: 'Prometheus text: deliveries by operation and status, latency, queue depth, in-flight, transactions, pool',
+    responses: { 200: { description: 'Prometheus exposition format', content: { 'text/plain': { schema: z.string() } } } },
+  });
 }

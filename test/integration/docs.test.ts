@@ -58,7 +58,7 @@ describe('OpenAPI document and reference page', () => {
         .map(({ method, path }) => `${method} ${path}`)
         .sort();
       expect(documented).toEqual(declared);
-      expect(Object.keys(doc.paths).every((path) => path.startsWith('/api/v1/') || path.startsWith('/webhooks/'))).toBe(true);
+      expect(Object.keys(doc.paths).filter((path) => !path.startsWith('/api/v1/') && !path.startsWith('/webhooks/'))).toEqual(['/healthz', '/readyz', '/metrics']);
     });
 
     it('gives every API route its bearer scheme and a 401 with the error body', () => {
@@ -95,8 +95,23 @@ describe('OpenAPI document and reference page', () => {
       }
     });
 
-    it('describes every error response with a body holding error and code', () => {
-      for (const { path, method, op } of operations()) {
+    it('documents the operations routes, without a credential, as they answer', async () => {
+      for (const path of ['/healthz', '/readyz', '/metrics']) {
+        const op = doc.paths[path].get as JsonBody;
+        expect(op, path).toMatchObject({ tags: ['operations'], security: [] });
+        expect((await t.app.request(path)).status, path).toBe(200);
+      }
+      expect(doc.paths['/readyz'].get.responses['503'].description).toMatch(/draining.*database unreachable/);
+      t.parts.readiness.draining = true;
+      try {
+        expect(await (await t.app.request('/readyz')).json()).toEqual({ status: 'draining' });
+      } finally {
+        t.parts.readiness.draining = false;
+      }
+    });
+
+    it('describes every error response with a body holding error and code (the health checks answer a status of their own)', () => {
+      for (const { path, method, op } of operations().filter(({ op }) => !op.tags?.includes('operations'))) {
         for (const [status, response] of Object.entries(op.responses as Record<string, JsonBody>)) {
           if (Number(status) < 400) continue;
           const ref = response.content?.['application/json']?.schema?.$ref as string | undefined;
