@@ -57,7 +57,7 @@ describe.each(testDatabases())('1 MB bodies against the default limit on %s', (k
   });
 });
 
-describe('webhook bodies over real HTTP, read straight from the socket', () => {
+describe('bodies over real HTTP, read straight from the socket', () => {
   let t: TestApp;
   let server: Awaited<ReturnType<typeof serveOverHttp>>;
   beforeAll(async () => {
@@ -109,19 +109,6 @@ describe('webhook bodies over real HTTP, read straight from the socket', () => {
     expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
     expect(await storedContact(t, '+447400888002')).toBeNull();
   });
-});
-
-describe('a 413 over real HTTP, on a kept-alive connection', () => {
-  let t: TestApp;
-  let server: Awaited<ReturnType<typeof serveOverHttp>>;
-  beforeAll(async () => {
-    t = await createTestApp('pglite', { MAX_BODY_BYTES: '2000' });
-    server = await serveOverHttp(t.app);
-  });
-  afterAll(async () => {
-    await server.close();
-    await t.close();
-  });
 
   /** POSTs on one kept-alive agent, as a client's pool sends them: the status and Connection header of each. */
   const post = (agent: Agent, path: string, body: string, key?: string) =>
@@ -138,7 +125,7 @@ describe('a 413 over real HTTP, on a kept-alive connection', () => {
   it.each([
     ['the API', () => '/api/v1/conversations', () => JSON.stringify({ phone: '+447400888010' })],
     ['the webhook', () => `/webhooks/${t.account.webhookToken}`, () => JSON.stringify({ contact: { phone: '+447400888011' } })],
-  ])('on %s it closes its connection, its body unread, so the requests after it are answered on another', async (_name, path, small) => {
+  ])('a 413 on %s closes its kept-alive connection, its body unread, so the requests after it are answered on another', async (_name, path, small) => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const key = path().startsWith('/api') ? t.account.apiKey : undefined;
     const refused = await post(agent, path(), JSON.stringify({ pad: 'x'.repeat(300_000) }), key);

@@ -366,14 +366,6 @@ describe('bulk requests at once', () => {
     expect(again.status).toBe(200);
     expect(await summaryOf(again)).toContain('"applied":1');
   });
-});
-
-describe('bulk requests from several accounts', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp('pglite');
-  });
-  afterAll(() => t.close());
 
   it('two accounts holding their slots with uploads kept open (a line, then nothing) leave other accounts room', async () => {
     const closers: (() => void)[] = [];
@@ -417,20 +409,12 @@ describe('bulk requests from several accounts', () => {
     for (const close of closers) close();
     for (const res of await Promise.all(held)) expect(res.status).toBe(401);
   });
-});
 
-/**
- * The lines a bulk request has read and not yet answered take room in a budget all bulk requests
- * share, which bounds their memory whatever their number: while it is full, a request reads its
- * next line only once it has answered every line it read.
- */
-describe('the budget bulk requests share', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp('pglite');
-  });
-  afterAll(() => t.close());
-
+  /**
+   * The lines a bulk request has read and not yet answered take room in a budget all bulk requests
+   * share, which bounds their memory whatever their number: while it is full, a request reads its
+   * next line only once it has answered every line it read.
+   */
   it('when full, a request reads one line at a time; given room, it reads ahead again', async () => {
     const { queues, committer } = t.parts;
     const deliverer = new Deliverer(t.database.db, queues, committer);
