@@ -75,8 +75,11 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
   ui.use(
     bodyLimit({
       maxSize: MAX_FORM_BYTES,
-      // Its body left unread, the connection is cut half a second later: the browser had better not send on it again (as errorResponse does).
-      onError: (c) => (c.header('Connection', 'close'), message(c, 413, 'Too large', 'The form sent more than this page accepts.')),
+      onError: (c) => {
+        // Its body left unread, the connection is cut half a second later: the browser had better not send on it again (as errorResponse says).
+        c.header('Connection', 'close');
+        return message(c, 413, 'Too large', 'The form sent more than this page accepts.');
+      },
     }),
   );
   ui.use(sameOriginForms(config));

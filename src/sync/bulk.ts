@@ -51,6 +51,11 @@ export class AheadBudget {
 
   constructor(readonly limit = AHEAD_BYTES_IN_ALL) {}
 
+  /** Bytes read and not yet answered, now. */
+  get inUse(): number {
+    return this.used;
+  }
+
   get full(): boolean {
     return this.used >= this.limit;
   }
@@ -202,11 +207,14 @@ export async function* applyBulk(
   } finally {
     closed = true;
     signal.notify();
-    await reader;
-    await applier;
-    // Cut short (the sender or the reader gone): what was read and not answered frees its share.
-    budget.forget(signal);
-    budget.give(aheadBytes);
+    try {
+      await reader;
+      await applier;
+    } finally {
+      // Cut short (the sender or the reader gone): what was read and not answered frees its share.
+      budget.forget(signal);
+      budget.give(aheadBytes);
+    }
   }
   if (failure) throw failure.error;
 }

@@ -442,6 +442,23 @@ describe('bulk requests at once', () => {
     expect(answered).toBe(200);
     expect(mostAhead).toBeGreaterThan(1);
   });
+
+  it('a request cut short gives back its share of the budget', async () => {
+    const { queues, committer } = t.parts;
+    const deliverer = new Deliverer(t.database.db, queues, committer);
+    const budget = new AheadBudget();
+    // 1,500 lines at once: a first group of 1,000, and a second read ahead of its answers.
+    const lines = (async function* () {
+      for (let line = 1; line <= 1500; line++) yield { line, text: JSON.stringify({ contact: { phone: uniquePhone() } }) };
+    })();
+    const account = { id: t.account.id, name: 'test', defaultRegion: 'GB' };
+    for await (const results of applyBulk(deliverer, account, lines, 10_000, budget)) {
+      expect(results).toHaveLength(1000);
+      expect(budget.inUse).toBeGreaterThan(0);
+      break; // the reader of the answer gone
+    }
+    expect(budget.inUse).toBe(0);
+  });
 });
 
 describe('a bulk request refused for a full slot', () => {
