@@ -20,6 +20,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { pageErrors, uiRoutes } from './routes/ui.js';
 import { registerWebhookDocs } from './routes/webhook-openapi.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { AheadBudget } from './sync/bulk.js';
 import { Deliverer } from './sync/deliver.js';
 import { GroupCommitter } from './sync/group-commit.js';
 import { PhoneQueues } from './sync/phone-queue.js';
@@ -46,7 +47,8 @@ export function createApp({ config, database, logger }: AppDeps) {
     logger.warn({ maxTransactions: config.MAX_TRANSACTIONS, dbPoolSize: database.concurrency, running: batchSlots }, 'MAX_TRANSACTIONS is more than DB_POOL_SIZE − 2: running that many instead');
   }
   const committer = new GroupCommitter(db, { concurrency: batchSlots, maxBatch: config.MAX_BATCH });
-  const metrics = createMetrics({ queues, committer, database });
+  const bulkBudget = new AheadBudget();
+  const metrics = createMetrics({ queues, committer, bulkBudget, database });
   const deliverer = new Deliverer(db, queues, committer, { metrics });
   const readiness: Readiness = { draining: false };
 
@@ -70,7 +72,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);
   app.route('/', healthRoutes({ database, readiness }));
   app.route('/', metricsRoutes(metrics.registry));
-  app.route('/', bulkRoutes({ lookups: database.lookups, deliverer, rateLimiter, logger, maxLineBytes: config.MAX_BODY_BYTES, maxSpoolBytes: config.MAX_BULK_BYTES, idleMs: config.REQUEST_TIMEOUT_MS }));
+  app.route('/', bulkRoutes({ lookups: database.lookups, deliverer, rateLimiter, logger, maxLineBytes: config.MAX_BODY_BYTES, maxSpoolBytes: config.MAX_BULK_BYTES, idleMs: config.REQUEST_TIMEOUT_MS, budget: bulkBudget }));
   app.route('/', webhookRoutes({ lookups: database.lookups, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   app.route('/api/v1', apiRoutes({ config, db, deliverer, rateLimiter, maxBodyBytes: config.MAX_BODY_BYTES }));
   registerWebhookDocs(app, { maxBodyBytes: config.MAX_BODY_BYTES, maxBulkBytes: config.MAX_BULK_BYTES });
@@ -80,7 +82,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.get('/ui/', (c) => c.redirect('/ui/contacts', 303));
   app.route('/ui', uiRoutes({ config, db, deliverer, rateLimiter, logger }));
 
-  return { app, queues, committer, readiness, metrics };
+  return { app, queues, committer, bulkBudget, readiness, metrics };
 }
 
 export type App = ReturnType<typeof createApp>['app'];

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './db/client.js';
 import { operationOfOutcome, type DeliveryOutcome } from './sync/delivery-body.js';
+import type { AheadBudget } from './sync/bulk.js';
 import type { GroupCommitter } from './sync/group-commit.js';
 import type { PhoneQueues } from './sync/phone-queue.js';
 import type { OperationName } from './webhook/operation.js';
@@ -19,6 +20,7 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 export interface MetricSources {
   queues: PhoneQueues;
   committer: GroupCommitter;
+  bulkBudget: AheadBudget;
   database: Pick<Database, 'kind' | 'concurrency'>;
 }
 
@@ -26,7 +28,7 @@ export interface MetricSources {
  * One registry per app, so that several apps in one process (tests, siblings) never share or clash.
  * Gauges are read from their sources when scraped; counters and the histogram are fed by `observe`.
  */
-export function createMetrics({ queues, committer, database }: MetricSources) {
+export function createMetrics({ queues, committer, bulkBudget, database }: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -80,6 +82,14 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
       this.set({ state: 'waiting' }, committer.batchesWaiting);
     },
   });
+  const bulkAhead = new Gauge({
+    name: 'contact_sync_bulk_ahead_bytes',
+    help: 'Bytes of bulk lines read and not yet answered, across every bulk request; at the limit (64 MiB), requests read one line at a time.',
+    registers,
+    collect() {
+      this.set(bulkBudget.inUse);
+    },
+  });
   const dbPoolSize = new Gauge({
     name: 'contact_sync_db_pool_size',
     help: 'Configured maximum database connections (DB_POOL_SIZE; 1 for PGlite). postgres.js exposes no live pool counts.',
@@ -108,7 +118,7 @@ export function createMetrics({ queues, committer, database }: MetricSources) {
     }
   }
 
-  return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, transactions, dbPoolSize, observe };
+  return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, transactions, bulkAhead, dbPoolSize, observe };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

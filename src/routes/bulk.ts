@@ -11,7 +11,7 @@ import { loggable } from '../log.js';
 import { emptyBody, nonEmpty, spoolVerified, UploadStalled, withIdleLimit, type Spooled } from '../http/bulk-body.js';
 import { mediaType } from '../http/request.js';
 import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
-import { AheadBudget, applyBulk, summarise, type BulkResult, type BulkSummary } from '../sync/bulk.js';
+import { applyBulk, summarise, type AheadBudget, type BulkResult, type BulkSummary } from '../sync/bulk.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { readNdjsonLines } from '../webhook/ndjson.js';
 
@@ -43,6 +43,8 @@ export function bulkRoutes(deps: {
   maxSpoolBytes: number;
   /** How long an upload may send nothing before it is cut off, so that a stalled sender does not keep its slot. */
   idleMs: number;
+  /** The unanswered lines all bulk requests share (the app's, which its metrics read). */
+  budget: AheadBudget;
 }) {
   const app = new Hono<WebhookEnv>();
   const slots = new Slots(MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, {
@@ -53,7 +55,7 @@ export function bulkRoutes(deps: {
     account: `${MAX_BULK_REQUESTS_PER_ACCOUNT} signed bulk requests of this account are being received; retry once one has finished`,
     all: `${MAX_BULK_SPOOLS} signed bulk requests are being received; retry shortly`,
   });
-  const budget = new AheadBudget();
+  const { budget } = deps;
   app.on('POST', ['/webhooks/:token/bulk', '/webhooks/:token/bulk/'], authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
     if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');

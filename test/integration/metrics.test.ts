@@ -176,6 +176,16 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
     }
   });
 
+  it('shows the bytes of bulk lines read and not yet answered, which the bulk requests share', async () => {
+    expect((await scrape(t)).value('contact_sync_bulk_ahead_bytes')).toBe(0);
+    t.parts.bulkBudget.take(1234);
+    try {
+      expect((await scrape(t)).value('contact_sync_bulk_ahead_bytes')).toBe(1234);
+    } finally {
+      t.parts.bulkBudget.give(1234);
+    }
+  });
+
   it('counts bulk lines, but keeps them out of the latency histogram (a line waits for its group)', async () => {
     const before = await scrape(t);
     const applied = (scraped: typeof before) => scraped.value('contact_sync_deliveries_total', { operation: 'upsert', status: 'applied' }) ?? 0;
