@@ -28,11 +28,8 @@ export async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: 
   const iterator = chunks[Symbol.asyncIterator]();
   try {
     for (;;) {
-      let timer: NodeJS.Timeout | undefined;
-      const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new UploadStalled(idleMs)), idleMs);
-      });
-      const next = await Promise.race([iterator.next(), stalled]).finally(() => clearTimeout(timer));
+      const silence = quietFor(idleMs);
+      const next = await Promise.race([iterator.next(), silence.passed.then(() => Promise.reject(new UploadStalled(idleMs)))]).finally(silence.cancel);
       if (next.done) return;
       yield next.value;
     }
@@ -41,6 +38,27 @@ export async function* withIdleLimit(chunks: AsyncIterable<Uint8Array>, idleMs: 
     // stream itself ends (closed, or errored by a sender that went away) is of no interest now.
     iterator.return?.().catch(() => {});
   }
+}
+
+/**
+ * Settles once `ms` have passed, unless cancelled first. It is judged after the event loop has
+ * read what arrived meanwhile (in `setImmediate`, after the poll phase): when the one thread was
+ * busy past `ms` (parsing other requests' lines), the timer is due before the data that came in
+ * the meantime is read, and a sender or reader that kept up would be taken for silent.
+ */
+export function quietFor(ms: number): { passed: Promise<void>; cancel: () => void } {
+  let cancelled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const passed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => setImmediate(() => cancelled || resolve()), ms);
+  });
+  return {
+    passed,
+    cancel: () => {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 /**

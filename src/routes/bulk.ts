@@ -8,7 +8,7 @@ import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { logOutage, toApiError } from '../http/on-error.js';
 import { loggable } from '../log.js';
-import { emptyBody, nonEmpty, spoolVerified, UploadStalled, withIdleLimit, type Spooled } from '../http/bulk-body.js';
+import { emptyBody, nonEmpty, quietFor, spoolVerified, UploadStalled, withIdleLimit, type Spooled } from '../http/bulk-body.js';
 import { mediaType } from '../http/request.js';
 import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
 import { applyBulk, summarise, type AheadBudget, type BulkResult, type BulkSummary } from '../sync/bulk.js';
@@ -119,7 +119,8 @@ export function bulkRoutes(deps: {
       }
       // Reading the upload failed part-way, most often because the sender went away. The lines
       // answered above were applied; an error line takes the summary's place.
-      deps.logger.warn({ error: loggable(error), requestId: c.get('requestId') }, 'bulk upload broke off');
+      if (error instanceof UploadStalled) deps.logger.warn({ requestId: c.get('requestId'), idleMs: error.idleMs }, 'bulk upload stalled: cut off after the lines answered');
+      else deps.logger.warn({ error: loggable(error), requestId: c.get('requestId') }, 'bulk upload broke off');
       const answer =
         error instanceof UploadStalled
           ? new ApiError('unavailable', `the upload sent nothing for ${error.idleMs} ms and was cut off; the lines answered above were applied, send the rest again`)
@@ -136,9 +137,8 @@ class AnswerNotRead extends Error {}
 
 /** Writes to the answer, or cuts the connection off when the reader takes none of it for `ms`. */
 async function writeWithin(out: StreamingApi, text: string, ms: number, cutOff: () => void): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const written = await Promise.race([out.write(text).then(() => true), stalled]).finally(() => clearTimeout(timer));
+  const silence = quietFor(ms);
+  const written = await Promise.race([out.write(text).then(() => true), silence.passed.then(() => false)]).finally(silence.cancel);
   if (written) return;
   // Cancels the stream, which settles the write still waiting, and closes the socket.
   out.abort();
