@@ -83,11 +83,11 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
     },
   });
   const bulkAhead = new Gauge({
-    name: 'contact_sync_bulk_ahead_bytes',
-    help: 'Bytes of bulk lines read and not yet answered, across every bulk request; at the limit (64 MiB), requests read one line at a time.',
+    name: 'contact_sync_bulk_ahead_lines',
+    help: 'Bulk lines read and not yet answered, across every bulk request; at the limit (16,000 lines, or 64 Mi characters), each reads one line at a time.',
     registers,
     collect() {
-      this.set(bulkBudget.inUse);
+      this.set(bulkBudget.inUse.lines);
     },
   });
   const dbPoolSize = new Gauge({

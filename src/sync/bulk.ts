@@ -10,9 +10,14 @@ const GROUP_LINES = 1000;
 const MAX_GROUPS_IN_FLIGHT = 3;
 /** Lines read and not yet answered, at most: enough to keep every group going and the next forming, small enough to keep memory flat. */
 const AHEAD_LINES = (MAX_GROUPS_IN_FLIGHT + 1) * GROUP_LINES;
-const AHEAD_BYTES = 16 * 1024 * 1024;
-/** The bytes of lines read and not yet answered by all the bulk requests of the process together: as many as 4 requests at full speed hold. */
-export const AHEAD_BYTES_IN_ALL = 4 * AHEAD_BYTES;
+/** The same, in characters of line text (a JavaScript string's length): lines may be up to MAX_BODY_BYTES each. */
+const AHEAD_CHARS = 16 * 1024 * 1024;
+/**
+ * What all the bulk requests of a process may hold read and not yet answered together: as much as
+ * 4 requests at full speed hold, which bounds the memory of their lines and parsed payloads, and the
+ * parsing and validating queued on the one thread, however many requests are open.
+ */
+const AHEAD_IN_ALL = { lines: 4 * AHEAD_LINES, chars: 4 * AHEAD_CHARS };
 
 export type BulkResult = { line: number; body: AnswerBody } | { line: number; error: unknown };
 
@@ -25,7 +30,7 @@ export interface BulkSummary {
 }
 
 /** Wakes whoever waits for something to change. */
-class Signal {
+export class Signal {
   private waiters: (() => void)[] = [];
 
   wait(): Promise<void> {
@@ -40,44 +45,53 @@ class Signal {
 }
 
 /**
- * The bytes of lines read and not yet answered across the bulk requests that share it, at most
- * `limit`: what bounds their memory, rather than how many requests are open, so that one sending
- * slowly (or a line every few seconds to stay open) holds next to none of it. A request reads on
- * while it has nothing unanswered, however full the budget is, so every one keeps moving.
+ * The lines read and not yet answered across the bulk requests that share it, and their characters,
+ * at most `limit`: what bounds their memory and queued work, rather than how many requests are open.
+ * Each request holds at most its share (the lines divided among the requests open, a group's worth
+ * at least), so that a few whose readers take their answers slowly cannot hold all of it; and one
+ * reads on while it has nothing unanswered, however full the budget is, so every one keeps moving.
  */
 export class AheadBudget {
-  private used = 0;
-  private readonly waiting = new Set<Signal>();
+  private used = { lines: 0, chars: 0 };
+  private readonly requests = new Set<Signal>();
 
-  constructor(readonly limit = AHEAD_BYTES_IN_ALL) {}
+  constructor(readonly limit = AHEAD_IN_ALL) {}
 
-  /** Bytes read and not yet answered, now. */
-  get inUse(): number {
-    return this.used;
+  /** Lines and characters read and not yet answered, now. */
+  get inUse(): { lines: number; chars: number } {
+    return { ...this.used };
   }
 
   get full(): boolean {
-    return this.used >= this.limit;
+    return this.used.lines >= this.limit.lines || this.used.chars >= this.limit.chars;
   }
 
-  take(bytes: number): void {
-    this.used += bytes;
+  /** How many unanswered lines one request may hold now. */
+  get share(): number {
+    return Math.min(AHEAD_LINES, Math.max(GROUP_LINES, Math.floor(this.limit.lines / Math.max(1, this.requests.size))));
   }
 
-  /** Gives bytes back, and wakes the requests waiting for room. */
-  give(bytes: number): void {
-    if (bytes === 0) return;
-    this.used -= bytes;
-    for (const signal of this.waiting) signal.notify();
+  take(chars: number): void {
+    this.used.lines += 1;
+    this.used.chars += chars;
   }
 
-  /** `signal` is notified whenever room is given back, until `forget`. */
-  watch(signal: Signal): void {
-    this.waiting.add(signal);
+  /** Gives lines back, and wakes the requests waiting for room. */
+  give(lines: number, chars: number): void {
+    if (lines === 0) return;
+    this.used.lines -= lines;
+    this.used.chars -= chars;
+    for (const signal of this.requests) signal.notify();
   }
 
-  forget(signal: Signal): void {
-    this.waiting.delete(signal);
+  /** A request joins: `signal` is notified whenever room is given back, until it `leave`s. */
+  join(signal: Signal): void {
+    this.requests.add(signal);
+  }
+
+  leave(signal: Signal): void {
+    this.requests.delete(signal);
+    for (const other of this.requests) other.notify();
   }
 }
 
@@ -87,11 +101,11 @@ interface Waiting {
   answer: (result: BulkResult) => void;
 }
 
-/** A line's answer, known at once (`result`) when it has settled. */
+/** A line's answer, known at once (`result`) when it has settled; `chars` when the line holds room in the budget. */
 interface Answer {
   settled: Promise<void>;
   result?: BulkResult;
-  bytes: number;
+  chars?: number;
 }
 
 /** A group being applied: which phones it holds, and when it has settled. */
@@ -107,9 +121,10 @@ interface InFlight {
  * (`Deliverer.commitGroup`). A group waits only for the groups before it that share a phone with
  * it, so lines for the same phone apply in line order while groups of other phones commit side by
  * side. Nothing waits to fill a group: a sender that sends a line and waits for its answer gets it.
- * The input is not read further while AHEAD_LINES lines (or AHEAD_BYTES) are unanswered, or while
- * `budget`, shared with the other bulk requests, is full and this one has lines unanswered, so
- * memory grows neither with the request nor with the number of requests.
+ * The input is not read further while this request holds its share of `budget`, shared with the
+ * other bulk requests (AHEAD_LINES at most, fewer when many are open), or AHEAD_CHARS, or while the
+ * budget is full and it holds any, so that memory and queued work grow neither with the request nor
+ * with the number of requests.
  */
 export async function* applyBulk(
   deliverer: Deliverer,
@@ -119,15 +134,16 @@ export async function* applyBulk(
   budget = new AheadBudget(),
 ): AsyncGenerator<BulkResult[]> {
   const signal = new Signal();
-  budget.watch(signal);
+  budget.join(signal);
   const answers: Answer[] = [];
   let waiting: Waiting[] = [];
-  let aheadBytes = 0;
+  let aheadChars = 0;
+  let aheadLines = 0;
   let reading = true;
   let closed = false;
   let failure: { error: unknown } | undefined;
 
-  const settledNow = (result: BulkResult): Answer => ({ settled: Promise.resolve(), result, bytes: 0 });
+  const settledNow = (result: BulkResult): Answer => ({ settled: Promise.resolve(), result });
   const read = async () => {
     try {
       for await (const item of lines) {
@@ -142,18 +158,19 @@ export async function* applyBulk(
           answers.push(settledNow({ line: item.line, error: new Refusal('invalid_payload', `line ${item.line} is not UTF-8 text: send it encoded as UTF-8`) }));
         } else {
           let settle!: () => void;
-          const pending: Answer = { settled: new Promise<void>((resolve) => (settle = resolve)), bytes: item.text.length };
+          const pending: Answer = { settled: new Promise<void>((resolve) => (settle = resolve)), chars: item.text.length };
           const answer = (result: BulkResult) => {
             pending.result = result;
             settle();
           };
           waiting.push({ line: item.line, text: item.text, answer });
           answers.push(pending);
-          aheadBytes += item.text.length;
+          aheadChars += item.text.length;
+          aheadLines += 1;
           budget.take(item.text.length);
         }
         signal.notify();
-        while (!closed && (answers.length >= AHEAD_LINES || aheadBytes >= AHEAD_BYTES || (aheadBytes > 0 && budget.full))) await signal.wait();
+        while (!closed && (answers.length >= budget.share || aheadChars >= AHEAD_CHARS || (aheadLines > 0 && budget.full))) await signal.wait();
       }
     } catch (error) {
       failure = { error };
@@ -198,9 +215,11 @@ export async function* applyBulk(
       let ready = 0;
       while (ready < answers.length && answers[ready]!.result !== undefined) ready++;
       const done = answers.splice(0, ready);
-      const bytes = done.reduce((sum, answer) => sum + answer.bytes, 0);
-      aheadBytes -= bytes;
-      budget.give(bytes);
+      const taken = done.filter((answer) => answer.chars !== undefined);
+      const chars = taken.reduce((sum, answer) => sum + answer.chars!, 0);
+      aheadChars -= chars;
+      aheadLines -= taken.length;
+      budget.give(taken.length, chars);
       signal.notify();
       yield done.map((answer) => answer.result!);
     }
@@ -212,8 +231,8 @@ export async function* applyBulk(
       await applier;
     } finally {
       // Cut short (the sender or the reader gone): what was read and not answered frees its share.
-      budget.forget(signal);
-      budget.give(aheadBytes);
+      budget.leave(signal);
+      budget.give(aheadLines, aheadChars);
     }
   }
   if (failure) throw failure.error;

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
 import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from '../../src/routes/bulk.js';
-import { AheadBudget, applyBulk } from '../../src/sync/bulk.js';
+import { AheadBudget, applyBulk, Signal } from '../../src/sync/bulk.js';
 import { Deliverer } from '../../src/sync/deliver.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
@@ -418,8 +418,8 @@ describe('bulk requests at once', () => {
   it('when full, a request reads one line at a time; given room, it reads ahead again', async () => {
     const { queues, committer } = t.parts;
     const deliverer = new Deliverer(t.database.db, queues, committer);
-    const budget = new AheadBudget(10_000);
-    budget.take(10_000); // held by another request
+    const budget = new AheadBudget({ lines: 1000, chars: 1_000_000 });
+    for (let i = 0; i < 1000; i++) budget.take(10); // held by another request
     let read = 0;
     let answered = 0;
     let mostAhead = 0;
@@ -428,7 +428,7 @@ describe('bulk requests at once', () => {
         mostAhead = Math.max(mostAhead, read - answered);
         if (line === 101) {
           expect(mostAhead).toBe(1);
-          budget.give(10_000); // the other request is answered
+          budget.give(1000, 10_000); // the other request is answered
         }
         read++;
         yield { line, text: JSON.stringify({ contact: { phone: uniquePhone() } }) };
@@ -454,10 +454,36 @@ describe('bulk requests at once', () => {
     const account = { id: t.account.id, name: 'test', defaultRegion: 'GB' };
     for await (const results of applyBulk(deliverer, account, lines, 10_000, budget)) {
       expect(results).toHaveLength(1000);
-      expect(budget.inUse).toBeGreaterThan(0);
+      expect(budget.inUse.lines).toBeGreaterThan(0);
       break; // the reader of the answer gone
     }
-    expect(budget.inUse).toBe(0);
+    expect(budget.inUse).toEqual({ lines: 0, chars: 0 });
+  });
+
+  it('with many requests open, each holds at most its share, so that a few read slowly cannot take it all', async () => {
+    const { queues, committer } = t.parts;
+    const deliverer = new Deliverer(t.database.db, queues, committer);
+    const account = { id: t.account.id, name: 'test', defaultRegion: 'GB' };
+    /** How many lines one request held read and unanswered at most, for 3,000 lines sent at once. */
+    const mostHeld = async (budget: AheadBudget) => {
+      let read = 0;
+      let answered = 0;
+      let most = 0;
+      const lines = (async function* () {
+        for (let line = 1; line <= 3000; line++) {
+          most = Math.max(most, read - answered);
+          read++;
+          yield { line, text: JSON.stringify({ contact: { phone: uniquePhone() } }) };
+        }
+      })();
+      for await (const results of applyBulk(deliverer, account, lines, 10_000, budget)) answered += results.length;
+      return most;
+    };
+    expect(await mostHeld(new AheadBudget())).toBeGreaterThan(1000);
+    const crowded = new AheadBudget();
+    for (let i = 0; i < 16; i++) crowded.join(new Signal()); // 16 other requests open
+    expect(crowded.share).toBe(1000);
+    expect(await mostHeld(crowded)).toBeLessThanOrEqual(1000);
   });
 });
 

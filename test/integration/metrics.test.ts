@@ -176,13 +176,13 @@ describe.each(testDatabases())('GET /metrics on %s', (kind) => {
     }
   });
 
-  it('shows the bytes of bulk lines read and not yet answered, which the bulk requests share', async () => {
-    expect((await scrape(t)).value('contact_sync_bulk_ahead_bytes')).toBe(0);
+  it('shows the bulk lines read and not yet answered, which the bulk requests share', async () => {
+    expect((await scrape(t)).value('contact_sync_bulk_ahead_lines')).toBe(0);
     t.parts.bulkBudget.take(1234);
     try {
-      expect((await scrape(t)).value('contact_sync_bulk_ahead_bytes')).toBe(1234);
+      expect((await scrape(t)).value('contact_sync_bulk_ahead_lines')).toBe(1);
     } finally {
-      t.parts.bulkBudget.give(1234);
+      t.parts.bulkBudget.give(1, 1234);
     }
   });
 
