@@ -385,8 +385,11 @@ describe('bulk requests at once', () => {
     for (const account of signed) expect((await callApi(t, 'POST', '/account/signing-secrets', { key: account.apiKey })).status).toBe(201);
     const timestamp = String(Math.floor(Date.now() / 1000));
     // Well-formed headers, a body that never ends: spooled until it does, its signature unchecked.
-    const spooling = (token: string, id: string) =>
-      t.app.request(`/webhooks/${token}/bulk`, {
+    // `read` settles once the service has read its first line, when its spool slot is taken.
+    const spooling = (token: string, id: string) => {
+      let reading!: () => void;
+      const read = new Promise<void>((resolve) => (reading = resolve));
+      const answer = t.app.request(`/webhooks/${token}/bulk`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-ndjson', 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': 'v1,AAAA' },
         body: new ReadableStream<Uint8Array>({
@@ -394,12 +397,15 @@ describe('bulk requests at once', () => {
             controller.enqueue(new TextEncoder().encode(bulkLine()));
             closers.push(() => controller.close());
           },
+          pull: () => reading(),
         }),
         duplex: 'half',
       } as RequestInit);
+      return { answer, read };
+    };
     const held = signed.slice(0, -1).flatMap((account, a) => Array.from({ length: MAX_BULK_REQUESTS_PER_ACCOUNT }, (_, i) => spooling(account.webhookToken, `held-${a}-${i}`)));
-    await sleep(200);
-    const refused = await spooling(signed.at(-1)!.webhookToken, 'one-more');
+    await Promise.all(held.map(({ read }) => read));
+    const refused = await spooling(signed.at(-1)!.webhookToken, 'one-more').answer;
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('5');
     expect(((await refused.json()) as { error: string }).error).toBe(`${MAX_BULK_SPOOLS} signed bulk requests are being received; retry shortly`);
@@ -407,7 +413,7 @@ describe('bulk requests at once', () => {
     expect(unsigned.status).toBe(200);
     expect(await summaryOf(unsigned)).toContain('"applied":1');
     for (const close of closers) close();
-    for (const res of await Promise.all(held)) expect(res.status).toBe(401);
+    for (const res of await Promise.all(held.map(({ answer }) => answer))) expect(res.status).toBe(401);
   });
 
   /**

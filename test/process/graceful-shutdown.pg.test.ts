@@ -53,7 +53,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('SIGTERM under load (real proces
 
   it('answers a request sent on a kept-alive connection just after the signal (503, Connection: close) rather than resetting it', async () => {
     const own = await createScratchDatabase();
-    const service = await startService({ databaseUrl: own.url });
+    const service = await startService({ databaseUrl: own.url, env: { LOG_LEVEL: 'info' } });
     const url = new URL(service.webhookUrl);
     const request = (body: string) =>
       `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -70,7 +70,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('SIGTERM under load (real proces
       }),
     );
     const exited = service.stop('SIGTERM');
-    await sleep(100);
+    // Sent once it drains (it says so), within the second its idle connections are kept for.
+    while (!service.output().stdout.includes('"msg":"draining"')) await sleep(5);
     for (const [i, { socket }] of sockets.entries()) socket.write(request(payload(100 + i)));
     for (const { reader } of sockets) {
       const answer = await reader.next();
