@@ -73,7 +73,7 @@ const outages = new WeakMap<Logger, { loggedAt: number; unlogged: number }>();
  * tell from a drain or a full backlog), with its SQLSTATE or errno: at most one line every 10 s,
  * counting the answers left out, so that an outage under load does not flood the log.
  */
-export function logOutage(logger: Logger, error: unknown): void {
+function logOutage(logger: Logger, error: unknown): void {
   const code = sqlState(error);
   if (!isDatabaseUnavailable(code)) return;
   const now = performance.now();
@@ -86,10 +86,16 @@ export function logOutage(logger: Logger, error: unknown): void {
   outages.set(logger, { loggedAt: now, unlogged: 0 });
 }
 
-export const onError = (logger: Logger) => (error: Error, c: Context) => {
-  const known = toApiError(error);
+/**
+ * What an error is answered with (`500 internal` for one not expected), logged as an operator needs
+ * it: an outage as a throttled warning, anything unexpected with its type and stack frames.
+ */
+export function answerFor(logger: Logger, error: unknown, context: Record<string, unknown>): ApiError {
   logOutage(logger, error);
-  if (known) return errorResponse(c, known);
-  logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
-  return errorResponse(c, internalError());
-};
+  const known = toApiError(error);
+  if (known && known.status !== 500) return known;
+  logger.error({ error: loggable(error), ...context }, 'unexpected error');
+  return known ?? internalError();
+}
+
+export const onError = (logger: Logger) => (error: Error, c: Context) => errorResponse(c, answerFor(logger, error, { requestId: c.get('requestId') }));

@@ -6,7 +6,7 @@ import type { StreamingApi } from 'hono/utils/stream';
 import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
-import { logOutage, toApiError } from '../http/on-error.js';
+import { answerFor } from '../http/on-error.js';
 import { loggable } from '../log.js';
 import { emptyBody, nonEmpty, quietFor, spoolVerified, UploadStalled, withIdleLimit, type Spooled } from '../http/bulk-body.js';
 import { mediaType } from '../http/request.js';
@@ -176,8 +176,5 @@ class Slots {
 
 function resultLine(result: BulkResult, logger: Logger, requestId: string): Record<string, unknown> {
   if ('body' in result) return { line: result.line, ...result.body };
-  const known = toApiError(result.error);
-  logOutage(logger, result.error);
-  if (!known) logger.error({ error: loggable(result.error), requestId, line: result.line }, 'unexpected error');
-  return { line: result.line, ...(known ?? internalError()).body() };
+  return { line: result.line, ...answerFor(logger, result.error, { requestId, line: result.line }).body() };
 }

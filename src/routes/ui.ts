@@ -7,8 +7,7 @@ import type { Db } from '../db/client.js';
 import { findAccountByApiKey } from '../db/queries/accounts.js';
 import { findContactView, listContacts } from '../db/queries/contact-views.js';
 import { DELIVERY_STATUSES, findDelivery, listDeliveries, type DeliveryStatus } from '../db/queries/deliveries.js';
-import { logOutage, toApiError } from '../http/on-error.js';
-import { loggable } from '../log.js';
+import { answerFor } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { logOperation } from '../http/request.js';
 import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
@@ -57,13 +56,11 @@ export function pageErrors(logger: Logger) {
     if (error instanceof HTTPException && error.status === 403) {
       return message(c, 403, 'Form refused', 'This form was not sent from this site’s own pages, so it was refused.');
     }
-    const known = toApiError(error);
-    logOutage(logger, error);
-    if (!known || known.status === 500) logger.error({ error: loggable(error), requestId: c.get('requestId') }, 'unexpected error');
-    if (known?.retryAfterSeconds !== undefined) c.header('Retry-After', String(known.retryAfterSeconds));
+    const answer = answerFor(logger, error, { requestId: c.get('requestId') });
+    if (answer.retryAfterSeconds !== undefined) c.header('Retry-After', String(answer.retryAfterSeconds));
     // The API's messages begin lower-case, to follow a field's name; on a page they are a sentence.
-    const text = known && known.status !== 500 ? sentence(known.message) : 'Something went wrong on our side; try again.';
-    return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), known?.status ?? 500);
+    const text = answer.status !== 500 ? sentence(answer.message) : 'Something went wrong on our side; try again.';
+    return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), answer.status);
   };
 }
 

@@ -10,6 +10,7 @@ import { createAccount } from '../../src/db/queries/accounts.js';
 import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from '../../src/routes/bulk.js';
 import { AheadBudget, applyBulk, Signal } from '../../src/sync/bulk.js';
 import { Deliverer } from '../../src/sync/deliver.js';
+import type { NdjsonLine } from '../../src/webhook/ndjson.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
@@ -416,14 +417,16 @@ describe('bulk requests at once', () => {
     for (const res of await Promise.all(held.map(({ answer }) => answer))) expect(res.status).toBe(401);
   });
 
+  /** A bulk request's lines applied as the route applies them, with the budget given. */
+  const applyDirectly = (lines: AsyncIterable<NdjsonLine>, budget: AheadBudget) =>
+    applyBulk(new Deliverer(t.database.db, t.parts.queues, t.parts.committer), { id: t.account.id, name: 'test', defaultRegion: 'GB' }, lines, 10_000, budget);
+
   /**
    * The lines a bulk request has read and not yet answered take room in a budget all bulk requests
    * share, which bounds their memory whatever their number: while it is full, a request reads its
    * next line only once it has answered every line it read.
    */
   it('when full, a request reads one line at a time; given room, it reads ahead again', async () => {
-    const { queues, committer } = t.parts;
-    const deliverer = new Deliverer(t.database.db, queues, committer);
     const budget = new AheadBudget({ lines: 1000, chars: 1_000_000 });
     for (let i = 0; i < 1000; i++) budget.take(10); // held by another request
     let read = 0;
@@ -440,8 +443,7 @@ describe('bulk requests at once', () => {
         yield { line, text: JSON.stringify({ contact: { phone: uniquePhone() } }) };
       }
     })();
-    const account = { id: t.account.id, name: 'test', defaultRegion: 'GB' };
-    for await (const results of applyBulk(deliverer, account, lines, 10_000, budget)) {
+    for await (const results of applyDirectly(lines, budget)) {
       for (const result of results) expect(result).toMatchObject({ body: { status: 'applied' } });
       answered += results.length;
     }
@@ -450,15 +452,12 @@ describe('bulk requests at once', () => {
   });
 
   it('a request cut short gives back its share of the budget', async () => {
-    const { queues, committer } = t.parts;
-    const deliverer = new Deliverer(t.database.db, queues, committer);
     const budget = new AheadBudget();
     // 1,500 lines at once: a first group of 1,000, and a second read ahead of its answers.
     const lines = (async function* () {
       for (let line = 1; line <= 1500; line++) yield { line, text: JSON.stringify({ contact: { phone: uniquePhone() } }) };
     })();
-    const account = { id: t.account.id, name: 'test', defaultRegion: 'GB' };
-    for await (const results of applyBulk(deliverer, account, lines, 10_000, budget)) {
+    for await (const results of applyDirectly(lines, budget)) {
       expect(results).toHaveLength(1000);
       expect(budget.inUse.lines).toBeGreaterThan(0);
       break; // the reader of the answer gone
@@ -467,9 +466,6 @@ describe('bulk requests at once', () => {
   });
 
   it('with many requests open, each holds at most its share, so that a few read slowly cannot take it all', async () => {
-    const { queues, committer } = t.parts;
-    const deliverer = new Deliverer(t.database.db, queues, committer);
-    const account = { id: t.account.id, name: 'test', defaultRegion: 'GB' };
     /** How many lines one request held read and unanswered at most, for 3,000 lines sent at once. */
     const mostHeld = async (budget: AheadBudget) => {
       let read = 0;
@@ -482,7 +478,7 @@ describe('bulk requests at once', () => {
           yield { line, text: JSON.stringify({ contact: { phone: uniquePhone() } }) };
         }
       })();
-      for await (const results of applyBulk(deliverer, account, lines, 10_000, budget)) answered += results.length;
+      for await (const results of applyDirectly(lines, budget)) answered += results.length;
       return most;
     };
     expect(await mostHeld(new AheadBudget())).toBeGreaterThan(1000);
