@@ -5,7 +5,7 @@ import { contacts, conversations, messages, tombstones } from '../db/schema.js';
 import type { DeleteOperation } from '../webhook/operation.js';
 import { forgetStoredContact } from './idempotency.js';
 import { phoneHash } from './phone-key.js';
-import { isStale } from './staleness.js';
+import { isStale, phoneLastTime } from './staleness.js';
 
 export interface DeleteResult {
   status: 'applied' | 'unchanged' | 'stale';
@@ -23,11 +23,10 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
   const existing = await findContact(tx, accountId, op.phone);
   if (await isStale(tx, accountId, op.phone, op.occurredAt, existing)) return { status: 'stale', found: existing !== undefined, deleted: nothing };
 
-  // Without a time of its own, the delete comes after the phone's last delivery even when the
-  // sender's clock runs ahead of ours: that delivery, or an older one, sent again is stale.
-  const last = existing?.lastOccurredAt;
-  const now = new Date();
-  const deletedAt = op.occurredAt ?? (last && last >= now ? new Date(last.getTime() + 1) : now);
+  // Without a time of its own, the delete comes after the phone's last time (its last dated
+  // delivery's, or an earlier deletion's) even when the sender's clock runs ahead of ours: that
+  // delivery, or an older one, sent again is stale.
+  const deletedAt = op.occurredAt ?? justAfter(await phoneLastTime(tx, accountId, op.phone, existing));
   await tx
     .insert(tombstones)
     .values({ accountId, phoneHash: phoneHash(accountId, op.phone), deletedAt })
@@ -58,4 +57,10 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
     found: true,
     deleted: { contact: true, conversations: counted?.conversations ?? 0, messages: counted?.messages ?? 0 },
   };
+}
+
+/** Now, or just after `last` when that is not yet past. */
+function justAfter(last: Date | undefined): Date {
+  const now = new Date();
+  return last && last >= now ? new Date(last.getTime() + 1) : now;
 }

@@ -247,6 +247,18 @@ const cases: FieldCase[] = [
     expect: (s, b) => { expect(b.status).toBe('stale'); expect(s).toBeNull(); },
   },
   {
+    // The phone's last time is the dated delete's, and an undated upsert leaves it as it was (audit S9).
+    name: 'occurred_at: a delete without one after an undated re-creation keeps an earlier deletion\'s time, so its last delivery sent again is stale',
+    before: (p) => [
+      contact(p, { name: 'Current' }, { occurred_at: AHEAD }),
+      { delete_contact: p, occurred_at: AHEAD },
+      contact(p, { name: 'By hand' }),
+      { delete_contact: p },
+    ],
+    send: (p) => contact(p, { name: 'Current' }, { occurred_at: AHEAD }),
+    expect: (s, b) => { expect(b.status).toBe('stale'); expect(s).toBeNull(); },
+  },
+  {
     name: 'occurred_at: an upsert newer than the deletion creates it again',
     before: (p) => [{ delete_contact: p, occurred_at: '2026-03-01T00:00:00Z' }],
     send: (p) => contact(p, { name: 'Back' }, { occurred_at: '2026-03-02T00:00:00Z' }),
