@@ -13,6 +13,8 @@ const PHONE_SHAPE = /^\(?\+?[\d\s().\-/]{4,40}$/;
  * not a phone.
  */
 const DECIMAL = /^(\+?\d+)\.(\d{1,2})$/;
+/** A `tel:` link's scheme (RFC 3966), as a phone copied from a CRM's link may carry: read without it. */
+const TEL_SCHEME = /^tel:/i;
 /** Dashes a word processor or a spreadsheet puts in place of `-`: hyphen, non-breaking hyphen, figure dash, en and em dash, minus. */
 const DASHES = /[\u2010-\u2015\u2212]/g;
 
@@ -26,7 +28,7 @@ export const REGION_MESSAGE = 'must be a country code libphonenumber knows, like
  * first and, where that is not a valid number there, as international.
  */
 export function normalisePhone(input: string | number, region: string | null): string | null {
-  let raw = String(input).trim().replace(DASHES, '-');
+  let raw = written(input);
   const decimal = DECIMAL.exec(raw);
   if (decimal) {
     if (/[^0]/.test(decimal[2]!)) return null;
@@ -41,7 +43,7 @@ export function normalisePhone(input: string | number, region: string | null): s
 
 /** Why `normalisePhone` found no number in `input`, worded to follow the field's name, so that the sender knows what to fix. */
 export function phoneProblem(input: string | number, region: string | null): string {
-  const raw = String(input).trim().replace(DASHES, '-');
+  const raw = written(input);
   if (DECIMAL.test(raw)) return 'has a fraction: send the number as text, or as a whole number';
   if (/[a-z]/i.test(raw)) return 'holds letters: send the number alone (an extension such as "ext. 12" is not taken)';
   if (!PHONE_SHAPE.test(raw)) return 'is not written as a number: digits, with + or 00 in front of an international one, and spaces, dots, dashes or brackets between';
@@ -53,6 +55,9 @@ export function phoneProblem(input: string | number, region: string | null): str
   if (length === 'TOO_SHORT' || length === 'TOO_LONG') return `has too ${length === 'TOO_SHORT' ? 'few' : 'many'} digits for a number in region ${region}`;
   return `is not a valid number in region ${region}, nor as an international one (start that with + and the country code)`;
 }
+
+/** The number as written, without the spaces around it, a `tel:` in front, or dashes other than `-`. */
+const written = (input: string | number) => String(input).trim().replace(TEL_SCHEME, '').trimStart().replace(DASHES, '-');
 
 function internationalProblem(text: string): string {
   const country = parsePhoneNumberFromString(text)?.countryCallingCode;

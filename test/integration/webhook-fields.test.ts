@@ -389,7 +389,7 @@ describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
   });
 
   describe('phone forms are one contact', () => {
-    it.each(['+44 7400 123456', '0044 7400 123456', '447400123456', '07400 123456', '+44 7400-123-456', 447400123456])(
+    it.each(['+44 7400 123456', '0044 7400 123456', '447400123456', '07400 123456', '+44 7400-123-456', 'tel:+44-7400-123456', 447400123456])(
       '%s → +447400123456 (account region GB)',
       async (form) => {
         const res = await postWebhook(t, { contact: { phone: form, labels: [`form ${typeof form} ${form}`] } });
@@ -399,7 +399,7 @@ describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
     );
 
     it('all of them landed on the same contact', async () => {
-      expect((await storedContact(t, '+447400123456'))?.labels).toHaveLength(6);
+      expect((await storedContact(t, '+447400123456'))?.labels).toHaveLength(7);
     });
 
     it('digits are read in the account region first, then as international', async () => {

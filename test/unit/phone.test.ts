@@ -33,6 +33,13 @@ describe('normalisePhone', () => {
     ['0207.946.0000', 'GB', '+442079460000'],
     ['7911123456.5', 'GB', null],
     ['7911123456.25', 'GB', null],
+    // A tel: link, as a CRM's phone link is copied (RFC 3966); its parameters are not taken.
+    ['tel:+44-7911-123456', null, '+447911123456'],
+    ['TEL:+447911123456', null, '+447911123456'],
+    ['tel:07911 123456', 'GB', '+447911123456'],
+    ['tel:+447911123456;ext=12', null, null],
+    ['tel:tel:+447911123456', null, null],
+    ['tel:', 'GB', null],
   ])('%s in region %s → %s', (input, region, expected) => {
     expect(normalisePhone(input, region)).toBe(expected);
   });
@@ -71,6 +78,7 @@ describe('phoneProblem', () => {
     ['7911123456.5', 'GB', 'has a fraction: send the number as text, or as a whole number'],
     ['#12345', 'GB', 'is not written as a number: digits, with + or 00 in front of an international one, and spaces, dots, dashes or brackets between'],
     ['415 555', 'US', 'has too few digits for a number in region US'],
+    ['tel:+44 7911 1', 'GB', 'has too few digits for +44'],
     ['07911123456', null, 'is not a valid international number, and the account has no region to read a national one in: start it with + and the country code'],
   ])('%s (region %s): %s', (input, region, problem) => {
     expect(normalisePhone(input, region)).toBeNull();
