@@ -52,6 +52,8 @@ table { width: 100%; border-collapse: collapse; background: var(--card); border:
 th, td { padding: .5rem .7rem; text-align: left; vertical-align: top; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
 /* What a CRM sent can be one long word (an id, an address): it wraps anywhere rather than widen the page. */
 td.sent { overflow-wrap: anywhere; min-width: 6rem; }
+/* An email address is short and reads badly broken: its column gives way last. */
+td.sent.email { min-width: 12rem; }
 th { font-size: 13px; color: var(--muted); font-weight: 600; white-space: nowrap; }
 tr:last-child td { border-bottom: none; }
 tr.refused td { background: var(--bad-bg); }

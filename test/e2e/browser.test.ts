@@ -76,10 +76,10 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
     await t?.close();
   });
 
-  const webhook = async (payload: unknown) => {
+  const webhook = async (payload: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${base}/webhooks/${t.account.webhookToken}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(payload),
     });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
@@ -222,15 +222,36 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
     expect(sent.status).toBe(200);
     const refused = await webhook({ contact: { phone, email: `${long('r', 60)}@x` } });
     expect(refused.status).toBe(400);
+    // A refusal quoting a long field name, as a CRM's attribute names are, under the longest key taken.
+    const quoting = await webhook(
+      { contact: { phone, custom_attributes: { hs_analytics_first_touch_converting_campaign_source_data: { id: 1 } } } },
+      { 'idempotency-key': long('k', 255) },
+    );
+    expect(quoting.status).toBe(400);
+    // A plain address beside them, listed on the same page.
+    const plain = { phone: uniquePhone(), email: 'ann.o-brien@example.com' };
+    expect((await webhook({ contact: plain })).status).toBe(200);
 
     const paths = ['/ui/contacts', `/ui/contacts/${encodeURIComponent(phone)}`, '/ui/deliveries', '/ui/deliveries?status=refused', '/docs'];
     const overflowing: string[] = [];
-    for (const width of [375, 768, 1100, 1440]) {
+    for (const width of [375, 768, 900, 1100, 1440]) {
       await page.setViewportSize({ width, height: 800 });
       for (const path of paths) {
         await page.goto(`${base}${path}`);
         const wide = await page.evaluate(() => document.documentElement.scrollWidth);
         if (wide > width) overflowing.push(`${path} at ${width}px is ${wide}px wide`);
+      }
+      // Where the list is a table, that address is on one line: the long values give way, not it.
+      if (width > 896) {
+        await page.goto(`${base}/ui/contacts`);
+        const lines = await page
+          .locator('td', { hasText: plain.email })
+          .evaluate((cell: any) => {
+            const range = cell.ownerDocument.createRange();
+            range.selectNodeContents(cell);
+            return new Set([...range.getClientRects()].map((rect: { top: number }) => Math.round(rect.top))).size;
+          });
+        if (lines !== 1) overflowing.push(`${plain.email} at ${width}px takes ${lines} lines`);
       }
       // A refused delivery's Replay button is on the screen, not past its right edge.
       await page.goto(`${base}/ui/deliveries?status=refused`);

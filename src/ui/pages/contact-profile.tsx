@@ -86,7 +86,7 @@ export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; vie
                 </td>
                 <td data-label="Subject" class="sent">{conversation.subject ?? <span class="muted">—</span>}</td>
                 <td data-label="Status">{conversation.status}</td>
-                <td data-label="Assignee" class="sent">{conversation.assignee ?? <span class="muted">unassigned</span>}</td>
+                <td data-label="Assignee" class="sent email">{conversation.assignee ?? <span class="muted">unassigned</span>}</td>
               </tr>
             ))}
           </tbody>

@@ -51,7 +51,7 @@ export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref }
                 <td data-label="Phone">
                   <a href={profileHref(contact.phone)}>{contact.phone}</a>
                 </td>
-                <td data-label="Email" class="sent">{contact.email ?? <span class="muted">—</span>}</td>
+                <td data-label="Email" class="sent email">{contact.email ?? <span class="muted">—</span>}</td>
                 <td data-label="External id" class="sent">{contact.externalId ?? <span class="muted">—</span>}</td>
                 <td data-label="Labels">
                   <Chips labels={labels} linked />

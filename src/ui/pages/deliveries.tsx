@@ -84,7 +84,7 @@ function DeliveryRow({ row, now, csrfToken, status, cursor }: { row: DeliverySum
       <td data-label="Received">
         <Time at={row.receivedAt} />
       </td>
-      <td data-label="Delivery">
+      <td data-label="Delivery" class="sent">
         <code>{row.id}</code>
         {row.idempotencyKey && <div class="muted">key {row.idempotencyKey}</div>}
       </td>
@@ -93,7 +93,7 @@ function DeliveryRow({ row, now, csrfToken, status, cursor }: { row: DeliverySum
       <td data-label="Status">
         <span class={`status ${row.status}`}>{row.status}</span>
       </td>
-      <td data-label="Error">
+      <td data-label="Error" class="sent">
         {row.errorCode && (
           <>
             <code class="error">{row.errorCode}</code>
