@@ -187,9 +187,13 @@ export const deliveries = pgTable(
     payload: text('payload'),
     payloadContentType: text('payload_content_type'),
     payloadExpiresAt: timestamp('payload_expires_at', { withTimezone: true }),
+    /** A replay's: the refused delivery whose kept payload it applied again. */
+    replayOf: text('replay_of'),
   },
   (t) => [
     index('deliveries_account_received_idx').on(t.accountId, t.receivedAt, t.id),
+    // A refused delivery's replays, newest first: the log shows whether, and how, it was replayed.
+    index('deliveries_replay_of_idx').on(t.replayOf, t.receivedAt, t.id).where(sql`${t.replayOf} is not null`),
     // The purge looks across accounts, by age.
     index('deliveries_received_idx').on(t.receivedAt),
     index('deliveries_payload_expires_idx').on(t.payloadExpiresAt).where(sql`${t.payload} is not null`),

@@ -32,6 +32,8 @@ export interface DeliveryInput {
   keyHeader?: KeyHeader;
   /** Aborts when the sender has been answered 503 for taking too long: the delivery is then dropped if it has not been applied yet. */
   signal?: AbortSignal;
+  /** A replay's: the refused delivery whose kept payload this is, named in the log. */
+  replayOf?: string;
 }
 
 /** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
@@ -65,9 +67,10 @@ interface Context {
   signal: AbortSignal | undefined;
   /** Of what was sent; only with a key, to tell the same delivery from another one under that key. */
   fingerprint: string;
+  replayOf: string | undefined;
 }
 
-const newContext = (account: Account, raw: RawDelivery, key?: string, keyHeader: KeyHeader = 'Idempotency-Key', signal?: AbortSignal): Context => ({
+const newContext = ({ account, raw, idempotencyKey: key, keyHeader = 'Idempotency-Key', signal, replayOf }: DeliveryInput): Context => ({
   id: newId('dlv'),
   started: performance.now(),
   account,
@@ -76,6 +79,7 @@ const newContext = (account: Account, raw: RawDelivery, key?: string, keyHeader:
   keyHeader,
   signal,
   fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, sentText(raw)),
+  replayOf,
 });
 
 /**
@@ -99,8 +103,9 @@ export class Deliverer {
     return this.options.metrics ? this.options.metrics.observe((named) => this.deliverKeyed(input, named)) : this.deliverKeyed(input);
   }
 
-  private async deliverKeyed({ account, raw, idempotencyKey: key, keyHeader, signal }: DeliveryInput, named?: (operation: OperationName) => void): Promise<DeliveryOutcome> {
-    const ctx = newContext(account, raw, key, keyHeader, signal);
+  private async deliverKeyed(input: DeliveryInput, named?: (operation: OperationName) => void): Promise<DeliveryOutcome> {
+    const ctx = newContext(input);
+    const { account, idempotencyKey: key } = input;
     if (key === undefined) return this.deliverOnce(ctx, named);
     const flight = `${account.id}\u0000${key}`;
     if (this.keysInFlight.has(flight)) throw new IdempotencyInProgress();
@@ -144,7 +149,7 @@ export class Deliverer {
    * are the phones they touch, so that the caller can tell which groups may run side by side.
    */
   prepareGroup(account: Account, raws: RawDelivery[]): PreparedGroup {
-    const contexts = raws.map((raw) => newContext(account, raw));
+    const contexts = raws.map((raw) => newContext({ account, raw }));
     const parsed = contexts.map(parse);
     const keys = parsed.map((p) => (p instanceof Refusal ? undefined : lockKey(account.id, p.operation.phone)));
     const lockKeys = new Set(keys.filter((key) => key !== undefined));
@@ -310,6 +315,7 @@ export class Deliverer {
       durationMs: Math.round(performance.now() - ctx.started),
       idempotencyKey: ctx.key ?? null,
       ...(status === 'refused' ? { payload: storedPayload(ctx.raw) } : {}),
+      replayOf: ctx.replayOf ?? null,
     };
   }
 }

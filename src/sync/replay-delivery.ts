@@ -19,6 +19,6 @@ export async function replayDelivery(db: Db, deliverer: Deliverer, account: Acco
   if (!row) return { kind: 'not_found' };
   const payload = keptPayload(row);
   if (!payload) return { kind: 'payload_gone' };
-  const outcome = await deliverer.deliver({ account, raw: storedRaw(payload.text, payload.contentType), idempotencyKey: undefined, signal });
+  const outcome = await deliverer.deliver({ account, raw: storedRaw(payload.text, payload.contentType), idempotencyKey: undefined, signal, replayOf: row.id });
   return { kind: 'delivered', outcome };
 }

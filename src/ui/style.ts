@@ -63,6 +63,7 @@ time span { white-space: nowrap; }
 td code { word-break: break-all; }
 .status.refused { color: var(--bad); }
 .status.applied { color: var(--good); }
+.replayed { margin-top: .3rem; font-size: 14px; }
 .pager { display: flex; gap: 1rem; margin: 1rem 0; }
 
 .facts { display: grid; grid-template-columns: fit-content(40%) minmax(0, 1fr); gap: .3rem 1.25rem; margin: 0; }

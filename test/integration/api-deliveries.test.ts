@@ -60,6 +60,8 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
         duration_ms: expect.any(Number),
         idempotency_key: null,
         payload_kept: true,
+        replay_of: null,
+        replayed_as: null,
       });
       expect(refused.body.error).toMatch(/contact\.phone/);
       expect(res.body.data[1]).toMatchObject({ status: 'unchanged', operation: 'upsert', idempotency_key: 'key-1', payload_kept: false });
@@ -268,7 +270,9 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
       expect(early.status).toBe(422);
       expect(early.body).toMatchObject({ code: 'unknown_assignee', delivery_id: expect.stringMatching(/^dlv_/) });
       expect(early.body.delivery_id).not.toBe(refused.body.delivery_id);
-      expect((await api('GET', `/deliveries/${early.body.delivery_id}`)).body).toMatchObject({ status: 'refused', payload_kept: true });
+      expect((await api('GET', `/deliveries/${early.body.delivery_id}`)).body).toMatchObject({ status: 'refused', payload_kept: true, replay_of: refused.body.delivery_id });
+      // The original says it was replayed, and how: refused again.
+      expect((await api('GET', `/deliveries/${refused.body.delivery_id}`)).body.replayed_as).toEqual({ id: early.body.delivery_id, status: 'refused' });
 
       expect((await api('POST', '/agents', { email: 'late@company.com', name: 'Late' })).status).toBe(201);
       await api('POST', '/conversations', { phone });
@@ -286,9 +290,12 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
 
       const contact = await api('GET', `/contacts/${encodeURIComponent(phone)}`);
       expect(contact.body).toMatchObject({ name: 'Zoe', conversations: [{ assignee: 'late@company.com' }] });
-      expect((await api('GET', `/deliveries/${refused.body.delivery_id}`)).body).toEqual(original.body);
+      // The original is as it was, but for naming its latest replay; the replay names it.
+      expect(original.body.replayed_as).toBeNull();
+      expect((await api('GET', `/deliveries/${refused.body.delivery_id}`)).body).toEqual({ ...original.body, replayed_as: { id: res.body.delivery_id, status: 'applied' } });
       const log = await api('GET', '/deliveries');
-      expect(log.body.data[0]).toMatchObject({ id: res.body.delivery_id, status: 'applied', operation: 'upsert_assign', payload_kept: false });
+      expect(log.body.data[0]).toMatchObject({ id: res.body.delivery_id, status: 'applied', operation: 'upsert_assign', payload_kept: false, replay_of: refused.body.delivery_id, replayed_as: null });
+      expect(log.body.data.find((row: JsonBody) => row.id === refused.body.delivery_id)).toMatchObject({ replay_of: null, replayed_as: { id: res.body.delivery_id, status: 'applied' } });
     });
 
     it('replays without the original idempotency key, whose answer stays the first one', async () => {

@@ -102,7 +102,7 @@ describe.each(testDatabases())('group commit on %s', (kind) => {
     // committed (commit-lost.pg.test.ts), but a second row under one id must never fail a batch.
     const first = await postWebhook(t, { contact: { phone: uniquePhone(), name: 'Once' } });
     const [row] = await t.database.db.select().from(deliveries).where(eq(deliveries.id, first.body.delivery_id));
-    const again = { id: row!.id, accountId: row!.accountId, operation: 'upsert', phoneMasked: row!.phoneMasked, status: 'unchanged' as const, errorCode: null, errorMessage: null, durationMs: 1, idempotencyKey: null };
+    const again = { id: row!.id, accountId: row!.accountId, operation: 'upsert', phoneMasked: row!.phoneMasked, status: 'unchanged' as const, errorCode: null, errorMessage: null, durationMs: 1, idempotencyKey: null, replayOf: null };
     await t.parts.committer.submit(-42n, { run: (tx) => recordDelivery(tx, again) });
     const [kept] = await t.database.db.select().from(deliveries).where(eq(deliveries.id, first.body.delivery_id));
     expect(kept!.status).toBe('applied');

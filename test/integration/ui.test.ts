@@ -528,6 +528,15 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       const page = await visitor.request(res.headers.get('location')!);
       const newId = new URL(res.headers.get('location')!, ORIGIN).searchParams.get('replayed')!;
       expect(page.html).toContain(`Replayed as <code>${newId}</code>: <strong>applied</strong>`);
+      // The original's row says it was handled, and how, after the flash is gone; the replay names it.
+      const later = await visitor.request('/ui/deliveries?status=refused');
+      const originalRow = later.html.match(new RegExp(`<tr class="refused" id="${refused.body.delivery_id}">[^]*?</tr>`))![0];
+      // Replayed four times: the last one is shown (unchanged, as the first one applied it).
+      const latest = (await callApi(t, 'GET', `/deliveries/${refused.body.delivery_id}`, { key: account.apiKey })).body.replayed_as;
+      expect(latest.status).toBe('unchanged');
+      expect(originalRow).toContain(`Replayed as <code>${latest.id}</code>: <span class="status unchanged">unchanged</span>`);
+      expect(originalRow).toContain(`aria-label="Replay again ${refused.body.delivery_id}"`);
+      expect((await visitor.request('/ui/deliveries')).html).toMatch(new RegExp(`id="${newId}">[^]*?replay of <code>${refused.body.delivery_id}</code>`));
       const contact = await callApi(t, 'GET', `/contacts/${encodeURIComponent(phone)}`, { key: account.apiKey });
       expect(contact.body.name).toBe('Replayed');
       expect(contact.body.conversations[0].assignee).toBe('late@company.com');

@@ -1,4 +1,4 @@
-import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { executePrepared, jsonb as json, type Db } from '../client.js';
 import { deliveries, RARE_DELIVERY_STATUSES, rareStatusCondition } from '../schema.js';
 
@@ -21,6 +21,8 @@ export interface DeliveryRecord {
   idempotencyKey: string | null;
   /** Only for refused deliveries. */
   payload?: { text: string; contentType: string };
+  /** A replay's: the refused delivery it applied again. */
+  replayOf: string | null;
 }
 
 export function recordDelivery(db: Db, record: DeliveryRecord): Promise<void> {
@@ -49,16 +51,32 @@ export async function recordDeliveries(db: Db, records: DeliveryRecord[]): Promi
     payload: r.payload?.text ?? null,
     payload_content_type: r.payload?.contentType ?? null,
     payload_expires_at: r.payload ? expires : null,
+    replay_of: r.replayOf,
   }));
   await executePrepared(db, 'record_deliveries', sql`
-    insert into deliveries (id, account_id, operation, phone_masked, status, error_code, error_message, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at)
-    select id, account_id, operation, phone_masked, status, error_code, error_message, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at
+    insert into deliveries (id, account_id, operation, phone_masked, status, error_code, error_message, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at, replay_of)
+    select id, account_id, operation, phone_masked, status, error_code, error_message, duration_ms, idempotency_key, payload, payload_content_type, payload_expires_at, replay_of
     from jsonb_to_recordset(${json(rows)}) as d(id text, account_id text, operation text, phone_masked text, status text, error_code text, error_message text,
-      duration_ms integer, idempotency_key text, payload text, payload_content_type text, payload_expires_at timestamptz)
+      duration_ms integer, idempotency_key text, payload text, payload_content_type text, payload_expires_at timestamptz, replay_of text)
     on conflict (id) do nothing`);
 }
 
-export type DeliveryRow = typeof deliveries.$inferSelect;
+/** A refused delivery's latest replay: so that the log shows it was handled, and how. */
+export interface LatestReplay {
+  id: string;
+  status: DeliveryStatus;
+}
+
+/**
+ * The row's latest replay, through deliveries_replay_of_idx; null for a row never replayed. Written
+ * out: drizzle leaves a column of a one-table query unqualified, and `id` in here would be `r.id`.
+ */
+const latestReplay = sql<LatestReplay | null>`(
+  select json_build_object('id', r.id, 'status', r.status) from deliveries r
+  where r.replay_of = deliveries.id and r.account_id = deliveries.account_id
+  order by r.received_at desc, r.id desc limit 1)`;
+
+export type DeliveryRow = typeof deliveries.$inferSelect & { replayedAs: LatestReplay | null };
 
 /** A row of the log without its payload text, which may be large. */
 export type DeliverySummary = Omit<DeliveryRow, 'payload' | 'payloadContentType' | 'accountId'> & {
@@ -92,6 +110,8 @@ const summaryColumns = {
   idempotencyKey: deliveries.idempotencyKey,
   payloadExpiresAt: deliveries.payloadExpiresAt,
   hasPayload: sql<boolean>`(${deliveries.payload} is not null)`,
+  replayOf: deliveries.replayOf,
+  replayedAs: latestReplay,
 };
 
 /** One page of the account's log, newest first, and whether there are more after it. */
@@ -116,7 +136,7 @@ export async function listDeliveries(db: Db, accountId: string, query: DeliveryL
 
 export async function findDelivery(db: Db, accountId: string, id: string): Promise<DeliveryRow | undefined> {
   const [row] = await db
-    .select()
+    .select({ ...getTableColumns(deliveries), replayedAs: latestReplay })
     .from(deliveries)
     .where(and(eq(deliveries.accountId, accountId), eq(deliveries.id, id)))
     .limit(1);

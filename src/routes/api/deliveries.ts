@@ -55,6 +55,11 @@ const deliveryFields = {
   duration_ms: z.number().int(),
   idempotency_key: z.string().nullable(),
   payload_kept: z.boolean().openapi({ description: 'Whether the payload is still kept and can be replayed' }),
+  replay_of: z.string().nullable().openapi({ example: 'dlv_…', description: 'A replay\'s: the refused delivery whose kept payload it applied again' }),
+  replayed_as: z
+    .object({ id: z.string(), status: z.enum(DELIVERY_STATUSES) })
+    .nullable()
+    .openapi({ description: 'A refused delivery\'s latest replay and how it went; null while it has not been replayed' }),
 };
 const DeliveryListItem = z.object(deliveryFields).openapi('DeliveryListItem');
 const Delivery = z
@@ -125,6 +130,8 @@ const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) 
   duration_ms: row.durationMs,
   idempotency_key: row.idempotencyKey,
   payload_kept: payloadKept(row, now),
+  replay_of: row.replayOf,
+  replayed_as: row.replayedAs,
 });
 
 const notFound = () => new ApiError('not_found', 'no delivery with this id in this account');

@@ -66,7 +66,8 @@ export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, n
       )}
       {items.some((row) => replayable(row, now)) && (
         <p class="muted">
-          Replay applies a refused delivery's kept payload now, as a new delivery: what it sets replaces what deliveries received since then set.
+          Replay applies a refused delivery's kept payload now, as a new delivery: what it sets replaces what deliveries received since then set, so a
+          delivery already replayed and applied is best left alone.
         </p>
       )}
       <Pager nextHref={nextHref} firstHref={firstHref} />
@@ -87,6 +88,11 @@ function DeliveryRow({ row, now, csrfToken, status, cursor }: { row: DeliverySum
       <td data-label="Delivery" class="sent">
         <code>{row.id}</code>
         {row.idempotencyKey && <div class="muted">key {row.idempotencyKey}</div>}
+        {row.replayOf && (
+          <div class="muted">
+            replay of <code>{row.replayOf}</code>
+          </div>
+        )}
       </td>
       <td data-label="Operation">{row.operation ?? <span class="muted">—</span>}</td>
       <td data-label="Phone">{row.phoneMasked ?? <span class="muted">—</span>}</td>
@@ -100,6 +106,11 @@ function DeliveryRow({ row, now, csrfToken, status, cursor }: { row: DeliverySum
             <div>{keptError(row, now) ?? refusalText(row.errorCode)}</div>
           </>
         )}
+        {row.replayedAs && (
+          <div class="replayed">
+            Replayed as <code>{row.replayedAs.id}</code>: <span class={`status ${row.replayedAs.status}`}>{row.replayedAs.status}</span>
+          </div>
+        )}
       </td>
       <td data-label="Duration (ms)">{row.durationMs}</td>
       <td>
@@ -108,8 +119,8 @@ function DeliveryRow({ row, now, csrfToken, status, cursor }: { row: DeliverySum
             <CsrfField token={csrfToken} />
             {status && <input type="hidden" name="status" value={status} />}
             {cursor && <input type="hidden" name="cursor" value={cursor} />}
-            <button type="submit" class="secondary" aria-label={`Replay ${row.id}`}>
-              Replay
+            <button type="submit" class="secondary" aria-label={`${row.replayedAs ? 'Replay again' : 'Replay'} ${row.id}`}>
+              {row.replayedAs ? 'Replay again' : 'Replay'}
             </button>
           </form>
         )}

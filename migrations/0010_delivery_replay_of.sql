@@ -1,0 +1,2 @@
+ALTER TABLE "deliveries" ADD COLUMN "replay_of" text;--> statement-breakpoint
+CREATE INDEX "deliveries_replay_of_idx" ON "deliveries" USING btree ("replay_of","received_at","id") WHERE "deliveries"."replay_of" is not null;
