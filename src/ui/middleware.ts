@@ -49,6 +49,8 @@ export function requireSession(db: Db, policyOf: (c: Context) => CookiePolicy) {
     const account = token ? await findSessionAccount(db, token) : undefined;
     if (!token || !account) {
       if (token) clearSessionCookie(c, policyOf(c));
+      // Signing out of a session that has ended already is done: the login form, as after any logout.
+      if (c.req.method === 'POST' && c.req.path === '/ui/logout') return c.redirect('/ui/login', 303);
       return c.redirect(loginHref(c, token !== undefined), 303);
     }
     const csrfToken = sessionCsrfToken(token);

@@ -215,6 +215,17 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect(await t.database.db.select().from(uiSessions).where(eq(uiSessions.accountId, account.id))).toHaveLength(0);
     });
 
+    it('leads to the login form as any logout does once the session has ended, not to "sign in and send it again"', async () => {
+      await signedIn();
+      const token = await visitor.csrf();
+      await t.database.db.update(uiSessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(uiSessions.accountId, account.id));
+      const res = await visitor.post('/ui/logout', { _csrf: token }, { referer: `${ORIGIN}/ui/contacts` });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/ui/login');
+      expect(visitor.cookies.has('cs_session')).toBe(false);
+      expect((await visitor.request('/ui/login')).html).not.toContain('not acted on');
+    });
+
     it('ends only that session', async () => {
       await signedIn();
       const other = new Visitor(t);
