@@ -40,6 +40,8 @@ button.link:hover { color: var(--ink); text-decoration: underline; }
 .login { max-width: 24rem; margin: 4rem auto; }
 .login input { width: 100%; margin: .25rem 0 1rem; }
 .muted { color: var(--muted); }
+/* Read by screen readers, not shown: what the eye gets from the layout (an action column, a new tab). */
+.visually-hidden { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
 .error { color: var(--bad); }
 .flash { padding: .6rem .9rem; border-radius: 8px; margin: 0 0 1rem; border: 1px solid var(--line); }
 .flash.ok { background: var(--good-bg); border-color: #b8dfc1; }

@@ -390,7 +390,7 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect(res.html).toContain('<a class="chip" href="/ui/contacts?label=subscriber">subscriber</a>');
       // Attributes by name, whatever order jsonb keeps them in (shortest key first).
       expect(res.html).toMatch(/<dt>Account manager<\/dt><dd>Ann<\/dd><dt>plan<\/dt><dd>gold<\/dd><dt>seats<\/dt><dd>3<\/dd>/);
-      expect(res.html).toContain('<a class="text" href="https://www.google.com" target="_blank" rel="noopener noreferrer">INV-2812381_456</a>');
+      expect(res.html).toContain('<a class="text" href="https://www.google.com" target="_blank" rel="noopener noreferrer">INV-2812381_456<span class="visually-hidden"> (opens in a new tab)</span></a>');
       // A mailto or tel link hands over to another app: a new tab for it would stay behind empty.
       expect(res.html).toContain('<a class="text" href="mailto:orders@example.com" rel="noopener noreferrer">A-2</a>');
       // Any accepted form of the phone finds the contact.
@@ -487,6 +487,8 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect(expiredRow.slice(0, expiredRow.indexOf('</tr>'))).toContain('No active agent');
       expect(later).not.toContain('nobody@company.com');
       expect(refusedRow).toContain(`action="/ui/deliveries/${refused.body.delivery_id}/replay"`);
+      // The buttons' column has a header a screen reader reads.
+      expect(html).toContain('<th><span class="visually-hidden">Replay</span></th>');
       expect(html).toContain(`<tr id="${applied.body.delivery_id}">`);
       // Only the refused one can be replayed.
       expect(html.match(/\/replay"/g)).toHaveLength(1);

@@ -118,6 +118,7 @@ function SectionItem({ item }: { item: StoredItem }) {
       {href ? (
         <a class="text" href={href} target={isWebLink(href) ? '_blank' : undefined} rel="noopener noreferrer">
           {item.text}
+          {isWebLink(href) && <span class="visually-hidden"> (opens in a new tab)</span>}
         </a>
       ) : (
         <span class="text">{item.text}</span>

@@ -54,7 +54,9 @@ export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, n
               <th>Status</th>
               <th>Error</th>
               <th>ms</th>
-              <th></th>
+              <th>
+                <span class="visually-hidden">Replay</span>
+              </th>
             </tr>
           </thead>
           <tbody>
