@@ -155,6 +155,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
         items,
         nextHref: more && last ? href({ cursor: encodeContactCursor(last.contact.id) }) : undefined,
         firstHref: cursor !== undefined ? href({}) : undefined,
+        listHref: href({ cursor: c.req.query('cursor') }),
       }),
     );
   });
@@ -164,7 +165,10 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
     const phone = normalisePhone(c.req.param('phone').slice(0, 64), account.defaultRegion);
     const view = phone ? await findContactView(db, account.id, phone) : undefined;
     if (!view) return message(c, 404, 'No such contact', 'There is no contact with this phone in this account.');
-    return renderPage(c, ContactProfilePage({ csrfToken: c.get('csrfToken'), view }));
+    // Back to the list as it was left (its search, label and page), when the link came from it.
+    const list = pagePath(c.req.query('list'));
+    const listHref = list && new URL(list, 'http://page.invalid').pathname === '/ui/contacts' ? list : '/ui/contacts';
+    return renderPage(c, ContactProfilePage({ csrfToken: c.get('csrfToken'), view, listHref }));
   });
 
   ui.get('/deliveries', async (c) => {

@@ -59,4 +59,6 @@ export const Time = ({ at }: { at: Date }) => (
   </time>
 );
 
-export const profileHref = (phone: string) => `/ui/contacts/${encodeURIComponent(phone)}`;
+/** A contact's page; `listHref`, the contact list it is opened from, which its back link returns to. */
+export const profileHref = (phone: string, listHref?: string) =>
+  `/ui/contacts/${encodeURIComponent(phone)}${listHref && listHref !== '/ui/contacts' ? `?${new URLSearchParams({ list: listHref })}` : ''}`;

@@ -138,8 +138,12 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
     });
     expect(created.status).toBe(200);
 
-    await page.goto(`${base}/ui/contacts?${new URLSearchParams({ q: phone })}`);
-    await Promise.all([page.waitForURL(`${base}/ui/contacts/${encodeURIComponent(phone)}`), page.getByRole('link', { name: HOSTILE }).click()]);
+    const search = `${base}/ui/contacts?${new URLSearchParams({ q: phone })}`;
+    await page.goto(search);
+    const profile = `/ui/contacts/${encodeURIComponent(phone)}`;
+    await Promise.all([page.waitForURL((url) => url.pathname === profile), page.getByRole('link', { name: HOSTILE }).click()]);
+    // Its back link returns to the search it was opened from.
+    expect(new URL((await page.getByRole('link', { name: '← Contacts' }).getAttribute('href'))!, base).href).toBe(search);
 
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(HOSTILE);
     for (const title of ['Outstanding payments', 'Recent orders']) {

@@ -313,6 +313,23 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       }
     });
 
+    it('links a contact back to the list as it was left (search, label, page), and only to the contact list', async () => {
+      const phone = uniquePhone();
+      await webhook({ contact: { phone, name: 'Back Link', labels: 'returning' } });
+      await signedIn();
+      const list = '/ui/contacts?q=Back+Link&label=returning';
+      const { html } = await visitor.request(list);
+      const profile = `/ui/contacts/${encodeURIComponent(phone)}?${new URLSearchParams({ list })}`;
+      expect(html).toContain(`href="${profile.replaceAll('&', '&amp;')}"`);
+      expect((await visitor.request(profile)).html).toContain(`<a href="${list.replaceAll('&', '&amp;')}">← Contacts</a>`);
+      // From the unfiltered list, the plain link; a list= that is not the contact list is not followed.
+      expect((await visitor.request('/ui/contacts')).html).toContain(`href="/ui/contacts/${encodeURIComponent(phone)}"`);
+      for (const other of ['/ui/deliveries', 'https://evil.example/ui/contacts', '//evil.example/ui/contacts', '/ui/contacts/../deliveries']) {
+        const res = await visitor.request(`/ui/contacts/${encodeURIComponent(phone)}?${new URLSearchParams({ list: other })}`);
+        expect(res.html, other).toContain('<a href="/ui/contacts">← Contacts</a>');
+      }
+    });
+
     it('lists, searches by name, phone, email and external id, and filters by label', async () => {
       const [a, b] = [uniquePhone(), uniquePhone()];
       await webhook({ contact: { phone: a, name: 'Ann Archer', email: 'ann@example.com', external_id: 'crm-1', labels: 'VIP, trial' } });

@@ -3,7 +3,8 @@ import type { StoredItem, StoredSection } from '../../db/schema.js';
 import { Chips, Layout, Time } from '../layout.js';
 import { isWebLink, linkLabel, safeHref } from '../links.js';
 
-export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; view: ContactView }) {
+/** `listHref`: the contact list the page was opened from, as it was left. */
+export function ContactProfilePage({ csrfToken, view, listHref }: { csrfToken: string; view: ContactView; listHref: string }) {
   const { contact, labels, conversations } = view;
   // By name: jsonb keeps keys shortest first, an order no one sent them in.
   const attributes = Object.entries(contact.customAttributes).sort(([a], [b]) => a.localeCompare(b, 'en'));
@@ -11,7 +12,7 @@ export function ContactProfilePage({ csrfToken, view }: { csrfToken: string; vie
   return (
     <Layout title={contact.name ?? contact.phone} csrfToken={csrfToken} current="contacts">
       <p class="muted">
-        <a href="/ui/contacts">← Contacts</a>
+        <a href={listHref}>← Contacts</a>
       </p>
       <h1>{contact.name ?? '(no name)'}</h1>
       {labels.length > 0 && <Chips labels={labels} linked />}

@@ -10,9 +10,11 @@ export interface ContactsPageProps {
   nextHref?: string;
   /** Past the first page: a way back to it. */
   firstHref?: string;
+  /** This page's own URL, which a contact's back link returns to. */
+  listHref: string;
 }
 
-export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref }: ContactsPageProps) {
+export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref, listHref }: ContactsPageProps) {
   const filtered = q !== '' || label !== '';
   return (
     <Layout title="Contacts" csrfToken={csrfToken} current="contacts">
@@ -46,10 +48,10 @@ export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref }
             {items.map(({ contact, labels }) => (
               <tr>
                 <td data-label="Name" class="sent">
-                  <a href={profileHref(contact.phone)}>{contact.name ?? '(no name)'}</a>
+                  <a href={profileHref(contact.phone, listHref)}>{contact.name ?? '(no name)'}</a>
                 </td>
                 <td data-label="Phone">
-                  <a href={profileHref(contact.phone)}>{contact.phone}</a>
+                  <a href={profileHref(contact.phone, listHref)}>{contact.phone}</a>
                 </td>
                 <td data-label="Email" class="sent email">{contact.email ?? <span class="muted">—</span>}</td>
                 <td data-label="External id" class="sent">{contact.externalId ?? <span class="muted">—</span>}</td>
