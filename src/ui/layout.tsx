@@ -23,6 +23,9 @@ export function Layout({ title, csrfToken, current, children }: LayoutProps) {
         <link rel="icon" href="/ui/favicon.svg" type="image/svg+xml" />
       </head>
       <body>
+        <a class="skip" href="#main">
+          Skip to content
+        </a>
         <header class="top">
           <a class="brand" href="/ui/contacts">contact-sync</a>
           {csrfToken !== undefined && (
@@ -36,7 +39,9 @@ export function Layout({ title, csrfToken, current, children }: LayoutProps) {
             </nav>
           )}
         </header>
-        <main>{children}</main>
+        <main id="main" tabindex={-1}>
+          {children}
+        </main>
       </body>
     </html>
   );

@@ -40,6 +40,10 @@ button.link:hover { color: var(--ink); text-decoration: underline; }
 .login { max-width: 24rem; margin: 4rem auto; }
 .login input { width: 100%; margin: .25rem 0 1rem; }
 .muted { color: var(--muted); }
+/* The first Tab stop: past the nav to the page's own content, shown only while it has the focus. */
+.skip { position: absolute; left: 1rem; top: -3rem; padding: .4rem .8rem; background: var(--card); border: 1px solid var(--accent); border-radius: 6px; z-index: 1; }
+.skip:focus { top: .5rem; }
+main:focus { outline: none; }
 /* Read by screen readers, not shown: what the eye gets from the layout (an action column, a new tab). */
 .visually-hidden { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
 .error { color: var(--bad); }

@@ -268,6 +268,17 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
     expect(overflowing).toEqual([]);
   });
 
+  it('offers a skip link as the first Tab stop, shown while focused, which moves past the nav', async () => {
+    await page.goto(`${base}/ui/deliveries`);
+    expect((await page.locator('.skip').boundingBox())!.y).toBeLessThan(0);
+    await page.keyboard.press('Tab');
+    const focused = page.locator(':focus');
+    expect(await focused.textContent()).toBe('Skip to content');
+    expect((await focused.boundingBox())!.y).toBeGreaterThanOrEqual(0);
+    await page.keyboard.press('Enter');
+    expect(await page.locator('main:focus').count()).toBe(1);
+  });
+
   it('logs out, and the pages ask for the key again', async () => {
     await Promise.all([page.waitForURL(`${base}/ui/login`), page.getByRole('button', { name: 'Log out' }).click()]);
     expect((await page.context().cookies()).some((c) => c.name === 'cs_session')).toBe(false);
