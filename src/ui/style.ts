@@ -78,6 +78,9 @@ td code { word-break: break-all; }
 /* Each card as tall as its own items: one long section does not stretch its row's others. */
 .blocks { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(18rem, 100%), 1fr)); gap: 1rem; align-items: start; }
 .items { list-style: none; margin: 0; padding: 0; }
+.jump { margin: 1rem 0 0; padding: .6rem 1rem; }
+.jump ul { display: flex; flex-wrap: wrap; gap: .3rem 1rem; margin: 0; padding: 0; list-style: none; }
+.jump a { overflow-wrap: anywhere; }
 .items li { padding: .45rem 0; border-top: 1px solid var(--line); overflow-wrap: anywhere; }
 .items li:first-child { border-top: none; padding-top: 0; }
 .items .text { font-weight: 600; }

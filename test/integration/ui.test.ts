@@ -413,6 +413,20 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       // Any accepted form of the phone finds the contact.
       expect((await visitor.request(`/ui/contacts/${encodeURIComponent(`0${phone.slice(3)}`)}`)).status).toBe(200);
       expect((await visitor.request('/ui/contacts/%2B447400999999')).status).toBe(404);
+      // Two sections: no links to them, the page is short.
+      expect(res.html).not.toContain('aria-label="On this page"');
+    });
+
+    it('starts a profile of many sections with links to each and to what follows them', async () => {
+      const phone = uniquePhone();
+      const titles = ['Orders', 'Invoices', 'Tickets', 'Notes <b>'];
+      await webhook({ contact: { phone, enhanced_data: Object.fromEntries(titles.map((title) => [title, [{ text: `${title} item` }]])) } });
+      await signedIn();
+      const { html } = await visitor.request(`/ui/contacts/${encodeURIComponent(phone)}`);
+      const nav = html.match(/<nav class="jump card" aria-label="On this page">[^]*?<\/nav>/)![0];
+      const targets = [...nav.matchAll(/href="#([^"]+)">([^<]*)</g)].map(([, id, text]) => [id, text]);
+      expect(targets).toEqual([...titles.map((title, i) => [`section-${i + 1}`, title.replace('<', '&lt;').replace('>', '&gt;')]), ['custom-attributes', 'Custom attributes'], ['conversations', 'Conversations']]);
+      for (const [id] of targets) expect(html).toContain(`id="${id}"`);
     });
 
     it('escapes a hostile name, labels, section and attribute text everywhere', async () => {

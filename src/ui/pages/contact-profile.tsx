@@ -3,6 +3,9 @@ import type { StoredItem, StoredSection } from '../../db/schema.js';
 import { Chips, Layout, Time } from '../layout.js';
 import { isWebLink, linkLabel, safeHref } from '../links.js';
 
+/** More enhanced-data sections than this, and the page starts with links to each, and to what comes after them. */
+const JUMP_AFTER_SECTIONS = 3;
+
 /** `listHref`: the contact list the page was opened from, as it was left. */
 export function ContactProfilePage({ csrfToken, view, listHref }: { csrfToken: string; view: ContactView; listHref: string }) {
   const { contact, labels, conversations } = view;
@@ -41,18 +44,36 @@ export function ContactProfilePage({ csrfToken, view, listHref }: { csrfToken: s
         </dd>
       </dl>
 
+      {contact.enhancedData.length > JUMP_AFTER_SECTIONS && (
+        <nav class="jump card" aria-label="On this page">
+          <ul>
+            {contact.enhancedData.map((section, i) => (
+              <li>
+                <a href={`#section-${i + 1}`}>{section.title}</a>
+              </li>
+            ))}
+            <li>
+              <a href="#custom-attributes">Custom attributes</a>
+            </li>
+            <li>
+              <a href="#conversations">Conversations</a>
+            </li>
+          </ul>
+        </nav>
+      )}
+
       {contact.enhancedData.length > 0 && (
         <>
           <h2>Enhanced data</h2>
           <div class="blocks">
-            {contact.enhancedData.map((section) => (
-              <SectionBlock section={section} />
+            {contact.enhancedData.map((section, i) => (
+              <SectionBlock section={section} id={`section-${i + 1}`} />
             ))}
           </div>
         </>
       )}
 
-      <h2>Custom attributes</h2>
+      <h2 id="custom-attributes">Custom attributes</h2>
       {attributes.length === 0 ? (
         <p class="muted">None.</p>
       ) : (
@@ -66,7 +87,7 @@ export function ContactProfilePage({ csrfToken, view, listHref }: { csrfToken: s
         </dl>
       )}
 
-      <h2>Conversations</h2>
+      <h2 id="conversations">Conversations</h2>
       {conversations.length === 0 ? (
         <p class="muted">None.</p>
       ) : (
@@ -97,8 +118,8 @@ export function ContactProfilePage({ csrfToken, view, listHref }: { csrfToken: s
   );
 }
 
-const SectionBlock = ({ section }: { section: StoredSection }) => (
-  <section class="card">
+const SectionBlock = ({ section, id }: { section: StoredSection; id: string }) => (
+  <section class="card" id={id}>
     <h3>{section.title}</h3>
     <ul class="items">
       {section.items.map((item) => (
