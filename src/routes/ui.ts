@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { findAccountByApiKey } from '../db/queries/accounts.js';
-import { findContactView, listContacts } from '../db/queries/contact-views.js';
+import { findContactView, listContacts, previousPage } from '../db/queries/contact-views.js';
 import { DELIVERY_STATUSES, findDelivery, listDeliveries, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { answerFor } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
@@ -138,14 +138,12 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
     const label = (c.req.query('label') ?? '').trim().slice(0, 100);
     const cursor = optional(ContactCursor, c.req.query('cursor'));
     if (cursor === INVALID) return message(c, 400, 'Not a page', 'This page link is not one these pages gave out; start again from the first page.');
-    const { items, more } = await listContacts(db, account.id, {
-      search: q ? searchFor(q, account.defaultRegion) : undefined,
-      label: label || undefined,
-      limit: PAGE_SIZE,
-      beforeId: cursor,
-    });
+    const filters = { search: q ? searchFor(q, account.defaultRegion) : undefined, label: label || undefined, limit: PAGE_SIZE };
+    const { items, more } = await listContacts(db, account.id, { ...filters, beforeId: cursor });
     const href = (page: { cursor?: string }) => pageHref('/ui/contacts', { q, label, ...page });
-    const last = items.at(-1);
+    const [first, last] = [items.at(0), items.at(-1)];
+    // Past the first page, the page before this one: the contacts just newer than its first.
+    const previous = cursor !== undefined && first ? await previousPage(db, account.id, filters, first.contact.id) : undefined;
     return renderPage(
       c,
       ContactsPage({
@@ -154,6 +152,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
         label,
         items,
         nextHref: more && last ? href({ cursor: encodeContactCursor(last.contact.id) }) : undefined,
+        previousHref: previous && href(previous.beforeId === undefined ? {} : { cursor: encodeContactCursor(previous.beforeId) }),
         firstHref: cursor !== undefined ? href({}) : undefined,
         listHref: href({ cursor: c.req.query('cursor') }),
       }),

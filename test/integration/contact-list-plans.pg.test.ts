@@ -62,6 +62,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('contact list paging, on Postgre
   it.each([
     ['the first page', {}],
     ['a later page', { beforeId: 30_200 }],
+    ['what is listed before a later page (its previous link)', { afterId: 30_100 }],
   ])('%s of a small account is read through contacts_account_paging_idx', async (_page, cursor) => {
     const { sql, params } = contactPage(t.database.db, t.account.id, { limit: 50, ...cursor }).toSQL();
     const plan = (await client.unsafe(`explain ${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');

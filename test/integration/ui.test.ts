@@ -378,6 +378,26 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect((await visitor.request('/ui/contacts?cursor=bm9wZQ')).status).toBe(400);
     });
 
+    it('pages back with a previous link: from the third page to the second, from the second to the first', async () => {
+      const phones = Array.from({ length: 102 }, () => uniquePhone());
+      for (const phone of phones) await webhook({ contact: { phone, labels: 'paged back' } });
+      await signedIn();
+      const link = (html: string, rel: string) => html.match(new RegExp(`<a href="([^"]*)" rel="${rel}">`))?.[1]?.replaceAll('&amp;', '&');
+      const first = await visitor.request('/ui/contacts?label=paged+back');
+      expect(link(first.html, 'prev')).toBeUndefined();
+      const secondHref = link(first.html, 'next')!;
+      const second = await visitor.request(secondHref);
+      const thirdHref = link(second.html, 'next')!;
+      const third = await visitor.request(thirdHref);
+      // Newest first: 102 make pages of 50, 50 and 2.
+      expect(phones.filter((phone) => third.html.includes(phone))).toEqual(phones.slice(0, 2));
+      expect(link(third.html, 'prev')).toBe(secondHref);
+      expect(third.html).toContain('⇤ First page');
+      // From the second page the previous one is the first: one link to it, not two.
+      expect(link(second.html, 'prev')).toBe('/ui/contacts?label=paged+back');
+      expect(second.html).not.toContain('First page');
+    });
+
     it('shows the profile: details, labels as chips, sections with their items, attributes, conversations with their assignee', async () => {
       const phone = uniquePhone();
       await callApi(t, 'POST', '/agents', { key: account.apiKey, body: { email: 'agent@company.com', name: 'Agent' } });

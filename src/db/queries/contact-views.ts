@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, ilike, inArray, like, lt, or, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, ilike, inArray, like, lt, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../client.js';
 import { agents, contactLabels, contacts, conversations, labels, pagingCondition } from '../schema.js';
 import { findContact, type ContactRow } from './contacts.js';
@@ -40,6 +40,8 @@ export interface ContactListQuery {
   limit: number;
   /** Contacts come newest first (in descending id order); the page starts after this id, below it. */
   beforeId?: number;
+  /** Read the other way, oldest first, from just above this id: the contacts listed before it (`previousPage`). */
+  afterId?: number;
 }
 
 export async function findContactView(db: Db, accountId: string, phone: string): Promise<ContactView | undefined> {
@@ -51,18 +53,37 @@ export async function findContactView(db: Db, accountId: string, phone: string):
 
 /** One page of contacts, and whether there are more after it. */
 export async function listContacts(db: Db, accountId: string, query: ContactListQuery): Promise<{ items: ContactWithLabels[]; more: boolean }> {
-  let labelId: number | undefined;
-  if (query.label !== undefined) {
-    // The label's id first: known, the planner reads that label's rows of (label_id, contact_id) in
-    // id order; joined in the same statement, it guessed at every label's and read them all.
-    const [label] = await db.select({ id: labels.id }).from(labels).where(and(eq(labels.accountId, accountId), eq(labels.key, labelKey(query.label)))).limit(1);
-    if (!label) return { items: [], more: false };
-    labelId = label.id;
-  }
-  const rows = await contactPage(db, accountId, query, labelId);
+  const filter = await labelFilter(db, accountId, query.label);
+  if (!filter) return { items: [], more: false };
+  const rows = await contactPage(db, accountId, query, filter.labelId);
   const page = rows.slice(0, query.limit);
   const names = await labelNamesByContact(db, page.map((row) => row.id));
   return { items: page.map((contact) => ({ contact, labels: names.get(contact.id) ?? [] })), more: rows.length > query.limit };
+}
+
+/**
+ * Where the page before one that starts at `firstId` begins: `{ beforeId }` for its cursor, `{}`
+ * when it is the first page, or undefined when nothing is listed before it.
+ */
+export async function previousPage(db: Db, accountId: string, query: Omit<ContactListQuery, 'beforeId' | 'afterId'>, firstId: number): Promise<{ beforeId?: number } | undefined> {
+  const filter = await labelFilter(db, accountId, query.label);
+  if (!filter) return undefined;
+  // The contacts just above the page, oldest first: one more than a page means there is a page of them and more beyond.
+  const above = await contactPage(db, accountId, { ...query, afterId: firstId }, filter.labelId);
+  if (above.length === 0) return undefined;
+  return above.length > query.limit ? { beforeId: above[query.limit]!.id } : {};
+}
+
+/**
+ * The label a list is filtered by, as its id: `{}` for no filter, undefined when the account has no
+ * such label (nothing is listed). The id first: known, the planner reads that label's rows of
+ * (label_id, contact_id) in id order; joined in the same statement, it guessed at every label's and
+ * read them all.
+ */
+async function labelFilter(db: Db, accountId: string, name: string | undefined): Promise<{ labelId?: number } | undefined> {
+  if (name === undefined) return {};
+  const [label] = await db.select({ id: labels.id }).from(labels).where(and(eq(labels.accountId, accountId), eq(labels.key, labelKey(name)))).limit(1);
+  return label ? { labelId: label.id } : undefined;
 }
 
 /** The statement reading one page, and one row more, which tells whether another page exists without counting (exported for its plans' test). */
@@ -71,13 +92,14 @@ export function contactPage(db: Db, accountId: string, query: Omit<ContactListQu
   // (backwards, newest first) without reading other accounts'.
   const conditions: (SQL | undefined)[] = [eq(contacts.accountId, accountId), pagingCondition(contacts.id)];
   if (query.beforeId !== undefined) conditions.push(lt(contacts.id, query.beforeId));
+  if (query.afterId !== undefined) conditions.push(gt(contacts.id, query.afterId));
   if (query.search) conditions.push(searchCondition(query.search));
   if (labelId !== undefined) conditions.push(inArray(contacts.id, db.select({ id: contactLabels.contactId }).from(contactLabels).where(eq(contactLabels.labelId, labelId))));
   return db
     .select()
     .from(contacts)
     .where(and(...conditions))
-    .orderBy(desc(contacts.id))
+    .orderBy(query.afterId !== undefined ? asc(contacts.id) : desc(contacts.id))
     .limit(query.limit + 1);
 }
 

@@ -8,13 +8,15 @@ export interface ContactsPageProps {
   items: ContactWithLabels[];
   /** The next page's URL, when there is one. */
   nextHref?: string;
+  /** The page before this one, when there is one. */
+  previousHref?: string;
   /** Past the first page: a way back to it. */
   firstHref?: string;
   /** This page's own URL, which a contact's back link returns to. */
   listHref: string;
 }
 
-export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref, listHref }: ContactsPageProps) {
+export function ContactsPage({ csrfToken, q, label, items, nextHref, previousHref, firstHref, listHref }: ContactsPageProps) {
   const filtered = q !== '' || label !== '';
   return (
     <Layout title="Contacts" csrfToken={csrfToken} current="contacts">
@@ -63,15 +65,21 @@ export function ContactsPage({ csrfToken, q, label, items, nextHref, firstHref, 
           </tbody>
         </table>
       )}
-      <Pager nextHref={nextHref} firstHref={firstHref} />
+      <Pager nextHref={nextHref} previousHref={previousHref} firstHref={firstHref} />
     </Layout>
   );
 }
 
-export const Pager = ({ nextHref, firstHref }: { nextHref?: string; firstHref?: string }) =>
-  nextHref || firstHref ? (
+/** Links to the first page (unless it is the previous one), the previous and the next. */
+export const Pager = ({ nextHref, previousHref, firstHref }: { nextHref?: string; previousHref?: string; firstHref?: string }) =>
+  nextHref || previousHref || firstHref ? (
     <nav class="pager" aria-label="Pages">
-      {firstHref && <a href={firstHref}>← First page</a>}
+      {firstHref && firstHref !== previousHref && <a href={firstHref}>⇤ First page</a>}
+      {previousHref && (
+        <a href={previousHref} rel="prev">
+          ← Previous page
+        </a>
+      )}
       {nextHref && (
         <a href={nextHref} rel="next">
           Next page →
