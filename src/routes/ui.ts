@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { findAccountByApiKey } from '../db/queries/accounts.js';
 import { findContactView, listContacts, previousPage } from '../db/queries/contact-views.js';
-import { DELIVERY_STATUSES, findDelivery, listDeliveries, type DeliveryStatus } from '../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, findDelivery, listDeliveries, previousDeliveriesPage, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { answerFor } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { logOperation } from '../http/request.js';
@@ -183,7 +183,9 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
       replayFlash(db, accountId, c.req.query('replayed'), c.req.query('replay')),
     ]);
     const href = (page: { cursor?: string }) => pageHref('/ui/deliveries', { status: status ?? '', ...page });
-    const last = items.at(-1);
+    const [first, last] = [items.at(0), items.at(-1)];
+    // Past the first page, the page before this one: the deliveries just newer than its first.
+    const previous = cursor !== undefined && first ? await previousDeliveriesPage(db, accountId, { status, limit: PAGE_SIZE }, { receivedAt: first.receivedAtExact, id: first.id }) : undefined;
     return renderPage(
       c,
       DeliveriesPage({
@@ -194,6 +196,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
         now: new Date(),
         flash,
         nextHref: more && last ? href({ cursor: encodeDeliveryCursor(last.receivedAtExact, last.id) }) : undefined,
+        previousHref: previous && href(previous.after ? { cursor: encodeDeliveryCursor(previous.after.receivedAtExact, previous.after.id) } : {}),
         firstHref: cursor !== undefined ? href({}) : undefined,
       }),
     );

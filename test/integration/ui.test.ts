@@ -551,6 +551,24 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       expect((await visitor.request('/ui/deliveries?status=applied')).html).not.toContain(replayNote);
     });
 
+    it('pages back with a previous link, keeping the status filter', async () => {
+      const own = await t.newAccount();
+      const reader = new Visitor(t);
+      await reader.logIn(own.apiKey);
+      const ids: string[] = [];
+      for (let i = 0; i < 102; i++) ids.push((await postWebhook(t, { contact: { phone: 'not a phone' } }, { token: own.webhookToken })).body.delivery_id as string);
+      const link = (html: string, rel: string) => html.match(new RegExp(`<a href="([^"]*)" rel="${rel}">`))?.[1]?.replaceAll('&amp;', '&');
+      const first = await reader.request('/ui/deliveries?status=refused');
+      expect(link(first.html, 'prev')).toBeUndefined();
+      const secondHref = link(first.html, 'next')!;
+      const second = await reader.request(secondHref);
+      const third = await reader.request(link(second.html, 'next')!);
+      expect(ids.filter((id) => third.html.includes(`id="${id}"`))).toEqual(ids.slice(0, 2));
+      expect(link(third.html, 'prev')).toBe(secondHref);
+      expect(link(second.html, 'prev')).toBe('/ui/deliveries?status=refused');
+      expect(second.html).not.toContain('First page');
+    });
+
     it('answers a status it does not know with a 400 page naming the statuses, as the API does', async () => {
       await signedIn();
       const res = await visitor.request('/ui/deliveries?status=failed');

@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { executePrepared, jsonb as json, type Db } from '../client.js';
 import { deliveries, RARE_DELIVERY_STATUSES, rareStatusCondition } from '../schema.js';
 
@@ -95,6 +95,8 @@ export interface DeliveryListQuery {
   status?: DeliveryStatus;
   limit: number;
   after?: DeliveryPosition;
+  /** Read the other way, oldest first, from just above this row: the rows listed before it (`previousDeliveriesPage`). */
+  before?: DeliveryPosition;
 }
 
 const summaryColumns = {
@@ -120,18 +122,29 @@ export async function listDeliveries(db: Db, accountId: string, query: DeliveryL
   if (query.status) conditions.push(eq(deliveries.status, query.status));
   // Stated, deliveries_account_rare_status_idx's condition lets a plan kept for any status value use it.
   if (RARE_DELIVERY_STATUSES.includes(query.status ?? '')) conditions.push(rareStatusCondition(deliveries.status));
-  if (query.after) {
-    // A row comparison keeps (account_id, received_at, id) usable as the index it is.
-    conditions.push(sql`(${deliveries.receivedAt}, ${deliveries.id}) < (${query.after.receivedAt}::timestamptz, ${query.after.id})`);
-  }
+  // A row comparison keeps (account_id, received_at, id) usable as the index it is.
+  if (query.after) conditions.push(sql`(${deliveries.receivedAt}, ${deliveries.id}) < (${query.after.receivedAt}::timestamptz, ${query.after.id})`);
+  if (query.before) conditions.push(sql`(${deliveries.receivedAt}, ${deliveries.id}) > (${query.before.receivedAt}::timestamptz, ${query.before.id})`);
+  const order = query.before ? asc : desc;
   // One row more than asked tells whether another page exists without counting.
   const rows = await db
     .select(summaryColumns)
     .from(deliveries)
     .where(and(...conditions))
-    .orderBy(desc(deliveries.receivedAt), desc(deliveries.id))
+    .orderBy(order(deliveries.receivedAt), order(deliveries.id))
     .limit(query.limit + 1);
   return { items: rows.slice(0, query.limit), more: rows.length > query.limit };
+}
+
+/**
+ * Where the page before one that starts at `first` begins: `{ after }` for its cursor, `{}` when it
+ * is the first page, or undefined when nothing is listed before it.
+ */
+export async function previousDeliveriesPage(db: Db, accountId: string, query: Omit<DeliveryListQuery, 'after' | 'before'>, first: DeliveryPosition): Promise<{ after?: DeliverySummary } | undefined> {
+  // The rows just above the page, oldest first: one more than a page means a page of them and more beyond.
+  const { items } = await listDeliveries(db, accountId, { ...query, limit: query.limit + 1, before: first });
+  if (items.length === 0) return undefined;
+  return items.length > query.limit ? { after: items[query.limit]! } : {};
 }
 
 export async function findDelivery(db: Db, accountId: string, id: string): Promise<DeliveryRow | undefined> {

@@ -15,10 +15,11 @@ export interface DeliveriesPageProps {
   now: Date;
   flash?: ReplayFlash;
   nextHref?: string;
+  previousHref?: string;
   firstHref?: string;
 }
 
-export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, nextHref, firstHref }: DeliveriesPageProps) {
+export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, nextHref, previousHref, firstHref }: DeliveriesPageProps) {
   return (
     <Layout title="Deliveries" csrfToken={csrfToken} current="deliveries">
       <h1>Deliveries</h1>
@@ -72,7 +73,7 @@ export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, n
           delivery already replayed and applied is best left alone.
         </p>
       )}
-      <Pager nextHref={nextHref} firstHref={firstHref} />
+      <Pager nextHref={nextHref} previousHref={previousHref} firstHref={firstHref} />
     </Layout>
   );
 }
