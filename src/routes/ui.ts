@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { findAccountByApiKey } from '../db/queries/accounts.js';
-import { findContactView, listContacts, previousPage } from '../db/queries/contact-views.js';
+import { findContactView, listContacts, previousContactsPage } from '../db/queries/contact-views.js';
 import { DELIVERY_STATUSES, findDelivery, listDeliveries, previousDeliveriesPage, type DeliveryStatus } from '../db/queries/deliveries.js';
 import { answerFor } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
@@ -143,7 +143,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
     const href = (page: { cursor?: string }) => pageHref('/ui/contacts', { q, label, ...page });
     const [first, last] = [items.at(0), items.at(-1)];
     // Past the first page, the page before this one: the contacts just newer than its first.
-    const previous = cursor !== undefined && first ? await previousPage(db, account.id, filters, first.contact.id) : undefined;
+    const previous = cursor !== undefined && first ? await previousContactsPage(db, account.id, filters, first.contact.id) : undefined;
     return renderPage(
       c,
       ContactsPage({

@@ -40,7 +40,7 @@ export interface ContactListQuery {
   limit: number;
   /** Contacts come newest first (in descending id order); the page starts after this id, below it. */
   beforeId?: number;
-  /** Read the other way, oldest first, from just above this id: the contacts listed before it (`previousPage`). */
+  /** Read the other way, oldest first, from just above this id: the contacts listed before it (`previousContactsPage`). */
   afterId?: number;
 }
 
@@ -65,7 +65,7 @@ export async function listContacts(db: Db, accountId: string, query: ContactList
  * Where the page before one that starts at `firstId` begins: `{ beforeId }` for its cursor, `{}`
  * when it is the first page, or undefined when nothing is listed before it.
  */
-export async function previousPage(db: Db, accountId: string, query: Omit<ContactListQuery, 'beforeId' | 'afterId'>, firstId: number): Promise<{ beforeId?: number } | undefined> {
+export async function previousContactsPage(db: Db, accountId: string, query: Omit<ContactListQuery, 'beforeId' | 'afterId'>, firstId: number): Promise<{ beforeId?: number } | undefined> {
   const filter = await labelFilter(db, accountId, query.label);
   if (!filter) return undefined;
   // The contacts just above the page, oldest first: one more than a page means there is a page of them and more beyond.
