@@ -107,11 +107,12 @@ function restorePlus(holder: Record<string, unknown>, key: string, path: string,
 /**
  * `phone=+2031234567` arrives as " 2031234567", which would be read in the account's region first:
  * another number, and another person. One space and a digit is a `+` when that makes a valid
- * international number.
+ * international number; after a `tel:` too (`tel: 2031234567`, from `tel:+2031234567`).
  */
 function internationalPhone(value: string): string | undefined {
-  if (!/^ \d/.test(value)) return undefined;
-  const international = `+${value.slice(1)}`;
+  const sent = /^(tel:)? (\d.*)$/is.exec(value);
+  if (!sent) return undefined;
+  const international = `${sent[1] ?? ''}+${sent[2]}`;
   return normalisePhone(international, null) === null ? undefined : international;
 }
 

@@ -143,6 +143,9 @@ describe.each(testDatabases())('SPEC §2.1 payload forms on %s', (kind) => {
     ['a query string', () => ({ method: 'GET', query: 'phone=+2031234567&name=Cairo' })],
     ['a form body', () => ({ type: 'application/x-www-form-urlencoded', body: 'contact[phone]=+2031234567&name=Cairo' })],
     ['a payload field', () => ({ type: 'application/x-www-form-urlencoded', body: 'payload={"contact":{"phone":"+2031234567","name":"Cairo"}}' })],
+    // After a tel: too (audit S11): tel: 2031234567 was read as the London number, without a word.
+    ['a tel: link in a form body', () => ({ type: 'application/x-www-form-urlencoded', body: 'contact[phone]=tel:+2031234567&name=Cairo' })],
+    ['a tel: link in a query string', () => ({ method: 'GET', query: 'phone=TEL:+2031234567&name=Cairo' })],
   ])('a phone whose + was not encoded, in %s, keeps its +, with a warning', async (_, init) => {
     const res = await send(init() as Parameters<typeof send>[0]);
     const body = (await res.json()) as any;
