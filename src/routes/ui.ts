@@ -244,5 +244,6 @@ async function replayFlash(db: Db, accountId: string, replayed: string | undefin
   if (replay === 'gone') return { kind: 'gone' };
   if (!replayed || replayed.length > 100) return undefined;
   const row = await findDelivery(db, accountId, replayed);
-  return row ? { kind: 'replayed', id: row.id, status: row.status, errorCode: row.errorCode, errorMessage: row.errorMessage } : undefined;
+  // Only a replay: an id of any other delivery in the URL says nothing was replayed.
+  return row?.replayOf ? { kind: 'replayed', id: row.id, status: row.status, errorCode: row.errorCode, errorMessage: row.errorMessage } : undefined;
 }

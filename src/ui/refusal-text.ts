@@ -8,7 +8,7 @@ import type { RefusalCode } from '../sync/errors.js';
 const REFUSAL_TEXT: Record<RefusalCode, string> = {
   invalid_payload: 'The payload was malformed, missed the phone, had a field of the wrong type or a forbidden link.',
   invalid_phone: 'The phone is not a valid number.',
-  unknown_assignee: 'No active agent in this account has the assignee’s email: add the agent, then replay.',
+  unknown_assignee: 'No active agent in this account has the assignee’s email: add the agent, then send the delivery again.',
   external_id_taken: 'Another contact already holds this external id.',
   limit_exceeded: 'Over a limit: too many labels, sections, items or custom attributes.',
   idempotency_key_reused: 'The idempotency key was used before with another body.',

@@ -635,8 +635,9 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       const other = await t.newAccount();
       const theirs = await postWebhook(t, { contact: { phone: 'nope' } }, { token: other.webhookToken });
       expect((await visitor.post(`/ui/deliveries/${theirs.body.delivery_id}/replay`, { _csrf: await visitor.csrf() })).status).toBe(404);
-      // A replayed= id from another account shows nothing.
+      // A replayed= id from another account shows nothing, nor one of this account's that is no replay.
       expect((await visitor.request(`/ui/deliveries?replayed=${theirs.body.delivery_id}`)).html).not.toContain('Replayed as');
+      expect((await visitor.request(`/ui/deliveries?replayed=${applied.body.delivery_id}`)).html).not.toContain('Replayed as');
     });
   });
 });
