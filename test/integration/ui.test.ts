@@ -396,6 +396,11 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       // From the second page the previous one is the first: one link to it, not two.
       expect(link(second.html, 'prev')).toBe('/ui/contacts?label=paged+back');
       expect(second.html).not.toContain('First page');
+      // The last page's contacts deleted before its link is followed: the page is empty, not the account.
+      for (const phone of phones.slice(0, 2)) await webhook({ delete_contact: phone });
+      const emptied = await visitor.request(thirdHref);
+      expect(emptied.html).toContain('Nothing on this page: the list ends before it.');
+      expect(emptied.html).not.toContain('No contacts yet');
     });
 
     it('shows the profile: details, labels as chips, sections with their items, attributes, conversations with their assignee', async () => {

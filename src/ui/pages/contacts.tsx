@@ -34,7 +34,7 @@ export function ContactsPage({ csrfToken, q, label, items, nextHref, previousHre
         {filtered && <a href="/ui/contacts">Clear</a>}
       </form>
       {items.length === 0 ? (
-        <p class="muted">{filtered ? 'No contact matches.' : 'No contacts yet: they appear here as webhooks arrive.'}</p>
+        <p class="muted">{firstHref ? 'Nothing on this page: the list ends before it.' : filtered ? 'No contact matches.' : 'No contacts yet: they appear here as webhooks arrive.'}</p>
       ) : (
         <table>
           <thead>

@@ -43,7 +43,7 @@ export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, n
         </button>
       </form>
       {items.length === 0 ? (
-        <p class="muted">No deliveries{status ? ` with status ${status}` : ''}.</p>
+        <p class="muted">{firstHref ? 'Nothing on this page: the list ends before it.' : `No deliveries${status ? ` with status ${status}` : ''}.`}</p>
       ) : (
         <table>
           <thead>
