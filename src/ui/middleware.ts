@@ -88,11 +88,18 @@ function refererPath(c: Context): string | undefined {
 }
 
 /**
+ * The longest page path followed: a contact list searched for 200 characters of CJK (9 characters
+ * each, percent-encoded) with a 100-character label, inside a profile's `?list=` and again inside
+ * the login form's `next`, stays below it.
+ */
+const MAX_PAGE_PATH = 8192;
+
+/**
  * `value` when it is a path to one of these pages (never elsewhere, never the login form), else
  * undefined. Judged as the browser will resolve it: `/ui/../..//evil.com` leads to `//evil.com`.
  */
 export function pagePath(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.length > 2000 || !/^\/ui(\/|\?|$)/.test(value) || !/^[\x21-\x7e]*$/.test(value)) return undefined;
+  if (typeof value !== 'string' || value.length > MAX_PAGE_PATH || !/^\/ui(\/|\?|$)/.test(value) || !/^[\x21-\x7e]*$/.test(value)) return undefined;
   const base = 'http://page.invalid';
   const url = new URL(value, base);
   const path = url.pathname + url.search;

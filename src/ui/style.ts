@@ -52,7 +52,8 @@ main:focus { outline: none; }
 .flash.bad { background: var(--bad-bg); border-color: #f3c3bd; }
 
 .chips { display: flex; flex-wrap: wrap; gap: .3rem; margin: 0; padding: 0; list-style: none; }
-.chip { display: inline-block; max-width: 100%; overflow-wrap: anywhere; padding: .05rem .6rem; border-radius: 999px; background: #e8edfb; color: #1e3a8a; font-size: 13px; text-decoration: none; }
+/* A pill on one line; a label long enough to wrap is a rounded box, its text inside it. */
+.chip { display: inline-block; max-width: 100%; overflow-wrap: anywhere; padding: .05rem .6rem; border-radius: .75rem; background: #e8edfb; color: #1e3a8a; font-size: 13px; text-decoration: none; }
 
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 10px; }
 th, td { padding: .5rem .7rem; text-align: left; vertical-align: top; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }

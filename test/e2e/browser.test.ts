@@ -167,7 +167,7 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
     expect(await page.locator('img, script').count()).toBe(0);
     expect(dialogs).toEqual([]);
     // The stylesheet loaded under the CSP: chips are rounded.
-    expect(await page.locator('.chip').first().evaluate((el) => getComputedStyle(el).borderRadius)).toBe('999px');
+    expect(await page.locator('.chip').first().evaluate((el) => getComputedStyle(el).borderRadius)).toBe('12px');
 
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

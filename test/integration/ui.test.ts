@@ -330,6 +330,20 @@ describe.each(testDatabases())('web pages on %s', (kind) => {
       }
     });
 
+    it('keeps the longest search the form takes in the back link, and through a sign-in', async () => {
+      const phone = uniquePhone();
+      const [name, label] = ['日'.repeat(200), 'ü'.repeat(100)];
+      await webhook({ contact: { phone, name, labels: [label] } });
+      await signedIn();
+      const list = `/ui/contacts?${new URLSearchParams({ q: name, label })}`;
+      const profile = `/ui/contacts/${encodeURIComponent(phone)}?${new URLSearchParams({ list })}`;
+      expect((await visitor.request(list)).html).toContain(`href="${profile.replaceAll('&', '&amp;')}"`);
+      expect((await visitor.request(profile)).html).toContain(`<a href="${list.replaceAll('&', '&amp;')}">← Contacts</a>`);
+      await t.database.db.update(uiSessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(uiSessions.accountId, account.id));
+      const away = await visitor.request(profile);
+      expect(new URL(away.headers.get('location')!, ORIGIN).searchParams.get('next')).toBe(profile);
+    });
+
     it('lists, searches by name, phone, email and external id, and filters by label', async () => {
       const [a, b] = [uniquePhone(), uniquePhone()];
       await webhook({ contact: { phone: a, name: 'Ann Archer', email: 'ann@example.com', external_id: 'crm-1', labels: 'VIP, trial' } });
