@@ -8,10 +8,12 @@ export interface LayoutProps {
   /** Signed in: the nav and the log-out form, which needs the session's CSRF token. */
   csrfToken?: string;
   current?: NavItem;
+  /** A page of wide rows (the delivery log's eight columns): the whole width of a large screen. */
+  wide?: boolean;
   children?: Child;
 }
 
-export function Layout({ title, csrfToken, current, children }: LayoutProps) {
+export function Layout({ title, csrfToken, current, wide, children }: LayoutProps) {
   const here = (item: NavItem) => (current === item ? 'page' : undefined);
   return (
     <html lang="en">
@@ -39,7 +41,7 @@ export function Layout({ title, csrfToken, current, children }: LayoutProps) {
             </nav>
           )}
         </header>
-        <main id="main" tabindex={-1}>
+        <main id="main" tabindex={-1} class={wide ? 'wide' : undefined}>
           {children}
         </main>
       </body>

@@ -23,6 +23,7 @@ h3 { font-size: 1rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
 .top nav a[aria-current="page"] { color: var(--ink); font-weight: 600; }
 .top nav form { margin-left: auto; }
 main { max-width: 68rem; margin: 0 auto; padding: 1.5rem 2rem 3rem; }
+main.wide { max-width: 100rem; }
 
 form.inline { display: inline; margin: 0; }
 .filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end; margin: 0 0 1rem; }
@@ -95,6 +96,11 @@ td code { word-break: break-all; }
   .filters > * { flex: 1 1 100%; }
   .facts { grid-template-columns: 1fr; }
   .facts dd { margin-bottom: .4rem; }
+}
+
+/* Where there is room, a delivery's id is read on one line. */
+@media (min-width: 80rem) {
+  td code.id { white-space: nowrap; }
 }
 
 /* Up to a tablet held upright, a table's rows are cards: the deliveries' eight columns do not fit. */

@@ -240,7 +240,7 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
 
     const paths = ['/ui/contacts', `/ui/contacts/${encodeURIComponent(phone)}`, '/ui/deliveries', '/ui/deliveries?status=refused', '/docs'];
     const overflowing: string[] = [];
-    for (const width of [375, 768, 900, 1100, 1440]) {
+    for (const width of [375, 768, 900, 1100, 1280, 1440]) {
       await page.setViewportSize({ width, height: 800 });
       for (const path of paths) {
         await page.goto(`${base}${path}`);
@@ -258,6 +258,14 @@ describe.skipIf(!hasChromium)('web pages in a browser', () => {
             return new Set([...range.getClientRects()].map((rect: { top: number }) => Math.round(rect.top))).size;
           });
         if (lines !== 1) overflowing.push(`${plain.email} at ${width}px takes ${lines} lines`);
+      }
+      // Where there is room, a delivery's id is read on one line.
+      if (width >= 1280) {
+        await page.goto(`${base}/ui/deliveries?status=refused`);
+        const idLines = await page
+          .locator(`tr[id="${refused.body.delivery_id}"] code.id`)
+          .evaluate((code: any) => new Set([...code.getClientRects()].map((rect: { top: number }) => Math.round(rect.top))).size);
+        if (idLines !== 1) overflowing.push(`a delivery id at ${width}px takes ${idLines} lines`);
       }
       // A refused delivery's Replay button is on the screen, not past its right edge.
       await page.goto(`${base}/ui/deliveries?status=refused`);

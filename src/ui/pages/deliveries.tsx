@@ -21,7 +21,7 @@ export interface DeliveriesPageProps {
 
 export function DeliveriesPage({ csrfToken, status, cursor, items, now, flash, nextHref, previousHref, firstHref }: DeliveriesPageProps) {
   return (
-    <Layout title="Deliveries" csrfToken={csrfToken} current="deliveries">
+    <Layout title="Deliveries" csrfToken={csrfToken} current="deliveries" wide>
       <h1>Deliveries</h1>
       {flash && <Flash flash={flash} />}
       <form method="get" action="/ui/deliveries" class="filters">
@@ -89,7 +89,7 @@ function DeliveryRow({ row, now, csrfToken, status, cursor }: { row: DeliverySum
         <Time at={row.receivedAt} />
       </td>
       <td data-label="Delivery" class="sent">
-        <code>{row.id}</code>
+        <code class="id">{row.id}</code>
         {row.idempotencyKey && <div class="muted">key {row.idempotencyKey}</div>}
         {row.replayOf && (
           <div class="muted">
