@@ -19,8 +19,8 @@ import { readNdjsonLines } from '../webhook/ndjson.js';
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines']);
 /**
  * Bulk requests open at once in this process; beyond this many, a new one gets 503 + Retry-After.
- * Their memory is bounded by the budget of unanswered lines they share (AHEAD_BYTES_IN_ALL), not
- * by their number, so that requests sending slowly, holding next to none of it, cannot lock
+ * Their memory is bounded by the budget of unanswered lines they share (AheadBudget), not by
+ * their number, so that requests sending slowly, holding next to none of it, cannot lock
  * other accounts out unless they come from this many / MAX_BULK_REQUESTS_PER_ACCOUNT accounts.
  */
 export const MAX_BULK_REQUESTS = 16;

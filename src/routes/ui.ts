@@ -196,7 +196,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
         now: new Date(),
         flash,
         nextHref: more && last ? href({ cursor: encodeDeliveryCursor(last.receivedAtExact, last.id) }) : undefined,
-        previousHref: previous && href(previous.after ? { cursor: encodeDeliveryCursor(previous.after.receivedAtExact, previous.after.id) } : {}),
+        previousHref: previous && href(previous.after ? { cursor: encodeDeliveryCursor(previous.after.receivedAt, previous.after.id) } : {}),
         firstHref: cursor !== undefined ? href({}) : undefined,
       }),
     );

@@ -105,9 +105,8 @@ export class Deliverer {
 
   private async deliverKeyed(input: DeliveryInput, named?: (operation: OperationName) => void): Promise<DeliveryOutcome> {
     const ctx = newContext(input);
-    const { account, idempotencyKey: key } = input;
-    if (key === undefined) return this.deliverOnce(ctx, named);
-    const flight = `${account.id}\u0000${key}`;
+    if (ctx.key === undefined) return this.deliverOnce(ctx, named);
+    const flight = `${ctx.account.id}\u0000${ctx.key}`;
     if (this.keysInFlight.has(flight)) throw new IdempotencyInProgress();
     this.keysInFlight.add(flight);
     try {

@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contactPage } from '../../src/db/queries/contact-views.js';
+import { contactIdsAbove, contactPage } from '../../src/db/queries/contact-views.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 
 /**
@@ -62,9 +62,11 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('contact list paging, on Postgre
   it.each([
     ['the first page', {}],
     ['a later page', { beforeId: 30_200 }],
-    ['what is listed before a later page (its previous link)', { afterId: 30_100 }],
-  ])('%s of a small account is read through contacts_account_paging_idx', async (_page, cursor) => {
-    const { sql, params } = contactPage(t.database.db, t.account.id, { limit: 50, ...cursor }).toSQL();
+    ['what is listed before a later page (its previous link)', { above: 30_100 }],
+  ])('%s of a small account is read through contacts_account_paging_idx', async (_page, cursor: { beforeId?: number; above?: number }) => {
+    const db = t.database.db;
+    const statement = cursor.above === undefined ? contactPage(db, t.account.id, { limit: 50, ...cursor }) : contactIdsAbove(db, t.account.id, { limit: 50 }, cursor.above);
+    const { sql, params } = statement.toSQL();
     const plan = (await client.unsafe(`explain ${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');
     expect(plan).toContain('contacts_account_paging_idx');
   });

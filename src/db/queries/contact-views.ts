@@ -40,8 +40,6 @@ export interface ContactListQuery {
   limit: number;
   /** Contacts come newest first (in descending id order); the page starts after this id, below it. */
   beforeId?: number;
-  /** Read the other way, oldest first, from just above this id: the contacts listed before it (`previousContactsPage`). */
-  afterId?: number;
 }
 
 export async function findContactView(db: Db, accountId: string, phone: string): Promise<ContactView | undefined> {
@@ -65,11 +63,10 @@ export async function listContacts(db: Db, accountId: string, query: ContactList
  * Where the page before one that starts at `firstId` begins: `{ beforeId }` for its cursor, `{}`
  * when it is the first page, or undefined when nothing is listed before it.
  */
-export async function previousContactsPage(db: Db, accountId: string, query: Omit<ContactListQuery, 'beforeId' | 'afterId'>, firstId: number): Promise<{ beforeId?: number } | undefined> {
+export async function previousContactsPage(db: Db, accountId: string, query: Omit<ContactListQuery, 'beforeId'>, firstId: number): Promise<{ beforeId?: number } | undefined> {
   const filter = await labelFilter(db, accountId, query.label);
   if (!filter) return undefined;
-  // The contacts just above the page, oldest first: one more than a page means there is a page of them and more beyond.
-  const above = await contactPage(db, accountId, { ...query, afterId: firstId }, filter.labelId);
+  const above = await contactIdsAbove(db, accountId, query, firstId, filter.labelId);
   if (above.length === 0) return undefined;
   return above.length > query.limit ? { beforeId: above[query.limit]!.id } : {};
 }
@@ -88,19 +85,37 @@ async function labelFilter(db: Db, accountId: string, name: string | undefined):
 
 /** The statement reading one page, and one row more, which tells whether another page exists without counting (exported for its plans' test). */
 export function contactPage(db: Db, accountId: string, query: Omit<ContactListQuery, 'label'>, labelId?: number) {
-  // Stated, contacts_account_paging_idx's condition lets the account's contacts be read in id order
-  // (backwards, newest first) without reading other accounts'.
-  const conditions: (SQL | undefined)[] = [eq(contacts.accountId, accountId), pagingCondition(contacts.id)];
+  const conditions = listConditions(db, accountId, query, labelId);
   if (query.beforeId !== undefined) conditions.push(lt(contacts.id, query.beforeId));
-  if (query.afterId !== undefined) conditions.push(gt(contacts.id, query.afterId));
-  if (query.search) conditions.push(searchCondition(query.search));
-  if (labelId !== undefined) conditions.push(inArray(contacts.id, db.select({ id: contactLabels.contactId }).from(contactLabels).where(eq(contactLabels.labelId, labelId))));
   return db
     .select()
     .from(contacts)
     .where(and(...conditions))
-    .orderBy(query.afterId !== undefined ? asc(contacts.id) : desc(contacts.id))
+    .orderBy(desc(contacts.id))
     .limit(query.limit + 1);
+}
+
+/**
+ * The ids of the contacts listed just above `firstId`, oldest first, a page and one more: whether a
+ * page of them lies before it and where that page starts (exported for its plans' test).
+ */
+export function contactIdsAbove(db: Db, accountId: string, query: Omit<ContactListQuery, 'label' | 'beforeId'>, firstId: number, labelId?: number) {
+  return db
+    .select({ id: contacts.id })
+    .from(contacts)
+    .where(and(...listConditions(db, accountId, query, labelId), gt(contacts.id, firstId)))
+    .orderBy(asc(contacts.id))
+    .limit(query.limit + 1);
+}
+
+/** Which contacts a list holds, whatever its page. */
+function listConditions(db: Db, accountId: string, query: Pick<ContactListQuery, 'search'>, labelId: number | undefined): (SQL | undefined)[] {
+  // Stated, contacts_account_paging_idx's condition lets the account's contacts be read in id order
+  // (either way) without reading other accounts'.
+  const conditions: (SQL | undefined)[] = [eq(contacts.accountId, accountId), pagingCondition(contacts.id)];
+  if (query.search) conditions.push(searchCondition(query.search));
+  if (labelId !== undefined) conditions.push(inArray(contacts.id, db.select({ id: contactLabels.contactId }).from(contactLabels).where(eq(contactLabels.labelId, labelId))));
+  return conditions;
 }
 
 /** `%` and `_` in what a user typed are literal characters, not wildcards. */

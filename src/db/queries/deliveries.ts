@@ -95,14 +95,12 @@ export interface DeliveryListQuery {
   status?: DeliveryStatus;
   limit: number;
   after?: DeliveryPosition;
-  /** Read the other way, oldest first, from just above this row: the rows listed before it (`previousDeliveriesPage`). */
-  before?: DeliveryPosition;
 }
 
 const summaryColumns = {
   id: deliveries.id,
   receivedAt: deliveries.receivedAt,
-  receivedAtExact: sql<string>`to_char(${deliveries.receivedAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+  receivedAtExact: receivedAtExact(),
   operation: deliveries.operation,
   phoneMasked: deliveries.phoneMasked,
   status: deliveries.status,
@@ -118,20 +116,14 @@ const summaryColumns = {
 
 /** One page of the account's log, newest first, and whether there are more after it. */
 export async function listDeliveries(db: Db, accountId: string, query: DeliveryListQuery): Promise<{ items: DeliverySummary[]; more: boolean }> {
-  const conditions: SQL[] = [eq(deliveries.accountId, accountId)];
-  if (query.status) conditions.push(eq(deliveries.status, query.status));
-  // Stated, deliveries_account_rare_status_idx's condition lets a plan kept for any status value use it.
-  if (RARE_DELIVERY_STATUSES.includes(query.status ?? '')) conditions.push(rareStatusCondition(deliveries.status));
-  // A row comparison keeps (account_id, received_at, id) usable as the index it is.
+  const conditions = listConditions(accountId, query.status);
   if (query.after) conditions.push(sql`(${deliveries.receivedAt}, ${deliveries.id}) < (${query.after.receivedAt}::timestamptz, ${query.after.id})`);
-  if (query.before) conditions.push(sql`(${deliveries.receivedAt}, ${deliveries.id}) > (${query.before.receivedAt}::timestamptz, ${query.before.id})`);
-  const order = query.before ? asc : desc;
   // One row more than asked tells whether another page exists without counting.
   const rows = await db
     .select(summaryColumns)
     .from(deliveries)
     .where(and(...conditions))
-    .orderBy(order(deliveries.receivedAt), order(deliveries.id))
+    .orderBy(desc(deliveries.receivedAt), desc(deliveries.id))
     .limit(query.limit + 1);
   return { items: rows.slice(0, query.limit), more: rows.length > query.limit };
 }
@@ -140,11 +132,33 @@ export async function listDeliveries(db: Db, accountId: string, query: DeliveryL
  * Where the page before one that starts at `first` begins: `{ after }` for its cursor, `{}` when it
  * is the first page, or undefined when nothing is listed before it.
  */
-export async function previousDeliveriesPage(db: Db, accountId: string, query: Omit<DeliveryListQuery, 'after' | 'before'>, first: DeliveryPosition): Promise<{ after?: DeliverySummary } | undefined> {
-  // The rows just above the page, oldest first: one more than a page means a page of them and more beyond.
-  const { items } = await listDeliveries(db, accountId, { ...query, limit: query.limit + 1, before: first });
-  if (items.length === 0) return undefined;
-  return items.length > query.limit ? { after: items[query.limit]! } : {};
+export async function previousDeliveriesPage(db: Db, accountId: string, query: Omit<DeliveryListQuery, 'after'>, first: DeliveryPosition): Promise<{ after?: DeliveryPosition } | undefined> {
+  // The positions just above the page, oldest first: one more than a page means a page of them and more beyond.
+  const above = await db
+    .select({ receivedAt: receivedAtExact(), id: deliveries.id })
+    .from(deliveries)
+    .where(and(...listConditions(accountId, query.status), sql`(${deliveries.receivedAt}, ${deliveries.id}) > (${first.receivedAt}::timestamptz, ${first.id})`))
+    .orderBy(asc(deliveries.receivedAt), asc(deliveries.id))
+    .limit(query.limit + 1);
+  if (above.length === 0) return undefined;
+  return above.length > query.limit ? { after: above[query.limit]! } : {};
+}
+
+/**
+ * Which rows a list holds, whatever its page; its pages then go by a row comparison on
+ * (received_at, id), which keeps (account_id, received_at, id) usable as the index it is.
+ */
+function listConditions(accountId: string, status: DeliveryStatus | undefined): SQL[] {
+  const conditions: SQL[] = [eq(deliveries.accountId, accountId)];
+  if (status) conditions.push(eq(deliveries.status, status));
+  // Stated, deliveries_account_rare_status_idx's condition lets a plan kept for any status value use it.
+  if (RARE_DELIVERY_STATUSES.includes(status ?? '')) conditions.push(rareStatusCondition(deliveries.status));
+  return conditions;
+}
+
+/** `received_at` to the microsecond, as the database holds it: a millisecond `Date` would skip rows in a page cursor. */
+function receivedAtExact() {
+  return sql<string>`to_char(${deliveries.receivedAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }
 
 export async function findDelivery(db: Db, accountId: string, id: string): Promise<DeliveryRow | undefined> {

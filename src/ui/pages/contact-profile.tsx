@@ -135,12 +135,13 @@ const SectionBlock = ({ section, id }: { section: StoredSection; id: string }) =
  */
 function SectionItem({ item }: { item: StoredItem }) {
   const href = safeHref(item.link);
+  const newTab = href !== undefined && isWebLink(href);
   return (
     <li>
       {href ? (
-        <a class="text" href={href} target={isWebLink(href) ? '_blank' : undefined} rel="noopener noreferrer">
+        <a class="text" href={href} target={newTab ? '_blank' : undefined} rel="noopener noreferrer">
           {item.text}
-          {isWebLink(href) && <span class="visually-hidden"> (opens in a new tab)</span>}
+          {newTab && <span class="visually-hidden"> (opens in a new tab)</span>}
         </a>
       ) : (
         <span class="text">{item.text}</span>
