@@ -97,6 +97,15 @@ export function formatReport(r: BenchResults): string {
     if (f) out.push(`${name}: service RSS ${signed(f.service.endMb - f.service.warmMb)} MB from a tenth of the phase (${int(f.service.warmMb)} MB) to its end (${int(f.service.endMb)} MB)`);
   }
   for (const [name, f] of [['webhook', r.webhook], ['hot', r.hot], ['bulk', r.bulk]] as const) {
+    const thread = f?.service.mainThread;
+    if (f && thread) {
+      out.push(
+        `${name}: the service's JavaScript thread ran ${dec(thread.runSeconds)} s and waited ${dec(thread.waitSeconds)} s for a core (${dec((100 * thread.waitSeconds) / f.seconds, 0)}% of the phase), ` +
+          `taken off its core ${int(thread.preempted)} times`,
+      );
+    }
+  }
+  for (const [name, f] of [['webhook', r.webhook], ['hot', r.hot], ['bulk', r.bulk]] as const) {
     if (f) out.push(`${name}: deliveries logged ${JSON.stringify(f.logged)}`);
   }
   out.push('');

@@ -111,6 +111,31 @@ export interface ProcessFigures {
   warmMb: number;
   /** CPU time the process used during the phase (user + system), in seconds. */
   cpuSeconds: number;
+  /** The service's JavaScript thread during the phase, when the kernel keeps scheduler statistics. */
+  mainThread?: ThreadFigures;
+}
+
+/**
+ * From `/proc/<pid>/schedstat` (the thread-group leader: Node's JavaScript thread) and its
+ * `nonvoluntary_ctxt_switches`: how long the thread ran, how long it was ready but waited for a
+ * core, and how often the kernel took the core from it. On a machine the service shares, waiting
+ * is what keeps a thread that needs a whole core below one.
+ */
+export interface ThreadFigures {
+  runSeconds: number;
+  waitSeconds: number;
+  preempted: number;
+}
+
+function readThread(pid: number): ThreadFigures | undefined {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+    const preempted = /^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'));
+    if (!Number.isFinite(run) || !Number.isFinite(wait) || !preempted) return undefined;
+    return { runSeconds: run! / 1e9, waitSeconds: wait! / 1e9, preempted: Number(preempted[1]) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
@@ -153,6 +178,7 @@ export class ProcessSampler {
   private readonly samples: [number, number][] = [];
   private readonly startKb: number;
   private readonly startTicks: number;
+  private readonly startThread: ThreadFigures | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -161,6 +187,7 @@ export class ProcessSampler {
   ) {
     this.startKb = this.read();
     this.startTicks = this.ticks();
+    this.startThread = readThread(pid);
     this.peakKb = this.startKb;
     this.timer = setInterval(() => {
       const kb = this.read();
@@ -175,7 +202,9 @@ export class ProcessSampler {
     this.peakKb = Math.max(this.peakKb, endKb);
     const tenth = (performance.now() - this.started) / 10;
     const warmKb = this.samples.find(([at]) => at >= tenth)?.[1] ?? endKb;
-    return { startMb: mb(this.startKb), peakMb: mb(this.peakKb), endMb: mb(endKb), warmMb: mb(warmKb), cpuSeconds: (this.ticks() - this.startTicks) / TICKS_PER_SECOND };
+    const [from, to] = [this.startThread, readThread(this.pid)];
+    const mainThread = from && to ? { runSeconds: to.runSeconds - from.runSeconds, waitSeconds: to.waitSeconds - from.waitSeconds, preempted: to.preempted - from.preempted } : undefined;
+    return { startMb: mb(this.startKb), peakMb: mb(this.peakKb), endMb: mb(endKb), warmMb: mb(warmKb), cpuSeconds: (this.ticks() - this.startTicks) / TICKS_PER_SECOND, mainThread };
   }
 
   private read(): number {
