@@ -49,7 +49,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   const committer = new GroupCommitter(db, { concurrency: batchSlots, maxBatch: config.MAX_BATCH });
   const bulkBudget = new AheadBudget();
   const metrics = createMetrics({ queues, committer, bulkBudget, database });
-  const deliverer = new Deliverer(db, queues, committer, { metrics });
+  const deliverer = new Deliverer(db, queues, committer, metrics);
   const readiness: Readiness = { draining: false };
 
   const app = createRouter();
@@ -82,7 +82,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   app.get('/ui/', (c) => c.redirect('/ui/contacts', 303));
   app.route('/ui', uiRoutes({ config, db, deliverer, rateLimiter, logger }));
 
-  return { app, queues, committer, bulkBudget, readiness, metrics };
+  return { app, queues, committer, bulkBudget, readiness };
 }
 
 export type App = ReturnType<typeof createApp>['app'];

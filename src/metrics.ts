@@ -46,7 +46,8 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
     buckets: DURATION_BUCKETS,
     registers,
   });
-  const queueDepth = new Gauge({
+  // The gauges register themselves and read their value on each scrape.
+  new Gauge({
     name: 'contact_sync_queue_depth',
     help: 'Deliveries accepted into the per-phone queues and not yet answered; at MAX_BACKLOG new ones get 503.',
     registers,
@@ -54,7 +55,7 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
       this.set(queues.depth);
     },
   });
-  const queueLanes = new Gauge({
+  new Gauge({
     name: 'contact_sync_queue_lanes',
     help: 'Per-phone lanes open (phones with a delivery queued or running); idle lanes are released.',
     registers,
@@ -62,7 +63,7 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
       this.set(queues.lanesOpen);
     },
   });
-  const inFlight = new Gauge({
+  new Gauge({
     name: 'contact_sync_in_flight',
     help: 'Deliveries inside a running transaction now (several share one transaction under group commit).',
     registers,
@@ -72,7 +73,7 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
   });
   // What the pool is doing: postgres.js exposes no live counts, but the committer's transactions
   // (MAX_TRANSACTIONS of them at most) hold its connections, and its waiting batches show saturation.
-  const transactions = new Gauge({
+  new Gauge({
     name: 'contact_sync_db_transactions',
     help: 'Delivery transactions running now (state="running", at most MAX_TRANSACTIONS) and batches waiting for one (state="waiting").',
     labelNames: ['state'] as const,
@@ -82,7 +83,7 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
       this.set({ state: 'waiting' }, committer.batchesWaiting);
     },
   });
-  const bulkAhead = new Gauge({
+  new Gauge({
     name: 'contact_sync_bulk_ahead_lines',
     help: 'Bulk lines read and not yet answered, across every bulk request; at the limit (16,000 lines, or 64 Mi characters), each reads one line at a time.',
     registers,
@@ -90,7 +91,7 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
       this.set(bulkBudget.inUse.lines);
     },
   });
-  const dbPoolSize = new Gauge({
+  new Gauge({
     name: 'contact_sync_db_pool_size',
     help: 'Configured maximum database connections (DB_POOL_SIZE; 1 for PGlite). postgres.js exposes no live pool counts.',
     labelNames: ['driver'] as const,
@@ -118,7 +119,7 @@ export function createMetrics({ queues, committer, bulkBudget, database }: Metri
     }
   }
 
-  return { registry, deliveries, deliveryDuration, queueDepth, queueLanes, inFlight, transactions, bulkAhead, dbPoolSize, observe };
+  return { registry, deliveries, observe };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -12,7 +12,7 @@ import type { GroupCommitter, Work } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
 import type { LabelRow } from '../db/queries/labels.js';
 import { lockKey } from './phone-key.js';
-import type { PhoneQueues } from './phone-queue.js';
+import { laneKey, type PhoneQueues } from './phone-queue.js';
 import { isBatchable, type UpsertJob } from './upsert-batch.js';
 import { upsertContact } from './upsert-contact.js';
 
@@ -94,16 +94,16 @@ export class Deliverer {
     private readonly db: Db,
     private readonly queues: PhoneQueues,
     private readonly committer: GroupCommitter,
-    private readonly options: { metrics?: DeliveryObserver } = {},
+    private readonly metrics: DeliveryObserver,
   ) {
     this.labels = new KnownLabels(db);
   }
 
   deliver(input: DeliveryInput): Promise<DeliveryOutcome> {
-    return this.options.metrics ? this.options.metrics.observe((named) => this.deliverKeyed(input, named)) : this.deliverKeyed(input);
+    return this.metrics.observe((named) => this.deliverKeyed(input, named));
   }
 
-  private async deliverKeyed(input: DeliveryInput, named?: (operation: OperationName) => void): Promise<DeliveryOutcome> {
+  private async deliverKeyed(input: DeliveryInput, named: (operation: OperationName) => void): Promise<DeliveryOutcome> {
     const ctx = newContext(input);
     if (ctx.key === undefined) return this.deliverOnce(ctx, named);
     const flight = `${ctx.account.id}\u0000${ctx.key}`;
@@ -116,18 +116,18 @@ export class Deliverer {
     }
   }
 
-  private async deliverOnce(ctx: Context, named?: (operation: OperationName) => void): Promise<DeliveryOutcome> {
+  private async deliverOnce(ctx: Context, named: (operation: OperationName) => void): Promise<DeliveryOutcome> {
     const parsed = parse(ctx);
     if (parsed instanceof Refusal) {
       const stored = ctx.key === undefined ? undefined : await findStoredResponse(this.db, ctx.account.id, ctx.key);
       return stored ? this.replay(ctx, stored, parsed) : this.refuse(ctx, parsed);
     }
     const { operation, warnings } = parsed;
-    named?.(operationName(operation));
+    named(operationName(operation));
     try {
       // Inside the lane, so that deliveries for one phone keep their order whatever each awaits:
       // the key's stored answer too is looked up in turn, not before a later delivery's turn.
-      return await this.queues.run(`${ctx.account.id}\u0000${operation.phone}`, async () => {
+      return await this.queues.run(laneKey(ctx.account.id, operation.phone), async () => {
         // Its sender was answered 503 while it waited for its turn, and may have sent it again
         // since, and more after it: applied now, it would come after those.
         if (ctx.signal?.aborted) throw new NotApplied();
@@ -170,7 +170,7 @@ export class Deliverer {
       return this.committer.submitGroup(
         parsed.map((p, i) =>
           p instanceof Refusal
-            ? { lockKey: undefined, work: { upsert: this.job(contexts[i]!, p, [], added) } }
+            ? { lockKey: undefined, work: { batched: this.job(contexts[i]!, p, [], added) } }
             : { lockKey: keys[i], work: this.work(contexts[i]!, p.operation, p.warnings, added) },
         ),
       );
@@ -182,21 +182,19 @@ export class Deliverer {
         .catch((error: unknown) => this.settleFailure(ctx, error, p instanceof Refusal ? undefined : p.operation));
       // Counted, not timed: a bulk line waits for its group of up to 1,000, which would bury the
       // webhook's latency in the histogram. The bulk request's log line gives its duration.
-      return this.options.metrics
-        ? this.options.metrics.observe(
-            (named) => {
-              if (!(p instanceof Refusal)) named(operationName(p.operation));
-              return outcome;
-            },
-            { timed: false },
-          )
-        : outcome;
+      return this.metrics.observe(
+        (named) => {
+          if (!(p instanceof Refusal)) named(operationName(p.operation));
+          return outcome;
+        },
+        { timed: false },
+      );
     });
   }
 
   /** What the delivery does in its batch: a plain upsert joins the batch's multi-row statements. */
   private work(ctx: Context, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Work<DeliveryOutcome> {
-    if (operation.kind === 'upsert' && ctx.key === undefined && isBatchable(operation)) return { upsert: this.job(ctx, operation, warnings, added), signal: ctx.signal };
+    if (operation.kind === 'upsert' && isBatchable(operation, ctx.key)) return { batched: this.job(ctx, operation, warnings, added), signal: ctx.signal };
     return { run: (tx) => this.apply(tx, ctx, operation, warnings, added), signal: ctx.signal };
   }
 

@@ -6,10 +6,10 @@ import { applyUpsertBatch, type UpsertJob } from './upsert-batch.js';
 
 /**
  * What a delivery does in its batch's transaction: its own statements, or its part of the batch's
- * multi-row upsert. Once `signal` has aborted (its sender was answered 503 for taking too long),
+ * multi-row statements (a plain upsert, or a refusal that only needs its log row). Once `signal` has aborted (its sender was answered 503 for taking too long),
  * it is not applied if it has not been yet when its locks are held.
  */
-export type Work<T> = ({ run: (tx: Tx) => Promise<T> } | { upsert: UpsertJob<T> }) & { signal?: AbortSignal };
+export type Work<T> = ({ run: (tx: Tx) => Promise<T> } | { batched: UpsertJob<T> }) & { signal?: AbortSignal };
 
 interface Pending {
   /** The advisory lock the work needs, if any. */
@@ -226,13 +226,13 @@ async function applyAll(tx: Tx, batch: Batch, locked: Promise<void>): Promise<Se
       continue;
     }
     let end = start;
-    while (end < order.length && 'upsert' in batch.items[order[end]!]!.work) end++;
+    while (end < order.length && 'batched' in batch.items[order[end]!]!.work) end++;
     const segment = order.slice(start, end);
     const values = await applyUpsertBatch(
       tx,
       segment.map((i) => {
-        const work = batch.items[i]!.work as { upsert: UpsertJob<unknown>; signal?: AbortSignal };
-        return { job: work.upsert, signal: work.signal };
+        const work = batch.items[i]!.work as { batched: UpsertJob<unknown>; signal?: AbortSignal };
+        return { job: work.batched, signal: work.signal };
       }),
       locked,
     );

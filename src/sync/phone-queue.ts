@@ -7,8 +7,11 @@ interface Lane {
   count: number;
 }
 
+/** The lane of an account's phone (E.164). */
+export const laneKey = (accountId: string, phone: string) => `${accountId}\u0000${phone}`;
+
 /**
- * One lane per account and phone, run one task at a time in arrival order; lanes run in parallel
+ * One lane per account and phone (`laneKey`), run one task at a time in arrival order; lanes run in parallel
  * (how many transactions run at once is the group committer's business). Beyond `maxBacklog`
  * unsettled tasks new ones are refused rather than held in memory.
  */

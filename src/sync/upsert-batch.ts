@@ -34,8 +34,8 @@ export interface UpsertJob<T> {
   conclude(result: BatchedResult): { record: DeliveryRecord; value: T };
 }
 
-export function isBatchable(op: UpsertOperation): boolean {
-  return op.assignee === undefined && op.occurredAt === undefined && op.externalId === undefined;
+export function isBatchable(op: UpsertOperation, idempotencyKey: string | undefined): boolean {
+  return idempotencyKey === undefined && op.assignee === undefined && op.occurredAt === undefined && op.externalId === undefined;
 }
 
 interface Contact {

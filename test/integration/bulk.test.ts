@@ -9,7 +9,7 @@ import { openDatabase } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
 import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from '../../src/routes/bulk.js';
 import { AheadBudget, applyBulk, Signal } from '../../src/sync/bulk.js';
-import { Deliverer } from '../../src/sync/deliver.js';
+import { Deliverer, type DeliveryObserver } from '../../src/sync/deliver.js';
 import type { NdjsonLine } from '../../src/webhook/ndjson.js';
 import { lockKey } from '../../src/sync/phone-key.js';
 import { sign } from '../../src/http/signature.js';
@@ -171,7 +171,7 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
   });
 
   it.each([
-    ['an unknown token', (t2: TestApp) => `/webhooks/whk_nope/bulk`, 'application/x-ndjson', 401],
+    ['an unknown token', (_: TestApp) => `/webhooks/whk_nope/bulk`, 'application/x-ndjson', 401],
     ['another content type', (t2: TestApp) => `/webhooks/${t2.account.webhookToken}/bulk`, 'application/json', 415],
   ])('%s is refused before anything is applied', async (_name, path, type, status) => {
     const phone = uniquePhone();
@@ -418,8 +418,9 @@ describe('bulk requests at once', () => {
   });
 
   /** A bulk request's lines applied as the route applies them, with the budget given. */
+  const unobserved: DeliveryObserver = { observe: (run) => run(() => {}) };
   const applyDirectly = (lines: AsyncIterable<NdjsonLine>, budget: AheadBudget) =>
-    applyBulk(new Deliverer(t.database.db, t.parts.queues, t.parts.committer), { id: t.account.id, name: 'test', defaultRegion: 'GB' }, lines, 10_000, budget);
+    applyBulk(new Deliverer(t.database.db, t.parts.queues, t.parts.committer, unobserved), { id: t.account.id, name: 'test', defaultRegion: 'GB' }, lines, 10_000, budget);
 
   /**
    * The lines a bulk request has read and not yet answered take room in a budget all bulk requests

@@ -8,6 +8,7 @@ import { createAccount } from '../../src/db/queries/accounts.js';
 import { loggable } from '../../src/log.js';
 import { contacts, deliveries, idempotencyKeys } from '../../src/db/schema.js';
 import { forgetStoredContact } from '../../src/sync/idempotency.js';
+import { laneKey } from '../../src/sync/phone-queue.js';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
 
@@ -15,7 +16,7 @@ import { storedContact, uniquePhone } from '../helpers/fixtures.js';
 function holdLane(t: TestApp, phone: string) {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
-  const held = t.parts.queues.run(`${t.account.id}\u0000${phone}`, () => gate);
+  const held = t.parts.queues.run(laneKey(t.account.id, phone), () => gate);
   return { release: async () => (release(), await held) };
 }
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { sign } from '../../src/http/signature.js';
+import { laneKey } from '../../src/sync/phone-queue.js';
 import { callApi, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { storedContact, uniquePhone } from '../helpers/fixtures.js';
 
@@ -205,7 +206,7 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
     const other = await t.newAccount();
     const phone = uniquePhone();
     let release!: () => void;
-    const held = t.parts.queues.run(`${other.id}\u0000${phone}`, () => new Promise<void>((resolve) => (release = resolve)));
+    const held = t.parts.queues.run(laneKey(other.id, phone), () => new Promise<void>((resolve) => (release = resolve)));
     const res = await postWebhook(t, { contact: { phone } }, { token: other.webhookToken });
     expect(res.status).toBe(503);
     expect(res.body.code).toBe('unavailable');
@@ -221,7 +222,7 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
   it.each([
     ['its phone\'s turn', (account: string, phone: string) => {
       let release!: () => void;
-      const held = t.parts.queues.run(`${account}\u0000${phone}`, () => new Promise<void>((resolve) => (release = resolve)));
+      const held = t.parts.queues.run(laneKey(account, phone), () => new Promise<void>((resolve) => (release = resolve)));
       return async () => (release(), await held);
     }],
     ['a transaction slot', () => {
@@ -252,7 +253,7 @@ describe('SPEC §2.6 rate limit and request timeout', () => {
     const other = await t.newAccount();
     const phone = uniquePhone();
     let release!: () => void;
-    const held = quick.queues.run(`${other.id}\u0000${phone}`, () => new Promise<void>((resolve) => (release = resolve)));
+    const held = quick.queues.run(laneKey(other.id, phone), () => new Promise<void>((resolve) => (release = resolve)));
     const send = () =>
       quick.app.request(`/webhooks/${other.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ contact: { phone } }) });
     expect((await send()).status).toBe(503);
