@@ -22,10 +22,13 @@ function decodesUserAndPassword(url: string): boolean {
   }
 }
 
-export const ConfigSchema = z.object({
+const ConfigSchema = z.object({
   PORT: integer(3000, 0, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
-  /** Base URL the service is reached at, used to print webhook URLs. */
+  /**
+   * Base URL the service is reached at: printed in webhook URLs, and, when TLS ends at a proxy in
+   * front, what makes session cookies Secure and the origin page forms may be posted from.
+   */
   PUBLIC_URL: z
     .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .refine((url) => !new URL(url).username && !new URL(url).password, 'must not carry a user or password: it is printed, logged and handed out in webhook URLs')
@@ -54,7 +57,7 @@ export const ConfigSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: integer(25_000, 0, 600_000),
   /** Deliveries accepted but not yet answered; beyond this new ones get 503. */
   MAX_BACKLOG: integer(10_000, 1, 10_000_000),
-  /** Most deliveries applied in one transaction (group commit); 1 turns batching off. */
+  /** Most webhook deliveries applied in one transaction (group commit); 1 turns batching off. Bulk lines go in groups of up to 1,000 whatever it is. */
   MAX_BATCH: integer(64, 1, 1000),
   /**
    * Transactions applying deliveries at once, per instance (at most DB_POOL_SIZE − 2; 1 on PGlite).

@@ -6,7 +6,7 @@ export interface FieldIssue {
 }
 
 /** At most this many issues are listed (the sentence counts them all), as warnings are: 25,000 bad values in a 224 KB body were a 2.4 MB answer. */
-export const MAX_ISSUES = 50;
+const MAX_ISSUES = 50;
 
 /** zod issues as `{ path: "contact.labels[2]", message }`, the first MAX_ISSUES of them, and one sentence for the first. */
 export function describeZodError(error: z.ZodError): { message: string; issues: FieldIssue[] } {
@@ -62,7 +62,7 @@ const TYPE_NAMES: Partial<Record<string, string>> = {
  * string, received undefined"), said as the service says everything else: after the field's path,
  * what to send. Issues it does not word keep zod's message.
  */
-export function fieldMessage(issue: z.core.$ZodRawIssue): string | undefined {
+function fieldMessage(issue: z.core.$ZodRawIssue): string | undefined {
   switch (issue.code) {
     case 'invalid_type': {
       if (issue.input === undefined) return 'is required';

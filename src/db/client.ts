@@ -58,8 +58,12 @@ export type DatabaseOptions =
   | { dataDir: string };
 
 const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
-/** Held while migrating so that instances starting together do not race. */
-const MIGRATION_LOCK = 7_301_842_117n;
+/**
+ * The advisory locks taken with a fixed key (a phone's lock key is a hash, see phone-key.ts): held
+ * while migrating, and while creating the `default` account, so that instances starting together
+ * do not race.
+ */
+export const ADVISORY_LOCKS = { migrations: 7_301_842_117n, defaultAccount: 7_301_842_118n } as const;
 
 /** Opens the database and applies the migrations. The only place that knows which driver is used. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -105,7 +109,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
 async function migratePostgresOnce(url: string): Promise<void> {
   const client = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false });
   try {
-    await client`select pg_advisory_lock(${MIGRATION_LOCK.toString()}::bigint)`;
+    await client`select pg_advisory_lock(${ADVISORY_LOCKS.migrations.toString()}::bigint)`;
     await migratePostgres(drizzlePostgres(client), { migrationsFolder });
   } finally {
     await client.end({ timeout: 5 });

@@ -213,7 +213,7 @@ export const idempotencyKeys = pgTable(
   {
     accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
     key: text('key').notNull(),
-    /** SHA-256 of what was sent (method, content type, body or query). */
+    /** SHA-256 of the payload's kind (json, form or query) and its text. */
     fingerprint: text('fingerprint').notNull(),
     /** The final answer (2xx, 400, 422); its HTTP status follows from its `code`. */
     responseBody: jsonb('response_body').notNull(),
@@ -232,7 +232,7 @@ export const tombstones = pgTable(
   'tombstones',
   {
     accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
-    /** SHA-256 of account and phone: no personal data is kept after a delete. */
+    /** SHA-256 of account and phone (phoneHash): a pseudonym, purged with the tombstone. */
     phoneHash: text('phone_hash').notNull(),
     deletedAt: timestamp('deleted_at', { withTimezone: true }).notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true })

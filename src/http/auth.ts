@@ -25,7 +25,7 @@ export type AppEnv = {
 
 const MAX_CREDENTIAL_LENGTH = 256;
 
-export function bearerToken(header: string | undefined): string | undefined {
+function bearerToken(header: string | undefined): string | undefined {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
   return match && match[1]!.length <= MAX_CREDENTIAL_LENGTH ? match[1] : undefined;
 }

@@ -30,7 +30,7 @@ const UNAVAILABLE_CODES = new Set([
   '53300', '55P03', '57014', '57P01', '57P02', '57P03', '40001', '40P01',
 ]);
 
-export function isDatabaseUnavailable(code: string | undefined): boolean {
+function isDatabaseUnavailable(code: string | undefined): boolean {
   return code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'));
 }
 
@@ -38,7 +38,7 @@ export function isDatabaseUnavailable(code: string | undefined): boolean {
 const UNSTORABLE_TEXT = new Set(['22P05', '22021']);
 
 /** Every error leaves through here, as the one error body; the unexpected ones as `500 internal`. */
-export function toApiError(error: unknown): ApiError | undefined {
+function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof Refusal) return new ApiError(error.code, error.message, error.issues);
   if (error instanceof IdempotencyInProgress) {

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** Standard Webhooks: how far a `webhook-timestamp` may be from now, either way. */
-export const SIGNATURE_TOLERANCE_SECONDS = 5 * 60;
+const SIGNATURE_TOLERANCE_SECONDS = 5 * 60;
 const MAX_SIGNATURE_HEADER_LENGTH = 4096;
 
 export interface SignedHeaders {
@@ -13,7 +13,7 @@ export interface SignedHeaders {
 export type SignatureCheck = { ok: true } | { ok: false; reason: string };
 
 /** `whsec_<base64>` → the HMAC key bytes. */
-export function secretKey(secret: string): Buffer {
+function secretKey(secret: string): Buffer {
   return Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
 }
 

@@ -3,7 +3,7 @@ import type { Account, Deliverer } from './deliver.js';
 import type { AnswerBody, DeliveryOutcome } from './delivery-body.js';
 import { Refusal } from './errors.js';
 
-export const MAX_BULK_LINES = 1_000_000;
+const MAX_BULK_LINES = 1_000_000;
 /** Lines applied in one transaction at most. */
 const GROUP_LINES = 1000;
 /** Groups being applied at once, at most: each holds a transaction. */

@@ -12,7 +12,7 @@ import { clearSessionCookie, findSessionAccount, sessionToken, type CookiePolicy
 
 export type UiEnv = { Variables: AppEnv['Variables'] & { sessionToken: string; csrfToken: string } };
 
-export const CONTENT_SECURITY_POLICY =
+const CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** On every /ui response, redirects and errors included (`nosniff` is on every answer, in app.ts). */

@@ -6,9 +6,9 @@ import type { AccountRow } from '../db/queries/accounts.js';
 import { accounts, uiSessions } from '../db/schema.js';
 import { hashSecret, newSecret } from '../ids.js';
 
-export const SESSION_COOKIE = 'cs_session';
+const SESSION_COOKIE = 'cs_session';
 /** Absolute lifetime: a session is not extended by use. */
-export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /** A longer cookie is not one this app set; it is not hashed or looked up. */
 const MAX_TOKEN_LENGTH = 128;
 

@@ -37,7 +37,7 @@ export const operationName = (op: Operation): OperationName =>
   op.kind === 'delete' ? 'delete' : op.assignee ? 'upsert_assign' : 'upsert';
 
 /** Which operation the keys ask for, before any value is checked. */
-export function operationOf(payload: Record<string, unknown>): OperationName {
+function operationOf(payload: Record<string, unknown>): OperationName {
   const has = (key: string) => payload[key] !== undefined && payload[key] !== null;
   if (has('delete_contact')) {
     if (has('contact') || has('assignee')) {

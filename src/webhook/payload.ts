@@ -5,8 +5,8 @@ import { parseIsoTime } from './iso-time.js';
 const BOOLISH = 'must be true or false (or "true"/"false" in any case, or 1/0)';
 
 /** `true`/`false`, `"true"`/`"false"` in any case, `1`/`0` (number or string). */
-export const Boolish = z
-  .union([z.boolean(), z.number(), z.string()], { error: BOOLISH })
+const Boolish = z
+  .union([z.boolean(), z.number(), z.string().max(16)], { error: BOOLISH })
   .refine((v) => (typeof v === 'string' ? /^(true|false|1|0)$/i.test(v.trim()) : v === true || v === false || v === 1 || v === 0), {
     error: BOOLISH,
   })
@@ -27,7 +27,7 @@ const MAX_LABEL_ENTRIES = MAX_LABELS * 10;
 export const MAX_LABELS_TEXT_LENGTH = MAX_LABEL_ENTRIES * (MAX_LABEL_LENGTH + 2);
 
 /** A comma-separated string or a list; trimmed, empty ones dropped; at most MAX_LABELS different labels. */
-export const LabelList = z
+const LabelList = z
   .union(
     [
       z.string().max(MAX_LABELS_TEXT_LENGTH, { error: `is too long for ${MAX_LABELS} labels of at most ${MAX_LABEL_LENGTH} characters` }),
@@ -177,7 +177,7 @@ const Sections = keysAtMost(
 );
 
 /** `{ "Section": [item, …] }` or a list of such objects; later sections of the same name win. */
-export const EnhancedData = z
+const EnhancedData = z
   .union([Sections, z.array(Sections).max(MAX_SECTIONS, { error: `must be a list of at most ${MAX_SECTIONS} objects of sections` })], {
     error: 'must be an object of sections or a list of them',
   })
@@ -224,7 +224,7 @@ const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 const MIN_EPOCH_MS = 100_000_000_000;
 
 /** ISO 8601 with a time zone, or epoch milliseconds (as a number or a string of digits), at most 24 hours ahead. */
-export const OccurredAt = z
+const OccurredAt = z
   .union([z.number(), z.string().max(64)], { error: 'must be an ISO 8601 time or epoch milliseconds' })
   .transform((value, ctx) => {
     const epoch = typeof value === 'number' || /^\s*\d+\s*$/.test(value) ? Number(value) : undefined;

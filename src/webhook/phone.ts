@@ -19,7 +19,7 @@ const TEL_SCHEME = /^tel:/i;
 const DASHES = /[\u2010-\u2015\u2212]/g;
 
 /** An account's region: an ISO 3166-1 alpha-2 code libphonenumber-js has numbering plans for (upper case). */
-export const isRegion = (code: string): boolean => isSupportedCountry(code);
+export const isRegion = (code: string): code is CountryCode => isSupportedCountry(code);
 export const REGION_MESSAGE = 'must be a country code libphonenumber knows, like GB or US';
 
 /**
@@ -83,7 +83,7 @@ export function phonePrefix(search: string, region: string | null): string | und
   const digits = text.replace(/\D/g, '');
   if (digits.startsWith('00')) return digits.length > 2 ? `+${digits.slice(2)}` : undefined;
   if (!region || !isRegion(region)) return undefined;
-  const typed = new AsYouType(region as CountryCode);
+  const typed = new AsYouType(region);
   typed.input(digits);
   return typed.getNumber()?.number;
 }

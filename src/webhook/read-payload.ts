@@ -1,5 +1,5 @@
 import { Refusal } from '../sync/errors.js';
-import { escapesAreUtf8, jsonFailure, unstorableText, utf8Text } from '../text.js';
+import { escapesAreUtf8, jsonFailure, unstorableText } from '../text.js';
 import { isEmail, isObject } from './payload.js';
 import { parseIsoTime } from './iso-time.js';
 import { normalisePhone } from './phone.js';

@@ -1,6 +1,6 @@
 import { count, eq, sql } from 'drizzle-orm';
 import { hashSecret, newId, newSecret } from '../../ids.js';
-import type { Db } from '../client.js';
+import { ADVISORY_LOCKS, type Db } from '../client.js';
 import { accounts, signingSecrets, uiSessions } from '../schema.js';
 
 export type AccountRow = typeof accounts.$inferSelect;
@@ -12,7 +12,7 @@ export interface NewAccount {
   apiKey: string;
 }
 
-export const newWebhookToken = () => newSecret('whk');
+const newWebhookToken = () => newSecret('whk');
 
 export async function createAccount(db: Db, input: { name: string; defaultRegion: string | null }): Promise<NewAccount> {
   const webhookToken = newWebhookToken();
@@ -90,7 +90,7 @@ export async function rotateApiKey(db: Db, accountId: string): Promise<string | 
  */
 export async function ensureDefaultAccount(db: Db, defaultRegion: string | null): Promise<NewAccount | null> {
   return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(7301842118)`);
+    await tx.execute(sql`select pg_advisory_xact_lock(${ADVISORY_LOCKS.defaultAccount.toString()}::bigint)`);
     const [existing] = await tx.select({ n: count() }).from(accounts);
     if ((existing?.n ?? 0) > 0) return null;
     return createAccount(tx, { name: 'default', defaultRegion });

@@ -119,7 +119,7 @@ function listConditions(db: Db, accountId: string, query: Pick<ContactListQuery,
 }
 
 /** `%` and `_` in what a user typed are literal characters, not wildcards. */
-export const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
 function searchCondition(search: ContactSearch): SQL | undefined {
   const contains = `%${escapeLike(search.text)}%`;
