@@ -24,14 +24,16 @@ export async function labelsOf(db: Db, contactId: number): Promise<LabelRow[]> {
  * Label rows for these names, created where missing; an existing label keeps its first spelling.
  * One statement inserts the missing ones and reads the rest; a label another transaction committed
  * meanwhile is invisible to that statement's snapshot, so any still missing are read once more.
+ * On the pool, never inside a delivery's transaction: two batches creating the same labels in
+ * different orders would deadlock (KnownLabels).
  */
-export async function ensureLabels(tx: Db, accountId: string, names: string[]): Promise<Map<string, LabelRow>> {
+export async function ensureLabels(db: Db, accountId: string, names: string[]): Promise<Map<string, LabelRow>> {
   if (names.length === 0) return new Map();
   const wanted = sql.join(
     names.map((name) => sql`(${name}, ${labelKey(name)})`),
     sql`, `,
   );
-  const rows = await tx.execute(sql`
+  const rows = await db.execute(sql`
     with wanted(name, key) as (values ${wanted}),
     inserted as (
       insert into ${labels} (account_id, name, key) select ${accountId}, name, key from wanted
@@ -43,7 +45,7 @@ export async function ensureLabels(tx: Db, accountId: string, names: string[]): 
   const found = new Map(rowsOf<{ id: string | number; name: string; key: string }>(rows).map((row) => [row.key, { id: Number(row.id), name: row.name, key: row.key }]));
   const missing = names.map(labelKey).filter((key) => !found.has(key));
   if (missing.length > 0) {
-    const late = await tx
+    const late = await db
       .select({ id: labels.id, name: labels.name, key: labels.key })
       .from(labels)
       .where(and(eq(labels.accountId, accountId), inArray(labels.key, missing)));
