@@ -21,8 +21,11 @@ const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull(
  */
 /** `id > 0`, true of every contact: contacts_account_paging_idx's, stated by the contact list alone. */
 export const pagingCondition = (id: AnyPgColumn) => sql`${id} > 0`;
+export const DELIVERY_STATUSES = ['applied', 'unchanged', 'stale', 'refused'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+export const isDeliveryStatus = (value: unknown): value is DeliveryStatus => (DELIVERY_STATUSES as readonly unknown[]).includes(value);
 /** The statuses a few deliveries in a hundred have: deliveries_account_rare_status_idx's. */
-export const RARE_DELIVERY_STATUSES: readonly string[] = ['refused', 'stale'];
+export const RARE_DELIVERY_STATUSES: readonly DeliveryStatus[] = ['refused', 'stale'];
 export const rareStatusCondition = (status: AnyPgColumn) => sql`${status} in ${sql.raw(`(${RARE_DELIVERY_STATUSES.map((s) => `'${s}'`).join(', ')})`)}`;
 
 export const accounts = pgTable('accounts', {
@@ -173,8 +176,8 @@ export const deliveries = pgTable(
     operation: text('operation'),
     /** Masked (`+44*******456`): the log keeps no full phone. */
     phoneMasked: text('phone_masked'),
-    /** applied | unchanged | stale | refused */
-    status: text('status').notNull(),
+    /** The type only: the column is plain text, as in conversations.status. */
+    status: text('status', { enum: DELIVERY_STATUSES }).notNull(),
     errorCode: text('error_code'),
     /**
      * A refused delivery's error as its sender was told it, naming the field at fault. It may quote

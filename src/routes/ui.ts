@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { findAccountByApiKey } from '../db/queries/accounts.js';
 import { findContactView, listContacts, previousContactsPage } from '../db/queries/contact-views.js';
-import { DELIVERY_STATUSES, findDelivery, listDeliveries, previousDeliveriesPage, type DeliveryStatus } from '../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, findDelivery, isDeliveryStatus, listDeliveries, previousDeliveriesPage } from '../db/queries/deliveries.js';
 import { answerFor } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { logOperation } from '../http/request.js';
@@ -173,7 +173,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
   ui.get('/deliveries', async (c) => {
     const accountId = c.get('account').id;
     const requested = c.req.query('status') ?? '';
-    const status = (DELIVERY_STATUSES as readonly string[]).includes(requested) ? (requested as DeliveryStatus) : undefined;
+    const status = isDeliveryStatus(requested) ? requested : undefined;
     if (requested && !status) return message(c, 400, 'Not a status', `Deliveries can be shown by status ${DELIVERY_STATUSES.join(', ')}, or all of them.`);
     const sentCursor = c.req.query('cursor');
     const cursor = optional(DeliveryCursor, sentCursor);
@@ -208,7 +208,7 @@ export function uiRoutes({ config, db, deliverer, rateLimiter, logger }: UiDeps)
     const result = await replayDelivery(db, deliverer, c.get('account'), id, c.get('deadline'));
     // Back to the list as it was filtered, on the page the replay was sent from.
     const form = await readForm(c);
-    const status = typeof form.status === 'string' && (DELIVERY_STATUSES as readonly string[]).includes(form.status) ? form.status : undefined;
+    const status = isDeliveryStatus(form.status) ? form.status : undefined;
     const cursor = typeof form.cursor === 'string' && optional(DeliveryCursor, form.cursor) !== INVALID ? form.cursor : undefined;
     switch (result.kind) {
       case 'not_found':

@@ -1,12 +1,12 @@
 import { and, asc, desc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { executePrepared, jsonb as json, type Db } from '../client.js';
-import { deliveries, RARE_DELIVERY_STATUSES, rareStatusCondition } from '../schema.js';
+import { deliveries, RARE_DELIVERY_STATUSES, rareStatusCondition, type DeliveryStatus } from '../schema.js';
+
+export { DELIVERY_STATUSES, isDeliveryStatus, type DeliveryStatus } from '../schema.js';
 
 /** Refused payloads are kept this long so that they can be fixed at the source and replayed. */
 export const REFUSED_PAYLOAD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
-export const DELIVERY_STATUSES = ['applied', 'unchanged', 'stale', 'refused'] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 export interface DeliveryRecord {
   id: string;
@@ -152,7 +152,7 @@ function listConditions(accountId: string, status: DeliveryStatus | undefined): 
   const conditions: SQL[] = [eq(deliveries.accountId, accountId)];
   if (status) conditions.push(eq(deliveries.status, status));
   // Stated, deliveries_account_rare_status_idx's condition lets a plan kept for any status value use it.
-  if (RARE_DELIVERY_STATUSES.includes(status ?? '')) conditions.push(rareStatusCondition(deliveries.status));
+  if (status && RARE_DELIVERY_STATUSES.includes(status)) conditions.push(rareStatusCondition(deliveries.status));
   return conditions;
 }
 

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.js';
-import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, payloadKept, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, payloadKept, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { ApiError } from '../../http/errors.js';
 import { chargeRateLimit, type RateLimiter } from '../../http/rate-limit.js';
 import { createRouter } from '../../http/router.js';
@@ -124,7 +124,7 @@ const deliveryJson = (row: Omit<DeliverySummary, 'receivedAtExact'>, now: Date) 
   received_at: iso(row.receivedAt),
   operation: row.operation,
   phone: row.phoneMasked,
-  status: row.status as DeliveryStatus,
+  status: row.status,
   error_code: row.errorCode,
   error: keptError(row, now),
   duration_ms: row.durationMs,

@@ -1,10 +1,10 @@
-import { DELIVERY_STATUSES, keptError, payloadKept, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, keptError, payloadKept, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { CsrfField, Layout, Time } from '../layout.js';
 import { refusalText } from '../refusal-text.js';
 import { Pager } from './contacts.js';
 
 /** What the page says after a replay: read back from the log, never taken from the URL. */
-export type ReplayFlash = { kind: 'replayed'; id: string; status: string; errorCode: string | null; errorMessage: string | null } | { kind: 'gone' };
+export type ReplayFlash = { kind: 'replayed'; id: string; status: DeliveryStatus; errorCode: string | null; errorMessage: string | null } | { kind: 'gone' };
 
 export interface DeliveriesPageProps {
   csrfToken: string;
