@@ -231,6 +231,9 @@ export const idempotencyKeys = pgTable(
   ],
 );
 
+/** How long a deleted phone's tombstone is kept (set on each delete, so from the last one). */
+export const TOMBSTONE_TTL = sql.raw(`interval '30 days'`);
+
 export const tombstones = pgTable(
   'tombstones',
   {
@@ -240,7 +243,7 @@ export const tombstones = pgTable(
     deletedAt: timestamp('deleted_at', { withTimezone: true }).notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true })
       .notNull()
-      .default(sql`now() + interval '30 days'`),
+      .default(sql`now() + ${TOMBSTONE_TTL}`),
   },
   (t) => [primaryKey({ columns: [t.accountId, t.phoneHash] }), index('tombstones_expires_idx').on(t.expiresAt)],
 );

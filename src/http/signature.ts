@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** Standard Webhooks: how far a `webhook-timestamp` may be from now, either way. */
-const SIGNATURE_TOLERANCE_SECONDS = 5 * 60;
+export const SIGNATURE_TOLERANCE_SECONDS = 5 * 60;
 const MAX_SIGNATURE_HEADER_LENGTH = 4096;
 
 export interface SignedHeaders {
@@ -62,7 +62,7 @@ function checkHeaders({ id, timestamp, signature }: SignedHeaders, nowSeconds: n
   if (!id || !timestamp || !signature) return { ok: false, reason: 'missing webhook-id, webhook-timestamp or webhook-signature header' };
   if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'webhook-timestamp must be seconds since the epoch' };
   if (Math.abs(nowSeconds - Number(timestamp)) > SIGNATURE_TOLERANCE_SECONDS) {
-    return { ok: false, reason: 'webhook-timestamp is more than 5 minutes from now' };
+    return { ok: false, reason: `webhook-timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS / 60} minutes from now` };
   }
   if (signature.length > MAX_SIGNATURE_HEADER_LENGTH) return { ok: false, reason: 'webhook-signature is too long' };
   return { ok: true };

@@ -1,5 +1,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { codeToStatus, type ErrorCode } from '../http/errors.js';
+import { SIGNATURE_TOLERANCE_SECONDS } from '../http/signature.js';
+import { IDEMPOTENCY_HOURS } from '../sync/idempotency.js';
 import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
 import { ContactPayload, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
@@ -185,9 +187,12 @@ const examples = {
 };
 
 const headerParams = z.object({
-  'idempotency-key': text(255, 'Deduplicates retries for 72 hours; a repeat gets the stored answer with Idempotent-Replayed: true. Falls back to webhook-id; not used when the account has signing secrets, where the signed webhook-id is the key.'),
+  'idempotency-key': text(
+    255,
+    `Deduplicates retries for ${IDEMPOTENCY_HOURS} hours; a repeat gets the stored answer with Idempotent-Replayed: true. Falls back to webhook-id; not used when the account has signing secrets, where the signed webhook-id is the key.`,
+  ),
   'webhook-id': text(255, 'Standard Webhooks message id; required, with the two below, when the account has signing secrets'),
-  'webhook-timestamp': text(12, 'Unix seconds; within ±5 minutes'),
+  'webhook-timestamp': text(12, `Unix seconds; within ±${SIGNATURE_TOLERANCE_SECONDS / 60} minutes`),
   'webhook-signature': text(4096, '`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, space-separated for several'),
 });
 

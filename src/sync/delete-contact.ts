@@ -1,7 +1,7 @@
 import { count, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
 import { findContact } from '../db/queries/contacts.js';
-import { contacts, conversations, messages, tombstones } from '../db/schema.js';
+import { contacts, conversations, messages, TOMBSTONE_TTL, tombstones } from '../db/schema.js';
 import type { DeleteOperation } from '../webhook/operation.js';
 import { forgetStoredContact } from './idempotency.js';
 import { phoneHash } from './phone-key.js';
@@ -34,7 +34,7 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
       target: [tombstones.accountId, tombstones.phoneHash],
       set: {
         deletedAt: sql`greatest(${tombstones.deletedAt}, excluded.deleted_at)`,
-        expiresAt: sql`now() + interval '30 days'`,
+        expiresAt: sql`now() + ${TOMBSTONE_TTL}`,
       },
     });
   if (!existing) return { status: 'unchanged', found: false, deleted: nothing };

@@ -4,7 +4,8 @@ import type { Db } from '../db/client.js';
 import { idempotencyKeys, storedAnswerPhone } from '../db/schema.js';
 
 /** How long a key's answer is kept. Judged by the database's clock wherever a key's expiry is written, read or purged: two clocks could disagree on it. */
-const IDEMPOTENCY_TTL = sql.raw(`interval '72 hours'`);
+export const IDEMPOTENCY_HOURS = 72;
+const IDEMPOTENCY_TTL = sql.raw(`interval '${IDEMPOTENCY_HOURS} hours'`);
 
 export interface StoredResponse {
   fingerprint: string;

@@ -7,7 +7,10 @@ import { accounts, uiSessions } from '../db/schema.js';
 import { hashSecret, newSecret } from '../ids.js';
 
 const SESSION_COOKIE = 'cs_session';
-/** Absolute lifetime: a session is not extended by use. */
+/**
+ * Absolute lifetime: a session is not extended by use. Its end is written by this process's clock
+ * (the cookie's expiry too) and checked by the database's; a skew only moves it by as much.
+ */
 const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /** A longer cookie is not one this app set; it is not hashed or looked up. */
 const MAX_TOKEN_LENGTH = 128;

@@ -4,8 +4,13 @@ import { deliveries, RARE_DELIVERY_STATUSES, rareStatusCondition, type DeliveryS
 
 export { DELIVERY_STATUSES, isDeliveryStatus, type DeliveryStatus } from '../schema.js';
 
-/** Refused payloads are kept this long so that they can be fixed at the source and replayed. */
-export const REFUSED_PAYLOAD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * Refused payloads are kept this long so that they can be fixed at the source and replayed. Their
+ * expiry is set and checked by this process's clock, and purged by the database's: a skew between
+ * the two only moves the end of a week by as much, where an idempotency key's must not (idempotency.ts).
+ */
+export const REFUSED_PAYLOAD_DAYS = 7;
+const REFUSED_PAYLOAD_TTL_MS = REFUSED_PAYLOAD_DAYS * 24 * 60 * 60 * 1000;
 
 
 export interface DeliveryRecord {

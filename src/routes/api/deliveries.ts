@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.js';
-import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, payloadKept, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, payloadKept, REFUSED_PAYLOAD_DAYS, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { ApiError } from '../../http/errors.js';
 import { chargeRateLimit, type RateLimiter } from '../../http/rate-limit.js';
 import { createRouter } from '../../http/router.js';
@@ -65,7 +65,7 @@ const DeliveryListItem = z.object(deliveryFields).openapi('DeliveryListItem');
 const Delivery = z
   .object({
     ...deliveryFields,
-    payload: z.string().nullable().openapi({ description: 'As it was sent; refused deliveries only, for 7 days' }),
+    payload: z.string().nullable().openapi({ description: `As it was sent; refused deliveries only, for ${REFUSED_PAYLOAD_DAYS} days` }),
     payload_content_type: z.string().nullable().openapi({ example: 'application/json', description: 'application/json, application/x-www-form-urlencoded or query' }),
     payload_expires_at: z.string().nullable(),
   })
@@ -169,7 +169,7 @@ export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter
         case 'payload_gone':
           throw new ApiError(
             'conflict',
-            'this delivery has no payload to replay: only refused deliveries keep theirs, for 7 days; send it again from its source',
+            `this delivery has no payload to replay: only refused deliveries keep theirs, for ${REFUSED_PAYLOAD_DAYS} days; send it again from its source`,
           );
         case 'delivered': {
           logOperation(c, result.outcome);

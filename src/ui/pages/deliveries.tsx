@@ -1,4 +1,4 @@
-import { DELIVERY_STATUSES, keptError, payloadKept, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
+import { DELIVERY_STATUSES, keptError, payloadKept, REFUSED_PAYLOAD_DAYS, type DeliveryStatus, type DeliverySummary } from '../../db/queries/deliveries.js';
 import { CsrfField, Layout, Time } from '../layout.js';
 import { refusalText } from '../refusal-text.js';
 import { Pager } from './contacts.js';
@@ -136,7 +136,7 @@ function Flash({ flash }: { flash: ReplayFlash }) {
   if (flash.kind === 'gone') {
     return (
       <p class="flash bad" role="status">
-        Nothing to replay: only refused deliveries keep their payload, for 7 days. Send it again from its source.
+        Nothing to replay: only refused deliveries keep their payload, for {REFUSED_PAYLOAD_DAYS} days. Send it again from its source.
       </p>
     );
   }
