@@ -66,7 +66,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   const answerError = onError(logger);
   const answerPageError = pageErrors(logger);
   // A page that fails outside its own routes (its request's deadline) is still answered as a page.
-  app.onError((error, c) => (isPage(c.req.path) ? answerPageError(error, c as unknown as Parameters<typeof answerPageError>[1]) : answerError(error, c)));
+  app.onError((error, c) => (isPage(c.req.path) ? answerPageError(error, c) : answerError(error, c)));
   app.notFound(answerUnrouted(app));
 
   const rateLimiter = new RateLimiter(config.RATE_LIMIT_PER_MINUTE);

@@ -52,15 +52,17 @@ const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
  * deadline, at the app), which app.ts hands here for /ui paths.
  */
 export function pageErrors(logger: Logger) {
-  return (error: Error, c: Context<UiEnv>) => {
+  // Any page's context: a refused form, or the app's own deadline, comes before the session is read.
+  return (error: Error, c: Context) => {
+    const csrfToken: string | undefined = c.get('csrfToken');
     if (error instanceof HTTPException && error.status === 403) {
-      return message(c, 403, 'Form refused', 'This form was not sent from this site’s own pages, so it was refused.');
+      return renderPage(c, MessagePage({ title: 'Form refused', message: 'This form was not sent from this site’s own pages, so it was refused.', csrfToken }), 403);
     }
     const answer = answerFor(logger, error, { requestId: c.get('requestId') });
     if (answer.retryAfterSeconds !== undefined) c.header('Retry-After', String(answer.retryAfterSeconds));
     // The API's messages begin lower-case, to follow a field's name; on a page they are a sentence.
     const text = answer.status !== 500 ? sentence(answer.message) : 'Something went wrong on our side; try again.';
-    return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken: c.get('csrfToken') }), answer.status);
+    return renderPage(c, MessagePage({ title: 'Could not show this page', message: text, csrfToken }), answer.status);
   };
 }
 
