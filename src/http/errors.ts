@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AnswerBody } from '../sync/delivery-body.js';
 import type { FieldIssue } from '../zod-issues.js';
 
 export const codeToStatus = {
@@ -22,6 +23,9 @@ export const codeToStatus = {
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof codeToStatus;
+
+/** A delivery's answer's HTTP status: its error code's when it was refused, else 200. */
+export const statusOf = (body: AnswerBody) => ('code' in body ? codeToStatus[(body satisfies ErrorBody).code] : 200);
 
 /** The one error body. A webhook's refusal (`RefusalBody`, built where HTTP is not known) is one too: `statusOf` checks it. */
 export interface ErrorBody {

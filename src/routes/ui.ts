@@ -5,8 +5,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { findAccountByApiKey } from '../db/queries/accounts.js';
-import { findContactView, listContacts, previousContactsPage } from '../db/queries/contact-views.js';
+import { findContactView, listContacts, previousContactsPage, searchFor } from '../db/queries/contact-views.js';
 import { DELIVERY_STATUSES, findDelivery, isDeliveryStatus, listDeliveries, previousDeliveriesPage } from '../db/queries/deliveries.js';
+import { ContactCursor, DeliveryCursor, encodeContactCursor, encodeDeliveryCursor } from '../http/cursors.js';
 import { answerFor } from '../http/on-error.js';
 import type { Deliverer } from '../sync/deliver.js';
 import { logOperation } from '../http/request.js';
@@ -25,8 +26,6 @@ import { STYLESHEET } from '../ui/style.js';
 import { FAVICON_SVG } from '../ui/favicon.js';
 import { urlEscapesAreUtf8 } from '../text.js';
 import { normalisePhone } from '../webhook/phone.js';
-import { Cursor as ContactCursor, encodeCursor as encodeContactCursor, searchFor } from './api/contacts.js';
-import { Cursor as DeliveryCursor, encodeCursor as encodeDeliveryCursor } from './api/deliveries.js';
 
 export interface UiDeps {
   config: Pick<Config, 'PUBLIC_URL'>;

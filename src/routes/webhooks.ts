@@ -4,10 +4,10 @@ import type { Db } from '../db/client.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { chargeRateLimit, type RateLimiter } from '../http/rate-limit.js';
 import { verifySignature } from '../http/signature.js';
-import { ApiError, codeToStatus, type ErrorBody } from '../http/errors.js';
+import { ApiError, statusOf, type ErrorBody } from '../http/errors.js';
 import { logOperation, mediaType, readBody, signedHeaders, type BodyEnv } from '../http/request.js';
 import type { Deliverer, KeyHeader } from '../sync/deliver.js';
-import type { AnswerBody, RefusalBody } from '../sync/delivery-body.js';
+import type { RefusalBody } from '../sync/delivery-body.js';
 import type { SameKeys } from '../types.js';
 import { utf8Text } from '../text.js';
 import type { RawDelivery } from '../webhook/read-payload.js';
@@ -43,7 +43,6 @@ export function webhookRoutes(deps: { lookups: Db; deliverer: Deliverer; rateLim
 }
 
 /** The HTTP status of a delivery's answer; a refusal's body must be the one error body (checked here at compile time). */
-export const statusOf = (body: AnswerBody) => ('code' in body ? codeToStatus[(body satisfies ErrorBody).code] : 200);
 
 /** `satisfies` lets a refusal's body carry a field the error body lacks: their keys must be the same too. */
 const refusalBodyKeys: SameKeys<RefusalBody, ErrorBody> = true;

@@ -3,6 +3,7 @@ import type { Db } from '../client.js';
 import { agents, contactLabels, contacts, conversations, labels, pagingCondition } from '../schema.js';
 import { findContact, type ContactRow } from './contacts.js';
 import { labelKey } from '../../webhook/label-key.js';
+import { normalisePhone, phonePrefix } from '../../webhook/phone.js';
 import { labelsOf } from './labels.js';
 
 export interface ContactWithLabels {
@@ -32,6 +33,15 @@ export interface ContactSearch {
   phoneDigits?: string;
   /** The start of the phones a number begun nationally or after 00 names (`07911 12` → `+4479111 2`). */
   phonePrefix?: string;
+}
+
+/** Characters a phone is written with: a search made only of them is (part of) a number. */
+const PHONE_LIKE = /^[+\d\s().\-/]+$/;
+
+export function searchFor(q: string, region: string | null): ContactSearch {
+  const phone = normalisePhone(q, region) ?? undefined;
+  const digits = q.replace(/\D/g, '');
+  return { text: q, phone, phoneDigits: PHONE_LIKE.test(q) && digits ? digits : undefined, phonePrefix: phonePrefix(q, region) };
 }
 
 export interface ContactListQuery {

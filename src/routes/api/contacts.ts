@@ -1,35 +1,18 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.js';
-import { findContactView, listContacts, type ContactSearch, type ContactWithLabels } from '../../db/queries/contact-views.js';
+import { findContactView, listContacts, searchFor, type ContactWithLabels } from '../../db/queries/contact-views.js';
 import { sectionsObject } from '../../db/queries/contacts.js';
+import { ContactCursor, encodeContactCursor } from '../../http/cursors.js';
 import { ApiError } from '../../http/errors.js';
 import { createRouter } from '../../http/router.js';
-import { normalisePhone, phonePrefix } from '../../webhook/phone.js';
+import { normalisePhone } from '../../webhook/phone.js';
 import { PageLimit, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
-
-const MAX_CURSOR_ID = Number.MAX_SAFE_INTEGER;
-export const encodeCursor = (id: number) => Buffer.from(String(id)).toString('base64url');
-
-/** Opaque to callers; inside, the id of the last contact of the previous page. */
-export const Cursor = z
-  .string()
-  .max(64)
-  .transform((cursor, ctx) => {
-    const text = Buffer.from(cursor, 'base64url').toString('utf8');
-    const id = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
-    // Re-encoding catches characters the base64 decoder silently skips.
-    if (!(id <= MAX_CURSOR_ID) || encodeCursor(id) !== cursor) {
-      ctx.issues.push({ code: 'custom', input: cursor, message: 'is not a cursor this API gave out; use next_cursor as returned' });
-      return z.NEVER;
-    }
-    return id;
-  });
 
 const ListQuery = z.object({
   q: z.string().trim().max(200).optional().openapi({ description: 'Phone (any form, or some of its digits), name, email or external id' }),
   label: z.string().trim().max(100).optional().openapi({ description: 'Only contacts with this label, whatever its case' }),
   limit: PageLimit,
-  cursor: z.preprocess(emptyAsAbsent, Cursor.optional()).openapi({ type: 'string', maxLength: 64, description: 'next_cursor from the previous page' }),
+  cursor: z.preprocess(emptyAsAbsent, ContactCursor.optional()).openapi({ type: 'string', maxLength: 64, description: 'next_cursor from the previous page' }),
 });
 
 const SectionItem = z.object({ text: z.string(), description: z.string().optional(), link: z.string().optional() });
@@ -82,15 +65,6 @@ const getContactRoute = createRoute({
   responses: { 200: jsonResponse(Contact, 'The contact'), ...errorResponses(400, 401, 404) },
 });
 
-/** Characters a phone is written with: a search made only of them is (part of) a number. */
-const PHONE_LIKE = /^[+\d\s().\-/]+$/;
-
-export function searchFor(q: string, region: string | null): ContactSearch {
-  const phone = normalisePhone(q, region) ?? undefined;
-  const digits = q.replace(/\D/g, '');
-  return { text: q, phone, phoneDigits: PHONE_LIKE.test(q) && digits ? digits : undefined, phonePrefix: phonePrefix(q, region) };
-}
-
 const contactJson = ({ contact, labels }: ContactWithLabels) => ({
   phone: contact.phone,
   name: contact.name,
@@ -116,7 +90,7 @@ export function contactRoutes(deps: { db: Db }) {
         beforeId: cursor,
       });
       const last = items.at(-1);
-      return c.json({ data: items.map(contactJson), next_cursor: more && last ? encodeCursor(last.contact.id) : null }, 200);
+      return c.json({ data: items.map(contactJson), next_cursor: more && last ? encodeContactCursor(last.contact.id) : null }, 200);
     })
     .openapi(getContactRoute, async (c) => {
       const account = c.get('account');

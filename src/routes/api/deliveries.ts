@@ -1,45 +1,19 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Db } from '../../db/client.js';
 import { DELIVERY_STATUSES, findDelivery, keptError, keptPayload, listDeliveries, payloadKept, REFUSED_PAYLOAD_DAYS, type DeliverySummary } from '../../db/queries/deliveries.js';
-import { ApiError } from '../../http/errors.js';
+import { DeliveryCursor, encodeDeliveryCursor } from '../../http/cursors.js';
+import { ApiError, statusOf } from '../../http/errors.js';
 import { chargeRateLimit, type RateLimiter } from '../../http/rate-limit.js';
 import { createRouter } from '../../http/router.js';
 import type { Deliverer } from '../../sync/deliver.js';
 import { logOperation } from '../../http/request.js';
 import { replayDelivery } from '../../sync/replay-delivery.js';
-import { statusOf } from '../webhooks.js';
 import { ErrorSchema, PageLimit, RefusalWarnings, apiKeySecurity, emptyAsAbsent, errorResponses, iso, jsonResponse } from './schemas.js';
-
-const CURSOR_TEXT = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),(dlv_[0-9a-z]{1,64})$/;
-export const encodeCursor = (receivedAt: string, id: string) => Buffer.from(`${receivedAt},${id}`).toString('base64url');
-
-/**
- * `Date.parse` rolls 30 February over to March; PostgreSQL refuses it. Only a time that survives
- * the round trip is real, and only from year 1: PostgreSQL reads no year 0.
- */
-const isRealTime = (text: string) => {
-  const date = new Date(Date.parse(text));
-  return !Number.isNaN(date.getTime()) && date.getUTCFullYear() >= 1 && date.toISOString().slice(0, 19) === text.slice(0, 19);
-};
-
-/** Opaque to callers; inside, the time (to the microsecond) and id of the last delivery of the previous page. */
-export const Cursor = z
-  .string()
-  .max(200)
-  .transform((cursor, ctx) => {
-    const match = CURSOR_TEXT.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-    // Re-encoding catches characters the base64 decoder silently skips.
-    if (!match || !isRealTime(match[1]!) || encodeCursor(match[1]!, match[2]!) !== cursor) {
-      ctx.issues.push({ code: 'custom', input: cursor, message: 'is not a cursor this API gave out; use next_cursor as returned' });
-      return z.NEVER;
-    }
-    return { receivedAt: match[1]!, id: match[2]! };
-  });
 
 const ListQuery = z.object({
   status: z.preprocess(emptyAsAbsent, z.enum(DELIVERY_STATUSES).optional()).openapi({ type: 'string', enum: [...DELIVERY_STATUSES] }),
   limit: PageLimit,
-  cursor: z.preprocess(emptyAsAbsent, Cursor.optional()).openapi({ type: 'string', maxLength: 200, description: 'next_cursor from the previous page' }),
+  cursor: z.preprocess(emptyAsAbsent, DeliveryCursor.optional()).openapi({ type: 'string', maxLength: 200, description: 'next_cursor from the previous page' }),
 });
 
 const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'dlv_…' }) });
@@ -143,7 +117,7 @@ export function deliveryRoutes(deps: { db: Db; deliverer: Deliverer; rateLimiter
       const { items, more } = await listDeliveries(deps.db, c.get('account').id, { status, limit, after: cursor });
       const last = items.at(-1);
       const now = new Date();
-      return c.json({ data: items.map((row) => deliveryJson(row, now)), next_cursor: more && last ? encodeCursor(last.receivedAtExact, last.id) : null }, 200);
+      return c.json({ data: items.map((row) => deliveryJson(row, now)), next_cursor: more && last ? encodeDeliveryCursor(last.receivedAtExact, last.id) : null }, 200);
     })
     .openapi(getDeliveryRoute, async (c) => {
       const row = await findDelivery(deps.db, c.get('account').id, c.req.valid('param').id);
