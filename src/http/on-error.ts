@@ -3,7 +3,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { sqlState } from '../db/errors.js';
 import { loggable } from '../log.js';
-import { IdempotencyInProgress, NotApplied, Overloaded, Refusal } from '../sync/errors.js';
+import { IdempotencyInProgress, NotApplied, Overloaded } from '../sync/errors.js';
+import { Refusal } from '../webhook/refusal.js';
 import { ApiError, errorResponse, internalError, type ErrorCode } from './errors.js';
 
 /** Hono's own refusals (request validators, body parsing) in the one error body. */

@@ -1,7 +1,7 @@
 import type { NdjsonLine } from '../webhook/ndjson.js';
 import type { Account, Deliverer } from './deliver.js';
 import type { AnswerBody, DeliveryOutcome } from './delivery-body.js';
-import { Refusal } from './errors.js';
+import { Refusal } from '../webhook/refusal.js';
 
 const MAX_BULK_LINES = 1_000_000;
 /** Lines applied in one transaction at most. */

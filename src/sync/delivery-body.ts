@@ -1,6 +1,6 @@
 import type { DeleteResult } from './delete-contact.js';
 import type { FieldIssue } from '../zod-issues.js';
-import type { Refusal, RefusalCode } from './errors.js';
+import type { Refusal, RefusalCode } from '../webhook/refusal.js';
 import type { UpsertResult } from './upsert-contact.js';
 import type { OperationName } from '../webhook/operation.js';
 

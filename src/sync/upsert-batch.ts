@@ -14,7 +14,7 @@ import { recordDeliveries, type DeliveryRecord } from '../db/queries/deliveries.
 import type { LabelRow } from '../db/queries/labels.js';
 import { labelKey } from '../webhook/label-key.js';
 import type { UpsertOperation } from '../webhook/operation.js';
-import { Refusal } from './errors.js';
+import { Refusal } from '../webhook/refusal.js';
 import { planUpsert, summary, type ContactSummary, type ContactValues } from './upsert-contact.js';
 
 /** What a batched upsert came to: applied or unchanged, or refused without writing anything. */

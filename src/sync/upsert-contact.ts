@@ -7,7 +7,7 @@ import { writeContactLabels, type LabelRow } from '../db/queries/labels.js';
 import { labelKey } from '../webhook/label-key.js';
 import { agents, contacts, conversations } from '../db/schema.js';
 import type { UpsertOperation } from '../webhook/operation.js';
-import { Refusal } from './errors.js';
+import { Refusal } from '../webhook/refusal.js';
 import { MAX_LABELS, MAX_SECTIONS, MAX_CUSTOM_ATTRIBUTES } from '../webhook/payload.js';
 import { mergeAttributes, mergeLabels, mergeSections, sameJson } from './merge.js';
 import { isStale } from './staleness.js';

@@ -1,4 +1,4 @@
-import type { RefusalCode } from '../sync/errors.js';
+import type { RefusalCode } from '../webhook/refusal.js';
 
 /**
  * What a refusal's code means, for the log page: shown beside the sentence the sender was answered

@@ -1,5 +1,5 @@
 import { type z } from 'zod';
-import { Refusal, type RefusalSubject } from '../sync/errors.js';
+import { Refusal, type RefusalSubject } from './refusal.js';
 import { describeZodError } from '../zod-issues.js';
 import { normalisePhone, phoneProblem } from './phone.js';
 import type { StoredItem, StoredSection } from '../db/schema.js';

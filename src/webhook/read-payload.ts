@@ -1,4 +1,4 @@
-import { Refusal } from '../sync/errors.js';
+import { Refusal } from './refusal.js';
 import { escapesAreUtf8, jsonFailure, unstorableText } from '../text.js';
 import { isEmail, isObject } from './payload.js';
 import { parseIsoTime } from './iso-time.js';

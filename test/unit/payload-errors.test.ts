@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Refusal } from '../../src/sync/errors.js';
+import { Refusal } from '../../src/webhook/refusal.js';
 import { toOperation } from '../../src/webhook/operation.js';
 
 const phone = '+447911123456';
