@@ -23,11 +23,8 @@ export type AppEnv = {
   };
 };
 
-const MAX_CREDENTIAL_LENGTH = 256;
-
 function bearerToken(header: string | undefined): string | undefined {
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  return match && match[1]!.length <= MAX_CREDENTIAL_LENGTH ? match[1] : undefined;
+  return header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
 }
 
 /** `Authorization: Bearer <account API key>`; sets `account`. */

@@ -4,15 +4,13 @@ import { findAccountByWebhookToken, type WebhookAccount } from '../db/queries/ac
 import type { AppEnv } from './auth.js';
 import { ApiError } from './errors.js';
 
-const MAX_TOKEN_LENGTH = 256;
-
 export type WebhookEnv = { Variables: AppEnv['Variables'] & { webhookAccount: WebhookAccount } };
 
 /** `/webhooks/{token}…`: the token's account, or 401. The rate limit is charged by the route, once a signature holds. */
 export const authenticateWebhook = (deps: { lookups: Db }) =>
   createMiddleware<WebhookEnv>(async (c, next) => {
     const token = c.req.param('token') ?? '';
-    const account = token.length <= MAX_TOKEN_LENGTH ? await findAccountByWebhookToken(deps.lookups, token) : undefined;
+    const account = await findAccountByWebhookToken(deps.lookups, token);
     if (!account) throw new ApiError('unauthorized', 'unknown webhook token: check the URL, or rotate the token and use the new one');
     c.set('account', account);
     c.set('webhookAccount', account);

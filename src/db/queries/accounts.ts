@@ -44,7 +44,11 @@ const accountByWebhookToken = (db: Db) =>
 const preparedByDb = new WeakMap<Db, ReturnType<typeof accountByWebhookToken>>();
 
 /** The account a webhook token belongs to, with its signing secrets: one round trip per delivery. */
+/** Longer than any token or key this service gives out: not hashed or looked up. */
+const MAX_CREDENTIAL_LENGTH = 256;
+
 export async function findAccountByWebhookToken(db: Db, token: string): Promise<WebhookAccount | undefined> {
+  if (token.length > MAX_CREDENTIAL_LENGTH) return undefined;
   let prepared = preparedByDb.get(db);
   if (!prepared) preparedByDb.set(db, (prepared = accountByWebhookToken(db)));
   const [row] = await prepared.execute({ hash: hashSecret(token) });
@@ -52,6 +56,7 @@ export async function findAccountByWebhookToken(db: Db, token: string): Promise<
 }
 
 export async function findAccountByApiKey(db: Db, apiKey: string): Promise<AccountRow | undefined> {
+  if (apiKey.length > MAX_CREDENTIAL_LENGTH) return undefined;
   const [row] = await db.select().from(accounts).where(eq(accounts.apiKeyHash, hashSecret(apiKey))).limit(1);
   return row;
 }
