@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.js';
-import { ensureContact, insertConversation, type ConversationRow } from '../db/queries/conversations.js';
+import { ensureContact } from '../db/queries/contacts.js';
+import { insertConversation, type ConversationRow } from '../db/queries/conversations.js';
 import { lockPhone } from './phone-key.js';
 
 /**

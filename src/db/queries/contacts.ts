@@ -13,6 +13,15 @@ export async function findContact(db: Db, accountId: string, phone: string): Pro
   return row;
 }
 
+/**
+ * The contact with this phone, created bare if there is none. A webhook creating the same phone
+ * at the same moment makes the insert do nothing; the select then finds its row.
+ */
+export async function ensureContact(tx: Db, accountId: string, phone: string): Promise<ContactRow> {
+  await tx.insert(contacts).values({ accountId, phone }).onConflictDoNothing({ target: [contacts.accountId, contacts.phone] });
+  return (await findContact(tx, accountId, phone))!;
+}
+
 export async function findContactByExternalId(db: Db, accountId: string, externalId: string): Promise<ContactRow | undefined> {
   const [row] = await db
     .select()

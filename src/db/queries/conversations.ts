@@ -2,7 +2,6 @@ import { and, asc, eq } from 'drizzle-orm';
 import { newId } from '../../ids.js';
 import type { Db } from '../client.js';
 import { agents, contacts, conversations, messages } from '../schema.js';
-import type { ContactRow } from './contacts.js';
 
 export type ConversationRow = typeof conversations.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
@@ -16,20 +15,6 @@ export interface ConversationView {
   /** The assigned agent's email. */
   assignee: string | null;
   createdAt: Date;
-}
-
-/**
- * The contact with this phone, created bare if there is none. A webhook creating the same phone
- * at the same moment makes the insert do nothing; the select then finds its row.
- */
-export async function ensureContact(tx: Db, accountId: string, phone: string): Promise<ContactRow> {
-  await tx.insert(contacts).values({ accountId, phone }).onConflictDoNothing({ target: [contacts.accountId, contacts.phone] });
-  const [row] = await tx
-    .select()
-    .from(contacts)
-    .where(and(eq(contacts.accountId, accountId), eq(contacts.phone, phone)))
-    .limit(1);
-  return row!;
 }
 
 export async function insertConversation(tx: Db, accountId: string, contactId: number, subject: string | null): Promise<ConversationRow> {
