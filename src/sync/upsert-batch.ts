@@ -11,8 +11,7 @@ import {
   type StoredContact,
 } from '../db/queries/contact-batch.js';
 import { recordDeliveries, type DeliveryRecord } from '../db/queries/deliveries.js';
-import type { LabelRow } from '../db/queries/labels.js';
-import { labelKey } from '../webhook/label-key.js';
+import { labelRowsFor, type LabelRow } from '../db/queries/labels.js';
 import type { UpsertOperation } from '../webhook/operation.js';
 import { Refusal } from '../webhook/refusal.js';
 import { planUpsert, summary, type ContactSummary, type ContactValues } from './upsert-contact.js';
@@ -100,8 +99,7 @@ function applyInMemory(contacts: Map<string, Contact>, accountId: string, op: Up
     if (error instanceof Refusal) return error;
     throw error;
   }
-  const had = new Map((current?.labels ?? []).map((label) => [label.key, label]));
-  const labels = plan.labelsChanged ? plan.labels.map((name) => had.get(labelKey(name)) ?? added.get(labelKey(name))!) : (current?.labels ?? []);
+  const labels = plan.labelsChanged ? labelRowsFor(plan.labels, current?.labels ?? [], added) : (current?.labels ?? []);
   contacts.set(key, { stored: current?.stored, values: plan.values, labels, changed: (current?.changed ?? false) || plan.changed || plan.labelsChanged });
   return {
     status: plan.changed || plan.labelsChanged ? 'applied' : 'unchanged',

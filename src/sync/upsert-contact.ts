@@ -1,9 +1,9 @@
 import { and, count, eq, ne, or, isNull } from 'drizzle-orm';
 import type { Tx } from '../db/client.js';
 import { isUniqueViolation } from '../db/errors.js';
-import { contactKey, loadContacts } from '../db/queries/contact-batch.js';
+import { contactKey, labelsChange, loadContacts, writeContactLabelsBatch } from '../db/queries/contact-batch.js';
 import { findContactByExternalId, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
-import { writeContactLabels, type LabelRow } from '../db/queries/labels.js';
+import { labelRowsFor, type LabelRow } from '../db/queries/labels.js';
 import { labelKey } from '../webhook/label-key.js';
 import { agents, contacts, conversations } from '../db/schema.js';
 import type { UpsertOperation } from '../webhook/operation.js';
@@ -110,7 +110,12 @@ export async function upsertContact(tx: Tx, accountId: string, op: UpsertOperati
     throw error;
   }
 
-  const labelNames = labelsChanged ? (await writeContactLabels(tx, row, currentLabels, labels, new Map([...added, ...currentLabels.map((l) => [l.key, l] as const)]))).map((l) => l.name) : currentLabels.map((l) => l.name);
+  let labelNames = currentLabels.map((l) => l.name);
+  if (labelsChanged) {
+    const wanted = labelRowsFor(labels, currentLabels, added);
+    await writeContactLabelsBatch(tx, [labelsChange(row, currentLabels, wanted)]);
+    labelNames = wanted.map((l) => l.name);
+  }
 
   let assigned = { changed: 0, total: 0 };
   if (agentId !== undefined) assigned = await assignConversations(tx, accountId, row.id, agentId);

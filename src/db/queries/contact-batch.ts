@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { executePrepared, jsonb as json, type Db } from '../client.js';
 import type { CustomAttributes, StoredSection } from '../schema.js';
+import type { ContactRow } from './contacts.js';
 import type { LabelRow } from './labels.js';
 
 /**
@@ -9,20 +10,8 @@ import type { LabelRow } from './labels.js';
  * statements look the same to both drivers.
  */
 
-export interface StoredContact {
-  id: number;
-  accountId: string;
-  phone: string;
-  name: string | null;
-  email: string | null;
-  externalId: string | null;
-  customAttributes: CustomAttributes;
-  enhancedData: StoredSection[];
-  inviteRequested: boolean;
-  /** `occurred_at` of the newest delivery applied (the one-at-a-time path keeps it). */
-  lastOccurredAt: Date | null;
-  labels: LabelRow[];
-}
+/** A contact's row as a batch reads it (every column but its times), with its labels in order. */
+export type StoredContact = Omit<ContactRow, 'createdAt' | 'updatedAt'> & { labels: LabelRow[] };
 
 export interface ContactKey {
   accountId: string;

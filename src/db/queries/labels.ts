@@ -1,6 +1,5 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { rowsOf, type Db } from '../client.js';
-import { labelsChange, writeContactLabelsBatch, type ContactKey } from './contact-batch.js';
 import { contactLabels, labels } from '../schema.js';
 import { labelKey } from '../../webhook/label-key.js';
 
@@ -55,12 +54,11 @@ export async function ensureLabels(db: Db, accountId: string, names: string[]): 
 }
 
 /**
- * Makes the contact's labels exactly `names`, in that order; every name must be in `rows` (the
- * contact's current labels and those the delivery adds). When the change only appends (a new
- * contact, or a merge), the rows already there are left alone and only the new ones are written.
+ * The rows of a contact's labels after a delivery, from their names: the contact's own row where it
+ * has the label already, else the one the delivery added (KnownLabels), which holds every new name.
  */
-export async function writeContactLabels(tx: Db, contact: ContactKey, current: LabelRow[], names: string[], rows: Map<string, LabelRow>): Promise<LabelRow[]> {
-  const wanted = names.map((name) => rows.get(labelKey(name))!);
-  await writeContactLabelsBatch(tx, [labelsChange(contact, current, wanted)]);
-  return wanted;
+export function labelRowsFor(names: string[], current: LabelRow[], added: Map<string, LabelRow>): LabelRow[] {
+  const had = new Map(current.map((label) => [label.key, label]));
+  return names.map((name) => had.get(labelKey(name)) ?? added.get(labelKey(name))!);
 }
+
