@@ -1,9 +1,10 @@
 import type { HttpBindings } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { stream } from 'hono/streaming';
 import type { StreamingApi } from 'hono/utils/stream';
 import type { Db } from '../db/client.js';
+import type { WebhookAccount } from '../db/queries/accounts.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { answerFor } from '../http/on-error.js';
@@ -56,37 +57,45 @@ export function bulkRoutes(deps: {
     all: `${MAX_BULK_SPOOLS} signed bulk requests are being received; retry shortly`,
   });
   const { budget } = deps;
-  app.on('POST', ['/webhooks/:token/bulk', '/webhooks/:token/bulk/'], authenticateWebhook(deps), async (c) => {
-    const account = c.get('webhookAccount');
-    if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
+
+  /**
+   * Takes the request's slot and its lines: the upload as it streams in, or, signed, its spool once
+   * the signature over the whole body holds. Refused before the body is read when no token is left,
+   * or no slot; then an unsigned request is charged, a signed one once its signature holds. A 503
+   * for a full slot costs no token. The caller releases the slot once the lines are answered.
+   */
+  async function admit(c: Context<WebhookEnv>, account: WebhookAccount): Promise<Spooled> {
     const body = c.req.raw.body;
     // @hono/node-server gives every request a body stream: an empty body shows in its length.
     if (!body || c.req.header('content-length') === '0') throw emptyBody();
-    const secrets = account.signingSecrets;
-    // Refused before its body is read when no token is left, or no slot; then an unsigned request
-    // is charged, a signed one once its signature holds. A 503 for a full slot costs no token.
     chargeRateLimit(deps.rateLimiter, account.id, { peek: true });
     slots.take(account.id);
     let source: Spooled | undefined;
     try {
       const sent = await nonEmpty(withIdleLimit(body as unknown as AsyncIterable<Uint8Array>, deps.idleMs));
-      if (secrets.length === 0) {
-        chargeRateLimit(deps.rateLimiter, account.id);
+      if (account.signingSecrets.length === 0) {
         source = sent;
       } else {
         spools.take(account.id);
         try {
-          source = await spoolVerified(c, secrets, sent, deps.maxSpoolBytes);
+          source = await spoolVerified(c, account.signingSecrets, sent, deps.maxSpoolBytes);
         } finally {
           spools.release(account.id);
         }
-        chargeRateLimit(deps.rateLimiter, account.id);
       }
+      chargeRateLimit(deps.rateLimiter, account.id);
+      return source;
     } catch (error) {
       slots.release(account.id);
       await source?.cleanup?.();
       throw error;
     }
+  }
+
+  app.on('POST', ['/webhooks/:token/bulk', '/webhooks/:token/bulk/'], authenticateWebhook(deps), async (c) => {
+    const account = c.get('webhookAccount');
+    if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
+    const source = await admit(c, account);
 
     c.header('Content-Type', 'application/x-ndjson');
     const started = performance.now();
@@ -121,19 +130,21 @@ export function bulkRoutes(deps: {
       // answered above were applied; an error line takes the summary's place.
       if (error instanceof UploadStalled) deps.logger.warn({ requestId: c.get('requestId'), idleMs: error.idleMs }, 'bulk upload stalled: cut off after the lines answered');
       else deps.logger.warn({ error: loggable(error), requestId: c.get('requestId') }, 'bulk upload broke off');
-      const answer =
-        error instanceof UploadStalled
-          ? new ApiError('unavailable', `the upload sent nothing for ${error.idleMs} ms and was cut off; the lines answered above were applied, send the rest again`)
-          : error instanceof ApiError
-            ? error
-            : internalError();
-      await writeWithin(out, `${JSON.stringify(answer.body())}\n`, deps.idleMs, cutOff).catch(() => {});
+      await writeWithin(out, `${JSON.stringify(brokenOff(error).body())}\n`, deps.idleMs, cutOff).catch(() => {});
     });
   });
   return app;
 }
 
 class AnswerNotRead extends Error {}
+
+/** The error line that takes the summary's place when reading the upload failed part-way. */
+function brokenOff(error: Error): ApiError {
+  if (error instanceof UploadStalled) {
+    return new ApiError('unavailable', `the upload sent nothing for ${error.idleMs} ms and was cut off; the lines answered above were applied, send the rest again`);
+  }
+  return error instanceof ApiError ? error : internalError();
+}
 
 /** Writes to the answer, or cuts the connection off when the reader takes none of it for `ms`. */
 async function writeWithin(out: StreamingApi, text: string, ms: number, cutOff: () => void): Promise<void> {

@@ -1,5 +1,6 @@
 import type { NdjsonLine } from '../webhook/ndjson.js';
-import type { Account, Deliverer } from './deliver.js';
+import type { Deliverer } from './deliver.js';
+import type { Account } from './delivery-context.js';
 import type { AnswerBody, DeliveryOutcome } from './delivery-body.js';
 import { Refusal } from '../webhook/refusal.js';
 

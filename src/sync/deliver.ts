@@ -1,14 +1,14 @@
 import type { Db, Tx } from '../db/client.js';
 import { recordDelivery, type DeliveryRecord, type DeliveryStatus } from '../db/queries/deliveries.js';
-import { newId } from '../ids.js';
-import { boundedWarnings, operationName, toOperation, type Operation, type OperationName, type UpsertOperation } from '../webhook/operation.js';
+import { operationName, type Operation, type OperationName, type UpsertOperation } from '../webhook/operation.js';
 import { maskPhone } from '../webhook/phone.js';
-import { readPayload, sentText, storedPayload, type RawDelivery } from '../webhook/read-payload.js';
+import { storedPayload, type RawDelivery } from '../webhook/read-payload.js';
 import { deleteContact } from './delete-contact.js';
 import { refusalBody, type AnswerBody, type DeliveryOutcome, type SuccessBody } from './delivery-body.js';
 import { IdempotencyInProgress, NotApplied } from './errors.js';
-import { Refusal, type RefusalSubject } from '../webhook/refusal.js';
-import { findStoredResponse, fingerprintOf, storeResponse, type StoredResponse } from './idempotency.js';
+import { Refusal } from '../webhook/refusal.js';
+import { newContext, parse, subject, type Account, type DeliveryContext, type DeliveryInput } from './delivery-context.js';
+import { findStoredResponse, storeResponse, type StoredResponse } from './idempotency.js';
 import type { GroupCommitter, Work } from './group-commit.js';
 import { KnownLabels } from './known-labels.js';
 import type { LabelRow } from '../db/queries/labels.js';
@@ -16,26 +16,6 @@ import { lockKey } from './phone-key.js';
 import { laneKey, type PhoneQueues } from './phone-queue.js';
 import { isBatchable, type UpsertJob } from './upsert-batch.js';
 import { upsertContact } from './upsert-contact.js';
-
-export interface Account {
-  id: string;
-  name: string;
-  defaultRegion: string | null;
-}
-
-/** The header an idempotency key came in, to name it when the key is refused. */
-export type KeyHeader = 'Idempotency-Key' | 'webhook-id';
-
-export interface DeliveryInput {
-  account: Account;
-  raw: RawDelivery;
-  idempotencyKey?: string;
-  keyHeader?: KeyHeader;
-  /** Aborts when the sender has been answered 503 for taking too long: the delivery is then dropped if it has not been applied yet. */
-  signal?: AbortSignal;
-  /** A replay's: the refused delivery whose kept payload this is, named in the log. */
-  replayOf?: string;
-}
 
 /** Watches every delivery from arrival to answer, refusals and errors included (metrics). */
 export interface DeliveryObserver {
@@ -51,37 +31,12 @@ class StoredFirst extends Error {}
 /** Deliveries read by `prepareGroup`, not yet applied. */
 export interface PreparedGroup {
   account: Account;
-  contexts: Context[];
+  contexts: DeliveryContext[];
   parsed: ({ operation: Operation; warnings: string[] } | Refusal)[];
   /** Each delivery's phone lock, by position (none for a refusal). */
   keys: (bigint | undefined)[];
   lockKeys: Set<bigint>;
 }
-
-interface Context {
-  id: string;
-  started: number;
-  account: Account;
-  raw: RawDelivery;
-  key: string | undefined;
-  keyHeader: KeyHeader;
-  signal: AbortSignal | undefined;
-  /** Of what was sent; only with a key, to tell the same delivery from another one under that key. */
-  fingerprint: string;
-  replayOf: string | undefined;
-}
-
-const newContext = ({ account, raw, idempotencyKey: key, keyHeader = 'Idempotency-Key', signal, replayOf }: DeliveryInput): Context => ({
-  id: newId('dlv'),
-  started: performance.now(),
-  account,
-  raw,
-  key,
-  keyHeader,
-  signal,
-  fingerprint: key === undefined ? '' : fingerprintOf(raw.kind, sentText(raw)),
-  replayOf,
-});
 
 /**
  * Applies one webhook delivery exactly once: deduplicated by idempotency key, one phone at a time
@@ -117,7 +72,7 @@ export class Deliverer {
     }
   }
 
-  private async deliverOnce(ctx: Context, named: (operation: OperationName) => void): Promise<DeliveryOutcome> {
+  private async deliverOnce(ctx: DeliveryContext, named: (operation: OperationName) => void): Promise<DeliveryOutcome> {
     const parsed = parse(ctx);
     if (parsed instanceof Refusal) {
       const stored = ctx.key === undefined ? undefined : await findStoredResponse(this.db, ctx.account.id, ctx.key);
@@ -194,12 +149,12 @@ export class Deliverer {
   }
 
   /** What the delivery does in its batch: a plain upsert joins the batch's multi-row statements. */
-  private work(ctx: Context, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Work<DeliveryOutcome> {
+  private work(ctx: DeliveryContext, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Work<DeliveryOutcome> {
     if (operation.kind === 'upsert' && isBatchable(operation, ctx.key)) return { batched: this.job(ctx, operation, warnings, added), signal: ctx.signal };
     return { run: (tx) => this.apply(tx, ctx, operation, warnings, added), signal: ctx.signal };
   }
 
-  private job(ctx: Context, operation: UpsertOperation | Refusal, warnings: string[], added: Map<string, LabelRow>): UpsertJob<DeliveryOutcome> {
+  private job(ctx: DeliveryContext, operation: UpsertOperation | Refusal, warnings: string[], added: Map<string, LabelRow>): UpsertJob<DeliveryOutcome> {
     const upsert = operation instanceof Refusal ? undefined : operation;
     return {
       accountId: ctx.account.id,
@@ -221,14 +176,14 @@ export class Deliverer {
   }
 
   /** A delivery whose transaction threw: a refusal is recorded as such; the key's stored answer is given where another process stored it first. */
-  private async settleFailure(ctx: Context, error: unknown, operation?: Operation): Promise<DeliveryOutcome> {
+  private async settleFailure(ctx: DeliveryContext, error: unknown, operation?: Operation): Promise<DeliveryOutcome> {
     if (error instanceof Refusal) return this.refuse(ctx, error, operation);
     if (error instanceof StoredFirst) return this.answerStoredFirst(ctx, operation);
     throw error;
   }
 
   /** Another process stored an answer under the key first: that answer is the key's. */
-  private async answerStoredFirst(ctx: Context, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> {
+  private async answerStoredFirst(ctx: DeliveryContext, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> {
     const stored = await findStoredResponse(this.db, ctx.account.id, ctx.key!);
     // Expired between the two looks (at the end of its 72 hours): the sender's retry applies it anew.
     if (!stored) throw new IdempotencyInProgress();
@@ -236,7 +191,7 @@ export class Deliverer {
   }
 
   /** Runs inside the group committer's transaction, which already holds the phone's advisory lock. */
-  private async apply(tx: Tx, ctx: Context, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Promise<DeliveryOutcome> {
+  private async apply(tx: Tx, ctx: DeliveryContext, operation: Operation, warnings: string[], added: Map<string, LabelRow>): Promise<DeliveryOutcome> {
     if (ctx.key !== undefined) {
       // Checked again under the lock: another process may have applied the same delivery meanwhile.
       const stored = await findStoredResponse(tx, ctx.account.id, ctx.key);
@@ -267,7 +222,7 @@ export class Deliverer {
    * The key's stored answer, when this is the same delivery again; else a refusal, logged with what
    * this delivery was about: its operation, or the refusal met while reading it.
    */
-  private replay(ctx: Context, stored: StoredResponse, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> | DeliveryOutcome {
+  private replay(ctx: DeliveryContext, stored: StoredResponse, about: Operation | Refusal | undefined): Promise<DeliveryOutcome> | DeliveryOutcome {
     if (stored.fingerprint === ctx.fingerprint) return { body: stored.body as AnswerBody, replayed: true };
     const reused = new Refusal('idempotency_key_reused', `this ${ctx.keyHeader} was already used with a different body`, [
       { path: ctx.keyHeader, message: 'send a new key for a new delivery' },
@@ -278,7 +233,7 @@ export class Deliverer {
   }
 
   /** Records a refused delivery with its payload and, with a key, keeps the answer as final. */
-  private async refuse(ctx: Context, refusal: Refusal, operation?: Operation): Promise<DeliveryOutcome> {
+  private async refuse(ctx: DeliveryContext, refusal: Refusal, operation?: Operation): Promise<DeliveryOutcome> {
     const code = refusal.code;
     const body = refusalBody(ctx.id, refusal);
     const about = subject(operation, refusal);
@@ -297,11 +252,11 @@ export class Deliverer {
     return { body, replayed: false, ...(about.operation ? { operation: about.operation } : {}) };
   }
 
-  private record(tx: Tx, ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, refusal?: Refusal) {
+  private record(tx: Tx, ctx: DeliveryContext, status: DeliveryStatus, operation: string | null, phone: string | null, refusal?: Refusal) {
     return recordDelivery(tx, this.recordOf(ctx, status, operation, phone, refusal));
   }
 
-  private recordOf(ctx: Context, status: DeliveryStatus, operation: string | null, phone: string | null, refusal?: Refusal): DeliveryRecord {
+  private recordOf(ctx: DeliveryContext, status: DeliveryStatus, operation: string | null, phone: string | null, refusal?: Refusal): DeliveryRecord {
     return {
       id: ctx.id,
       accountId: ctx.account.id,
@@ -316,24 +271,4 @@ export class Deliverer {
       replayOf: ctx.replayOf ?? null,
     };
   }
-}
-
-function parse(ctx: Context): { operation: Operation; warnings: string[] } | Refusal {
-  let sent: ReturnType<typeof readPayload> | undefined;
-  try {
-    sent = readPayload(ctx.raw);
-    const read = toOperation(sent.payload, ctx.account.defaultRegion);
-    return { operation: read.operation, warnings: boundedWarnings([...read.warnings, ...sent.warnings]) };
-  } catch (error) {
-    if (!(error instanceof Refusal)) throw error;
-    // Told with the refusal: `contact.Phone: unknown key` beside `contact.phone is required`.
-    error.warnings = boundedWarnings([...(error.warnings ?? []), ...(sent?.warnings ?? [])]);
-    return error;
-  }
-}
-
-/** The operation and phone a refused delivery's log row shows: its operation's, or what its payload showed of them. */
-function subject(operation: Operation | undefined, refusal: Refusal): RefusalSubject {
-  if (operation) return { operation: operationName(operation), phone: operation.phone };
-  return refusal.subject ?? { operation: null, phone: null };
 }

@@ -1,7 +1,8 @@
 import type { Db } from '../db/client.js';
 import { findDelivery, keptPayload } from '../db/queries/deliveries.js';
 import { storedRaw } from '../webhook/read-payload.js';
-import type { Account, Deliverer } from './deliver.js';
+import type { Deliverer } from './deliver.js';
+import type { Account } from './delivery-context.js';
 import type { DeliveryOutcome } from './delivery-body.js';
 
 export type ReplayResult =

@@ -3,7 +3,8 @@ import { Refusal, type RefusalSubject } from './refusal.js';
 import { describeZodError } from '../zod-issues.js';
 import { normalisePhone, phoneProblem } from './phone.js';
 import type { StoredItem, StoredSection } from '../db/schema.js';
-import { isObject, PhoneInput, sectionTitleTwice, unknownKeyHint, unknownKeys, WebhookPayload } from './payload.js';
+import { isObject, PhoneInput, WebhookPayload } from './payload.js';
+import { sectionTitleTwice, unknownKeyHint, unknownKeys } from './unknown-keys.js';
 
 export interface UpsertOperation {
   kind: 'upsert';
