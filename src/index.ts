@@ -19,6 +19,9 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = pino({ level: config.LOG_LEVEL });
+  // The port opens once they are applied: on a large database an upgrade's may take a while, and
+  // another instance applying them makes this one wait its turn.
+  logger.info({ database: config.DATABASE_URL ? 'postgres' : 'pglite' }, 'opening the database and applying its migrations');
   const database = await openDatabase(
     config.DATABASE_URL ? { url: config.DATABASE_URL, poolSize: config.DB_POOL_SIZE } : { dataDir: config.DATA_DIR },
   );

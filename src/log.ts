@@ -1,6 +1,6 @@
 import { ConfigError } from './config.js';
 import { DataDirInUse, DataDirUnusable } from './db/data-dir-lock.js';
-import { driverError, sqlState } from './db/errors.js';
+import { driverError, isUnreachable, MigrationFailed, SQLSTATE, sqlState } from './db/errors.js';
 
 /**
  * What of an unexpected error may be logged: the driver's error under drizzle's wrapper (whose
@@ -26,8 +26,6 @@ export function loggable(error: unknown): { type: string; message?: string; code
   };
 }
 
-const SQLSTATE = /^[0-9A-Z]{5}$/;
-
 /** The `at …` lines of the stack, read after the message, which may span lines of its own. */
 function framesOf(error: Error): string | undefined {
   const { stack, message } = error;
@@ -37,17 +35,14 @@ function framesOf(error: Error): string | undefined {
   return frames.length > 0 ? frames.join('\n') : undefined;
 }
 
-/** The database could not be reached or would not let us in: refused connection, unknown host, bad password, no such database or role. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', '28P01', '28000', '3D000']);
-
 /**
  * Why the service (or `db:migrate`) could not start, for stderr: a refusal that says what to do as
  * it is, a database that cannot be reached by its message and what to check, anything else with
  * its stack.
  */
 export function startFailure(error: unknown): string {
-  if (error instanceof ConfigError || error instanceof DataDirInUse || error instanceof DataDirUnusable) return error.message;
+  if (error instanceof ConfigError || error instanceof DataDirInUse || error instanceof DataDirUnusable || error instanceof MigrationFailed) return error.message;
   const code = sqlState(error);
-  if (error instanceof Error && code !== undefined && UNREACHABLE.has(code)) return `the database cannot be reached or refused us (${code}: ${driverError(error)!.message}): check DATABASE_URL`;
+  if (error instanceof Error && code !== undefined && isUnreachable(code)) return `the database cannot be reached or refused us (${code}: ${driverError(error)!.message}): check DATABASE_URL`;
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
@@ -9,6 +11,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { openDataDir } from './data-dir-lock.js';
+import { driverError, isUnreachable, MigrationFailed, SQLSTATE, sqlState } from './errors.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -110,10 +113,40 @@ async function migratePostgresOnce(url: string): Promise<void> {
   const client = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false });
   try {
     await client`select pg_advisory_lock(${ADVISORY_LOCKS.migrations.toString()}::bigint)`;
-    await migratePostgres(drizzlePostgres(client), { migrationsFolder });
+    await migratePostgres(drizzlePostgres(client), { migrationsFolder }).catch(migrationFailed);
   } finally {
     await client.end({ timeout: 5 });
   }
+}
+
+/**
+ * A statement of the migrations PostgreSQL refused, told with its reason (SQLSTATE and message: at
+ * start they quote no one's data) and the migration it is in. The pending migrations run in one
+ * transaction, so none of them was applied. A database that cannot be reached is told as such
+ * (startFailure).
+ */
+async function migrationFailed(error: unknown): Promise<never> {
+  const code = sqlState(error);
+  if (!(error instanceof Error) || code === undefined || !SQLSTATE.test(code) || isUnreachable(code)) throw error;
+  const query = (error as { query?: unknown }).query;
+  const statement = typeof query === 'string' ? query.trim() : '';
+  const tag = statement ? await migrationHolding(statement) : undefined;
+  const where = tag ? `migration ${tag}` : 'preparing the migrations table (drizzle.__drizzle_migrations)';
+  throw new MigrationFailed(
+    `${where} failed: ${driverError(error)!.message} (SQLSTATE ${code}); none of the pending migrations was applied. ` +
+      `Fix what PostgreSQL names (a table or index made by hand under the same name, a role without CREATE), then start again.` +
+      (statement ? `\nThe statement: ${statement.split('\n')[0]!.slice(0, 300)}` : ''),
+    { cause: error },
+  );
+}
+
+/** The migration (its file's name without .sql) whose SQL holds the statement. */
+async function migrationHolding(statement: string): Promise<string | undefined> {
+  const files = (await readdir(migrationsFolder)).filter((name) => name.endsWith('.sql')).sort();
+  for (const name of files) {
+    if ((await readFile(join(migrationsFolder, name), 'utf8')).includes(statement)) return name.slice(0, -'.sql'.length);
+  }
+  return undefined;
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
@@ -123,7 +156,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     // pg_trgm: contact search's indexes (migration 0008).
     const client = new PGlite(dataDir, { extensions: { pg_trgm } });
     const db = drizzlePglite(client, { schema });
-    await migratePglite(db, { migrationsFolder });
+    await migratePglite(db, { migrationsFolder }).catch(migrationFailed);
     return {
       kind: 'pglite',
       db,

@@ -5,10 +5,19 @@ import { Worker } from 'node:worker_threads';
 
 /** A second process on a PGlite directory the first one has open: refused, as both would write its files. */
 export class DataDirInUse extends Error {
-  constructor(dataDir: string, holder: string) {
-    super(`DATA_DIR ${dataDir} is in use by another contact-sync process (${holder}): stop it, or set DATA_DIR to another directory`);
+  constructor(dataDir: string, holder: string | undefined) {
+    super(
+      holder === undefined
+        ? `DATA_DIR ${dataDir} is open in PGlite without a contact-sync lock (its postmaster.pid is there, contact-sync.pid is not): ` +
+            `an older contact-sync, one that takes no lock, may still run on it; stop it first, as two processes writing it would break it. ` +
+            `If none runs (one was killed), delete ${join(dataDir, PGLITE_PID)} and start again`
+        : `DATA_DIR ${dataDir} is in use by another contact-sync process (${holder}): stop it, or set DATA_DIR to another directory`,
+    );
   }
 }
+
+/** PGlite's own pid file, there while a PGlite has the directory open (or was killed with it open). */
+const PGLITE_PID = 'postmaster.pid';
 
 /** A DATA_DIR that cannot be made or written: a file, a directory this user may not write, a read-only disk. */
 export class DataDirUnusable extends Error {
@@ -86,6 +95,7 @@ export async function lockDataDir(dataDir: string, options: DataDirLockOptions =
   if (openDirs.has(dir)) throw new DataDirInUse(dataDir, `pid ${process.pid}, this one`);
   const file = join(dir, 'contact-sync.pid');
   const head = `${process.pid} ${hostname()} `;
+  let tookOver = false;
   for (;;) {
     let fd: number;
     try {
@@ -93,7 +103,16 @@ export async function lockDataDir(dataDir: string, options: DataDirLockOptions =
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       await judge(dataDir, file);
+      tookOver = true;
       continue;
+    }
+    // PGlite's pid file with none of ours: a process that takes no lock has the directory open, or
+    // had it when it was killed. (One of ours killed leaves both files, and its lock was taken over
+    // above; closed, it leaves neither.)
+    if (!tookOver && existsSync(join(dir, PGLITE_PID))) {
+      closeSync(fd);
+      rmSync(file, { force: true });
+      throw new DataDirInUse(dataDir, undefined);
     }
     writeSync(fd, `${head}${'0'.padStart(12, '0')}`, 0);
     openDirs.add(dir);

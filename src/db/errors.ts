@@ -15,3 +15,13 @@ export function isUniqueViolation(error: unknown, constraint: string): boolean {
   const driver = driverError(error);
   return sqlState(error) === '23505' && (driver?.constraint_name ?? driver?.constraint) === constraint;
 }
+
+/** A SQLSTATE, as PostgreSQL's own errors carry (the driver's network errors carry names such as ECONNREFUSED). */
+export const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/** The database could not be reached or would not let us in: refused connection, unknown host, bad password, no such database or role. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', '28P01', '28000', '3D000']);
+export const isUnreachable = (code: string) => UNREACHABLE.has(code);
+
+/** A migration PostgreSQL refused; its message says which, why, and what to do. */
+export class MigrationFailed extends Error {}

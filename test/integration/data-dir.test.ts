@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.js';
 import { DataDirInUse, DataDirUnusable, lockDataDir } from '../../src/db/data-dir-lock.js';
@@ -88,6 +89,29 @@ describe('a PGlite DATA_DIR', () => {
     writeFileSync(join(dir, 'contact-sync.pid'), '1 other-container 000000000007');
     const database = await openDatabase({ dataDir: dir });
     await database.close();
+  });
+
+  it('is refused while a PGlite has it open without a lock of ours (an older contact-sync), and free once that closes', async () => {
+    const dir = newDir();
+    const older = new PGlite(dir);
+    await older.query('select 1');
+    try {
+      await expect(openDatabase({ dataDir: dir })).rejects.toThrow(`DATA_DIR ${dir} is open in PGlite without a contact-sync lock`);
+      expect(existsSync(join(dir, 'contact-sync.pid'))).toBe(false);
+      expect((await older.query<{ n: number }>('select 2 as n')).rows[0]!.n).toBe(2);
+    } finally {
+      await older.close();
+    }
+    await (await openDatabase({ dataDir: dir })).close();
+  });
+
+  it('is taken over from a contact-sync that was killed, whose PGlite pid file lies beside its own stale one', async () => {
+    const dir = newDir();
+    await (await openDatabase({ dataDir: dir })).close();
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    writeFileSync(join(dir, 'contact-sync.pid'), `${gone} ${hostname()} 000000000003`);
+    writeFileSync(join(dir, 'postmaster.pid'), '-42\n/pglite/data\n1795321819\n5432\n');
+    await (await openDatabase({ dataDir: dir })).close();
   });
 
   const hold = (dir: string, holdMs: number, blockMs = 0) => {
