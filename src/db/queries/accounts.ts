@@ -43,10 +43,10 @@ const accountByWebhookToken = (db: Db) =>
 /** Built once per database: it runs on every delivery. */
 const preparedByDb = new WeakMap<Db, ReturnType<typeof accountByWebhookToken>>();
 
-/** The account a webhook token belongs to, with its signing secrets: one round trip per delivery. */
 /** Longer than any token or key this service gives out: not hashed or looked up. */
 const MAX_CREDENTIAL_LENGTH = 256;
 
+/** The account a webhook token belongs to, with its signing secrets: one round trip per delivery. */
 export async function findAccountByWebhookToken(db: Db, token: string): Promise<WebhookAccount | undefined> {
   if (token.length > MAX_CREDENTIAL_LENGTH) return undefined;
   let prepared = preparedByDb.get(db);

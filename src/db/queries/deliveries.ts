@@ -12,7 +12,6 @@ export { DELIVERY_STATUSES, isDeliveryStatus, type DeliveryStatus } from '../sch
 export const REFUSED_PAYLOAD_DAYS = 7;
 const REFUSED_PAYLOAD_TTL_MS = REFUSED_PAYLOAD_DAYS * 24 * 60 * 60 * 1000;
 
-
 export interface DeliveryRecord {
   id: string;
   accountId: string;
