@@ -131,11 +131,13 @@ async function migrationFailed(error: unknown): Promise<never> {
   const query = (error as { query?: unknown }).query;
   const statement = typeof query === 'string' ? query.trim() : '';
   const tag = statement ? await migrationHolding(statement) : undefined;
+  // Its first line of SQL: a migration's statement may start with comments.
+  const shown = statement.split('\n').find((line) => line.trim() !== '' && !line.trimStart().startsWith('--'));
   const where = tag ? `migration ${tag}` : 'preparing the migrations table (drizzle.__drizzle_migrations)';
   throw new MigrationFailed(
     `${where} failed: ${driverError(error)!.message} (SQLSTATE ${code}); none of the pending migrations was applied. ` +
       `Fix what PostgreSQL names (a table or index made by hand under the same name, a role without CREATE), then start again.` +
-      (statement ? `\nThe statement: ${statement.split('\n')[0]!.slice(0, 300)}` : ''),
+      (shown ? `\nThe statement: ${shown.trim().slice(0, 300)}` : ''),
     { cause: error },
   );
 }
@@ -152,9 +154,11 @@ async function migrationHolding(statement: string): Promise<string | undefined> 
 async function openPglite(dataDir: string): Promise<Database> {
   let unlock = async () => {};
   if (!dataDir.includes('://')) unlock = await openDataDir(dataDir);
+  let client: PGlite | undefined;
   try {
     // pg_trgm: contact search's indexes (migration 0008).
-    const client = new PGlite(dataDir, { extensions: { pg_trgm } });
+    client = new PGlite(dataDir, { extensions: { pg_trgm } });
+    const opened = client;
     const db = drizzlePglite(client, { schema });
     await migratePglite(db, { migrationsFolder }).catch(migrationFailed);
     return {
@@ -165,13 +169,16 @@ async function openPglite(dataDir: string): Promise<Database> {
       ping: async () => void (await db.execute(sql`select 1`)),
       close: async () => {
         try {
-          await client.close();
+          await opened.close();
         } finally {
           await unlock();
         }
       },
     };
   } catch (error) {
+    // Closed, so that PGlite's postmaster.pid goes with the lock: left behind, it would make the
+    // next start refuse the directory as held by another program, hiding this error.
+    await client?.close().catch(() => {});
     await unlock();
     throw error;
   }

@@ -20,7 +20,8 @@ describe('a migration PostgreSQL refuses', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  const expectToldWhy = async (options: DatabaseOptions, countMigrations: () => Promise<number>) => {
+  /** What a start on the database is told, once the hand-made table has made the first migration fail. */
+  const expectToldWhy = async (options: DatabaseOptions) => {
     const error = await openDatabase(options).then(
       () => undefined,
       (e: unknown) => e,
@@ -30,23 +31,23 @@ describe('a migration PostgreSQL refuses', () => {
     expect(told).toMatch(/^migration 0000_init failed: relation "contacts" already exists \(SQLSTATE 42P07\); none of the pending migrations was applied\./);
     expect(told).toContain('The statement: CREATE TABLE "contacts"');
     expect(told).not.toMatch(/\n\s+at /);
-    expect(await countMigrations()).toBe(0);
   };
 
-  it('on PGlite', async () => {
+  it('on PGlite, at every start until it is fixed', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'contact-sync-migration-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const made = new PGlite(dataDir);
     await made.exec('create table contacts (id int)');
     await made.close();
-    await expectToldWhy({ dataDir }, async () => {
-      const db = new PGlite(dataDir);
-      try {
-        return Number((await db.query<{ n: number }>('select count(*)::int as n from drizzle.__drizzle_migrations')).rows[0]!.n);
-      } finally {
-        await db.close();
-      }
-    });
+    await expectToldWhy({ dataDir });
+    // Told again: the failed start left nothing behind that makes the directory look held.
+    await expectToldWhy({ dataDir });
+    const db = new PGlite(dataDir);
+    try {
+      expect((await db.query<{ n: number }>('select count(*)::int as n from drizzle.__drizzle_migrations')).rows[0]!.n).toBe(0);
+    } finally {
+      await db.close();
+    }
   });
 
   it.skipIf(!postgresUrl)('on PostgreSQL', async () => {
@@ -55,6 +56,7 @@ describe('a migration PostgreSQL refuses', () => {
     const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
     cleanups.push(() => sql.end({ timeout: 5 }));
     await sql`create table contacts (id int)`;
-    await expectToldWhy({ url: scratch.url, poolSize: 2 }, async () => Number((await sql`select count(*)::int as n from drizzle.__drizzle_migrations`)[0]!.n));
+    await expectToldWhy({ url: scratch.url, poolSize: 2 });
+    expect((await sql`select count(*)::int as n from drizzle.__drizzle_migrations`)[0]!.n).toBe(0);
   });
 });
