@@ -95,21 +95,18 @@ export async function lockDataDir(dataDir: string, options: DataDirLockOptions =
   if (openDirs.has(dir)) throw new DataDirInUse(dataDir, `pid ${process.pid}, this one`);
   const file = join(dir, 'contact-sync.pid');
   const head = `${process.pid} ${hostname()} `;
-  let tookOver = false;
+  /** The last beat of the lock taken over from a holder that had gone, if one was. */
+  let lastBeat: number | undefined;
   for (;;) {
     let fd: number;
     try {
       fd = openSync(file, 'wx');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      await judge(dataDir, file);
-      tookOver = true;
+      lastBeat = await judge(dataDir, file);
       continue;
     }
-    // PGlite's pid file with none of ours: a process that takes no lock has the directory open, or
-    // had it when it was killed. (One of ours killed leaves both files, and its lock was taken over
-    // above; closed, it leaves neither.)
-    if (!tookOver && existsSync(join(dir, PGLITE_PID))) {
+    if (openedWithoutLock(dir, lastBeat)) {
       closeSync(fd);
       rmSync(file, { force: true });
       throw new DataDirInUse(dataDir, undefined);
@@ -138,23 +135,43 @@ export async function lockDataDir(dataDir: string, options: DataDirLockOptions =
   }
 }
 
-/** Throws DataDirInUse when the file's holder lives; otherwise moves that file out of the way. */
-async function judge(dataDir: string, file: string): Promise<void> {
+/**
+ * Whether a process that takes no lock (an older contact-sync, another PGlite program) has the
+ * directory open, or had it when it was killed: PGlite's pid file is there, and it is not that of
+ * the holder whose lock was taken over (`lastBeat`, the time of its lock's last beat). That
+ * holder's PGlite wrote its file before it died, and it died at most a beat after its last one, so
+ * a file written later than that is another process's. A holder that closed left neither file.
+ */
+function openedWithoutLock(dir: string, lastBeat: number | undefined): boolean {
+  let written: number;
+  try {
+    written = statSync(join(dir, PGLITE_PID)).mtimeMs;
+  } catch {
+    return false;
+  }
+  return lastBeat === undefined || written > lastBeat + 2 * BEAT_MS;
+}
+
+/**
+ * Throws DataDirInUse when the file's holder lives; otherwise moves that file out of the way and
+ * answers when its holder last beat. Undefined when the file went meanwhile (its holder closed).
+ */
+async function judge(dataDir: string, file: string): Promise<number | undefined> {
   const seen = read(file);
-  if (!seen) return;
+  if (!seen) return undefined;
   const [pid, host] = seen.text.split(' ');
   const holder = `pid ${pid} on ${host}`;
   if (host === hostname() && Number(pid) !== process.pid && isRunning(Number(pid))) throw new DataDirInUse(dataDir, holder);
   await new Promise((done) => setTimeout(done, WATCH_MS));
   const now = read(file);
-  if (!now) return;
+  if (!now) return undefined;
   if (now.ino !== seen.ino || now.text !== seen.text) throw new DataDirInUse(dataDir, holder);
   // Still the same file, unchanged: its holder has gone. Moved aside, it is checked to be that file.
   const aside = `${file}.stale-${process.pid}-${Date.now()}`;
   try {
     renameSync(file, aside);
   } catch {
-    return;
+    return undefined;
   }
   if (statSync(aside).ino !== seen.ino) {
     // Another process took over first and this rename moved its new file: put it back.
@@ -165,12 +182,13 @@ async function judge(dataDir: string, file: string): Promise<void> {
     }
   }
   rmSync(aside, { force: true });
+  return now.mtimeMs;
 }
 
-function read(file: string): { text: string; ino: number } | undefined {
+function read(file: string): { text: string; ino: number; mtimeMs: number } | undefined {
   try {
-    const ino = statSync(file).ino;
-    return { text: readFileSync(file, 'utf8').trim(), ino };
+    const { ino, mtimeMs } = statSync(file);
+    return { text: readFileSync(file, 'utf8').trim(), ino, mtimeMs };
   } catch {
     return undefined;
   }

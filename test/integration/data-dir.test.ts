@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -111,6 +111,26 @@ describe('a PGlite DATA_DIR', () => {
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
     writeFileSync(join(dir, 'contact-sync.pid'), `${gone} ${hostname()} 000000000003`);
     writeFileSync(join(dir, 'postmaster.pid'), '-42\n/pglite/data\n1795321819\n5432\n');
+    await (await openDatabase({ dataDir: dir })).close();
+  });
+
+  it('is refused when a PGlite opened it after the holder whose stale lock is found had gone', async () => {
+    const dir = newDir();
+    await (await openDatabase({ dataDir: dir })).close();
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const lock = join(dir, 'contact-sync.pid');
+    writeFileSync(lock, `${gone} ${hostname()} 000000000042`);
+    // Its last beat 10 s ago; the PGlite below writes its pid file now.
+    const tenSecondsAgo = new Date(Date.now() - 10_000);
+    utimesSync(lock, tenSecondsAgo, tenSecondsAgo);
+    const other = new PGlite(dir);
+    await other.query('select 1');
+    try {
+      await expect(openDatabase({ dataDir: dir })).rejects.toThrow(`DATA_DIR ${dir} is open in PGlite without a contact-sync lock`);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      await other.close();
+    }
     await (await openDatabase({ dataDir: dir })).close();
   });
 
