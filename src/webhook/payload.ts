@@ -6,7 +6,7 @@ const BOOLISH = 'must be true or false (or "true"/"false" in any case, or 1/0)';
 
 /** `true`/`false`, `"true"`/`"false"` in any case, `1`/`0` (number or string). */
 const Boolish = z
-  .union([z.boolean(), z.number(), z.string().max(16)], { error: BOOLISH })
+  .union([z.boolean(), z.number(), z.string().max(256)], { error: BOOLISH })
   .refine((v) => (typeof v === 'string' ? /^(true|false|1|0)$/i.test(v.trim()) : v === true || v === false || v === 1 || v === 0), {
     error: BOOLISH,
   })
