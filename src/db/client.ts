@@ -113,9 +113,28 @@ async function migratePostgresOnce(url: string): Promise<void> {
   const client = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false });
   try {
     await client`select pg_advisory_lock(${ADVISORY_LOCKS.migrations.toString()}::bigint)`;
+    if (await allApplied(client)) return;
     await migratePostgres(drizzlePostgres(client), { migrationsFolder }).catch(migrationFailed);
   } finally {
     await client.end({ timeout: 5 });
+  }
+}
+
+/**
+ * Whether the database has every migration: drizzle applies those newer than its newest row, and
+ * runs `CREATE SCHEMA IF NOT EXISTS` first even when there are none, which a role without CREATE on
+ * the database may not. Skipped when nothing is pending, so the service can run as such a role
+ * (with SELECT on drizzle.__drizzle_migrations) once its owner has migrated. Any doubt (no such
+ * table, no right to read it): let drizzle decide.
+ */
+async function allApplied(client: postgres.Sql): Promise<boolean> {
+  const journal = JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: { when: number }[] };
+  const newest = Math.max(...journal.entries.map((entry) => entry.when));
+  try {
+    const [row] = await client<{ at: string | null }[]>`select max(created_at)::text as at from drizzle.__drizzle_migrations`;
+    return row?.at != null && Number(row.at) >= newest;
+  } catch {
+    return false;
   }
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,5 +59,40 @@ describe('a migration PostgreSQL refuses', () => {
     await sql`create table contacts (id int)`;
     await expectToldWhy({ url: scratch.url, poolSize: 2 });
     expect((await sql`select count(*)::int as n from drizzle.__drizzle_migrations`)[0]!.n).toBe(0);
+  });
+});
+
+/**
+ * Once its owner has migrated the database, the service may run as a role that can read and write
+ * the tables but not create anything: with nothing pending, no migration statement is sent.
+ */
+describe.skipIf(!postgresUrl)('a database with every migration applied', () => {
+  it('opens for a role without CREATE on it, and a migration still pending is refused to that role', async () => {
+    const scratch = await createScratchDatabase();
+    const role = `cs_app_${randomBytes(4).toString('hex')}`;
+    const owner = postgres(scratch.url, { max: 1, onnotice: () => {} });
+    try {
+      await (await openDatabase({ url: scratch.url, poolSize: 2 })).close();
+      await owner.unsafe(`create role ${role} login`);
+      await owner.unsafe(`grant usage on schema public, drizzle to ${role}`);
+      await owner.unsafe(`grant select, insert, update, delete on all tables in schema public to ${role}`);
+      await owner.unsafe(`grant usage, select on all sequences in schema public to ${role}`);
+      await owner.unsafe(`grant select on drizzle.__drizzle_migrations to ${role}`);
+      const asApp = new URL(scratch.url);
+      asApp.username = role;
+      const app = await openDatabase({ url: asApp.toString(), poolSize: 2 });
+      await app.ping();
+      await app.close();
+
+      // The newest migration's row gone: it is pending again, and only the owner may apply it.
+      await owner`delete from drizzle.__drizzle_migrations where created_at = (select max(created_at) from drizzle.__drizzle_migrations)`;
+      await expect(openDatabase({ url: asApp.toString(), poolSize: 2 })).rejects.toThrow(MigrationFailed);
+    } finally {
+      await owner.end({ timeout: 5 });
+      await scratch.drop();
+      const admin = postgres(postgresUrl!, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop role if exists ${role}`);
+      await admin.end({ timeout: 5 });
+    }
   });
 });
