@@ -73,6 +73,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return 'url' in options ? openPostgres(options.url, options.poolSize) : openPglite(options.dataDir);
 }
 
+const CONNECT_TIMEOUT_SECONDS = 5;
+
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   await migratePostgresOnce(url);
   const clientOptions = {
@@ -82,7 +84,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     // process with an unhandled rejection (porsager/postgres#1192). No query here reads an array.
     fetch_types: false,
     // While the database is unreachable, fail within seconds (and answer 503) rather than hang.
-    connect_timeout: 5,
+    connect_timeout: CONNECT_TIMEOUT_SECONDS,
     // Reconnect quickly once the database is back; the default delay grows towards 20 s.
     backoff: () => 0.2,
     connection: {
@@ -110,7 +112,9 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
 }
 
 async function migratePostgresOnce(url: string): Promise<void> {
-  const client = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false });
+  // No statement timeout (an index may take long to build), but a host that never answers stops
+  // the start within seconds, as the pool's connections do.
+  const client = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false, connect_timeout: CONNECT_TIMEOUT_SECONDS });
   try {
     await client`select pg_advisory_lock(${ADVISORY_LOCKS.migrations.toString()}::bigint)`;
     if (await allApplied(client)) return;

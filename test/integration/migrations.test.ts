@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +94,25 @@ describe.skipIf(!postgresUrl)('a database with every migration applied', () => {
       const admin = postgres(postgresUrl!, { max: 1, onnotice: () => {} });
       await admin.unsafe(`drop role if exists ${role}`);
       await admin.end({ timeout: 5 });
+    }
+  });
+});
+
+describe('a PostgreSQL server that never answers', () => {
+  it('stops the start within seconds, as the pool would, not after 30', { timeout: 60_000 }, async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const started = performance.now();
+    try {
+      const error = await openDatabase({ url: `postgres://postgres@127.0.0.1:${port}/x`, poolSize: 2 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(startFailure(error)).toMatch(/^the database cannot be reached or refused us \(CONNECT_TIMEOUT/);
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      silent.close();
     }
   });
 });
