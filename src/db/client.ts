@@ -116,11 +116,30 @@ async function migratePostgresOnce(url: string): Promise<void> {
   // the start within seconds, as the pool's connections do.
   const client = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false, connect_timeout: CONNECT_TIMEOUT_SECONDS });
   try {
+    await answersAsPostgres(client);
     await client`select pg_advisory_lock(${ADVISORY_LOCKS.migrations.toString()}::bigint)`;
     if (await allApplied(client)) return;
     await migratePostgres(drizzlePostgres(client), { migrationsFolder }).catch(migrationFailed);
   } finally {
     await client.end({ timeout: 5 });
+  }
+}
+
+/**
+ * A first answer within twice the connect timeout. A server that is not PostgreSQL (an HTTP port
+ * given by mistake) answers bytes postgres.js waits on for ever, past its connect timeout; the
+ * lock that follows may rightly wait long, for another instance's migrations.
+ */
+async function answersAsPostgres(client: postgres.Sql): Promise<void> {
+  const seconds = 2 * CONNECT_TIMEOUT_SECONDS;
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer as PostgreSQL within ${seconds} s`), { code: 'CONNECT_TIMEOUT' })), seconds * 1000);
+  });
+  try {
+    await Promise.race([client`select 1`, silence]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -116,3 +116,23 @@ describe('a PostgreSQL server that never answers', () => {
     }
   });
 });
+
+describe('a server that is not PostgreSQL', () => {
+  it('stops the start within seconds, saying to check DATABASE_URL, not never', { timeout: 60_000 }, async () => {
+    // Answers the startup message as an HTTP server does, and closes: postgres.js connects again, for ever.
+    const http = createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const { port } = http.address() as AddressInfo;
+    const started = performance.now();
+    try {
+      const error = await openDatabase({ url: `postgres://postgres@127.0.0.1:${port}/x`, poolSize: 2 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(startFailure(error)).toMatch(/^the database cannot be reached or refused us \(CONNECT_TIMEOUT: no answer as PostgreSQL within 10 s\): check DATABASE_URL/);
+      expect(performance.now() - started).toBeLessThan(20_000);
+    } finally {
+      http.close();
+    }
+  });
+});
