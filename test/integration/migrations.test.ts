@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,30 @@ import { openDatabase, type DatabaseOptions } from '../../src/db/client.js';
 import { MigrationFailed } from '../../src/db/errors.js';
 import { startFailure } from '../../src/log.js';
 import { createScratchDatabase, postgresUrl } from '../helpers/app.js';
+
+/** Why opening the database failed, or undefined if it opened. */
+const openingError = (options: DatabaseOptions): Promise<unknown> =>
+  openDatabase(options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
+/**
+ * A start against a local server that treats each connection as `serve` does: what the start is
+ * told, and how long it took to be told.
+ */
+async function startAgainst(serve: (socket: Socket) => void): Promise<{ told: string; ms: number }> {
+  const server = createServer(serve);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const started = performance.now();
+  try {
+    const told = startFailure(await openingError({ url: `postgres://postgres@127.0.0.1:${port}/x`, poolSize: 2 }));
+    return { told, ms: performance.now() - started };
+  } finally {
+    server.close();
+  }
+}
 
 /**
  * A migration PostgreSQL refuses stops the start with its reason and the migration's name, not a
@@ -24,10 +48,7 @@ describe('a migration PostgreSQL refuses', () => {
 
   /** What a start on the database is told, once the hand-made table has made the first migration fail. */
   const expectToldWhy = async (options: DatabaseOptions) => {
-    const error = await openDatabase(options).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await openingError(options);
     expect(error).toBeInstanceOf(MigrationFailed);
     const told = startFailure(error);
     expect(told).toMatch(/^migration 0000_init failed: relation "contacts" already exists \(SQLSTATE 42P07\); none of the pending migrations was applied\./);
@@ -100,39 +121,17 @@ describe.skipIf(!postgresUrl)('a database with every migration applied', () => {
 
 describe('a PostgreSQL server that never answers', () => {
   it('stops the start within seconds, as the pool would, not after 30', { timeout: 60_000 }, async () => {
-    const silent = createServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as AddressInfo;
-    const started = performance.now();
-    try {
-      const error = await openDatabase({ url: `postgres://postgres@127.0.0.1:${port}/x`, poolSize: 2 }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(startFailure(error)).toMatch(/^the database cannot be reached or refused us \(CONNECT_TIMEOUT/);
-      expect(performance.now() - started).toBeLessThan(15_000);
-    } finally {
-      silent.close();
-    }
+    const { told, ms } = await startAgainst(() => {});
+    expect(told).toMatch(/^the database cannot be reached or refused us \(CONNECT_TIMEOUT/);
+    expect(ms).toBeLessThan(15_000);
   });
 });
 
 describe('a server that is not PostgreSQL', () => {
   it('stops the start within seconds, saying to check DATABASE_URL, not never', { timeout: 60_000 }, async () => {
     // Answers the startup message as an HTTP server does, and closes: postgres.js connects again, for ever.
-    const http = createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const { port } = http.address() as AddressInfo;
-    const started = performance.now();
-    try {
-      const error = await openDatabase({ url: `postgres://postgres@127.0.0.1:${port}/x`, poolSize: 2 }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(startFailure(error)).toMatch(/^the database cannot be reached or refused us \(CONNECT_TIMEOUT: no answer as PostgreSQL within 10 s\): check DATABASE_URL/);
-      expect(performance.now() - started).toBeLessThan(20_000);
-    } finally {
-      http.close();
-    }
+    const { told, ms } = await startAgainst((socket) => socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'));
+    expect(told).toMatch(/^the database cannot be reached or refused us \(CONNECT_TIMEOUT: no answer as PostgreSQL within 10 s\): check DATABASE_URL/);
+    expect(ms).toBeLessThan(20_000);
   });
 });
