@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
 import { answerClientErrors } from './http/client-error.js';
-import { startFailure } from './log.js';
+import { loggable, startFailure } from './log.js';
 import { startPurgeSchedule } from './sync/purge.js';
 
 /** How long after a shutdown signal idle kept-alive connections stay open for requests already sent on them. */
@@ -26,6 +26,10 @@ async function main(): Promise<void> {
     config.DATABASE_URL ? { url: config.DATABASE_URL, poolSize: config.DB_POOL_SIZE } : { dataDir: config.DATA_DIR },
   );
   logger.info({ database: database.kind }, 'database ready, migrations applied');
+  await database.warm().catch((error: unknown) =>
+    // A database that allows fewer connections fails the same later, at first need; its error then answers 503.
+    logger.warn({ err: loggable(error), poolSize: config.DB_POOL_SIZE }, 'could not open every connection of the pool (DB_POOL_SIZE); the rest open when first needed'),
+  );
 
   const { app, queues, readiness } = createApp({ config, database, logger });
   const stopPurge = startPurgeSchedule(database.db, logger, config.PURGE_INTERVAL_MS);

@@ -52,6 +52,12 @@ export interface Database {
   /** How many transactions can usefully run at once: the pool size, or 1 for PGlite. */
   concurrency: number;
   ping(): Promise<void>;
+  /**
+   * Opens every connection of the pool now, rather than when a burst first needs them: a
+   * connection opened while the thread is busy with that burst could miss its connect timeout, and
+   * the deliveries waiting on it were answered 503. For the service's start only.
+   */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -107,6 +113,13 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     lookups: drizzlePostgres(lookupClient, { schema }),
     concurrency: poolSize,
     ping: async () => void (await Promise.all([client`select 1`, lookupClient`select 1`])),
+    // The lookups' first: where the database allows fewer connections, every delivery needs that
+    // one. postgres.js gives each query a connection not yet open while it has one, so these
+    // queries open every connection of the pool.
+    warm: async () => {
+      await lookupClient`select 1`;
+      await Promise.all(Array.from({ length: poolSize }, () => client`select 1`));
+    },
     close: async () => void (await Promise.all([client.end({ timeout: 5 }), lookupClient.end({ timeout: 5 })])),
   };
 }
@@ -209,6 +222,8 @@ async function openPglite(dataDir: string): Promise<Database> {
       lookups: db,
       concurrency: 1,
       ping: async () => void (await db.execute(sql`select 1`)),
+      // One connection, open since the migrations.
+      warm: async () => {},
       close: async () => {
         try {
           await opened.close();

@@ -23,6 +23,7 @@ describe('while PostgreSQL cannot be reached', () => {
       lookups: db,
       concurrency: 2,
       ping: async () => void (await client`select 1`),
+      warm: async () => {},
       close: () => client.end(),
     };
     const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
