@@ -115,10 +115,12 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     ping: async () => void (await Promise.all([client`select 1`, lookupClient`select 1`])),
     // The lookups' first: where the database allows fewer connections, every delivery needs that
     // one. postgres.js gives each query a connection not yet open while it has one, so these
-    // queries open every connection of the pool.
+    // queries open every connection of the pool. Every attempt is waited for: a query sent while
+    // some were still opening could be given one the database then refuses.
     warm: async () => {
       await lookupClient`select 1`;
-      await Promise.all(Array.from({ length: poolSize }, () => client`select 1`));
+      const refused = (await Promise.allSettled(Array.from({ length: poolSize }, () => client`select 1`))).find((attempt) => attempt.status === 'rejected');
+      if (refused) throw refused.reason;
     },
     close: async () => void (await Promise.all([client.end({ timeout: 5 }), lookupClient.end({ timeout: 5 })])),
   };
