@@ -1,13 +1,11 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, publicUrl, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { ensureDefaultAccount } from './db/queries/accounts.js';
-import { answerClientErrors } from './http/client-error.js';
+import { serveApp } from './http/server.js';
 import { loggable, startFailure } from './log.js';
 import { startPurgeSchedule } from './sync/purge.js';
 
@@ -33,15 +31,7 @@ async function main(): Promise<void> {
 
   const { app, queues, readiness } = createApp({ config, database, logger });
   const stopPurge = startPurgeSchedule(database.db, logger, config.PURGE_INTERVAL_MS);
-  const server = serve({
-    fetch: app.fetch,
-    port: config.PORT,
-    hostname: config.HOST,
-    // Node's own limit on receiving a whole request would cut a long bulk upload; every other
-    // route is bounded by REQUEST_TIMEOUT_MS in the app, headers by Node's headersTimeout.
-    serverOptions: { requestTimeout: 0 },
-  });
-  answerClientErrors(server as Server);
+  const server = serveApp(app, { port: config.PORT, hostname: config.HOST, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
   // The address is taken only now, after the database: a port in use or a host that is not this
   // machine's stops the start as a bad variable does, naming it.
   try {
@@ -86,14 +76,13 @@ async function main(): Promise<void> {
     // a client was sending on one just then; net.Server's stops only the listener. While draining,
     // every answer closes its connection (app.ts), and those left idle are cut once the deliveries
     // have drained and IDLE_GRACE_MS has passed, when no request sent before the signal is on its way.
-    const http = server as Server;
-    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(http, () => resolve()));
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
     const deadline = delay(config.SHUTDOWN_TIMEOUT_MS);
     await Promise.race([Promise.all([queues.drain(), delay(IDLE_GRACE_MS)]), deadline]);
-    http.closeIdleConnections();
+    server.closeIdleConnections();
     await Promise.race([closed, deadline]);
     // Past the deadline, connections still open are cut: what they carry was not acknowledged.
-    http.closeAllConnections();
+    server.closeAllConnections();
     await stopPurge();
     await database.close();
     logger.info('stopped');

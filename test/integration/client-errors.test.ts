@@ -2,20 +2,19 @@ import { connect } from 'node:net';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerClientErrors } from '../../src/http/client-error.js';
+import { serveApp } from '../../src/http/server.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 
 /** What Node refuses before any route sees the request gets the one JSON error body too. */
 describe('requests Node refuses itself', () => {
+  const REQUEST_TIMEOUT_MS = 500;
   let t: TestApp;
   let server: Server;
   let base: string;
   beforeAll(async () => {
     t = await createTestApp('pglite');
-    server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-    answerClientErrors(server);
+    server = serveApp(t.app, { port: 0, hostname: '127.0.0.1', requestTimeoutMs: REQUEST_TIMEOUT_MS });
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -48,5 +47,21 @@ describe('requests Node refuses itself', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(answer).toMatch(/\r\nConnection: close\r\n/);
     expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'the request is not valid HTTP', code: 'invalid_payload' });
+  });
+
+  it('headers that never finish (a slow-headers attack): 408 with the JSON body once REQUEST_TIMEOUT_MS has passed, and the connection closed', async () => {
+    const started = Date.now();
+    const answer = await exchange(`POST /webhooks/${t.account.webhookToken} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'the request did not arrive in time; send it again', code: 'unavailable' });
+  });
+
+  it('a connection that sends nothing: the same 408 once REQUEST_TIMEOUT_MS has passed, and closed', async () => {
+    const started = Date.now();
+    const answer = await exchange('');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
   });
 });
