@@ -28,6 +28,14 @@ export function urlEscapesAreUtf8(url: string): boolean {
   return escapesAreUtf8(pathname + search);
 }
 
+/**
+ * Whether `text` holds more than `max` characters, counted as zod's `max` counts them: by code
+ * point, so that an emoji (two UTF-16 code units) is one, as it is to the sender.
+ */
+export function longerThan(text: string, max: number): boolean {
+  return text.length > max && [...text].length > max;
+}
+
 const MAX_DEPTH = 32;
 /** A UTF-16 surrogate without its other half: PostgreSQL's json rejects it. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

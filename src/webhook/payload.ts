@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { longerThan } from '../text.js';
 import { labelKey } from './label-key.js';
 import { parseIsoTime } from './iso-time.js';
 
@@ -36,7 +37,7 @@ const LabelList = z
         .max(MAX_LABEL_ENTRIES, { error: `must hold at most ${MAX_LABEL_ENTRIES} entries (and ${MAX_LABELS} different labels)` })
         .check((ctx) => {
           // In a list a label too long is told at its place; the check below tells it of a string.
-          const at = ctx.value.findIndex((label) => label.trim().length > MAX_LABEL_LENGTH);
+          const at = ctx.value.findIndex((label) => longerThan(label.trim(), MAX_LABEL_LENGTH));
           if (at !== -1) ctx.issues.push({ code: 'custom', input: ctx.value[at], path: [at], message: LABEL_TOO_LONG });
         }),
     ],
@@ -49,7 +50,7 @@ const LabelList = z
     if (new Set(ctx.value.map(labelKey)).size > MAX_LABELS) {
       ctx.issues.push({ code: 'custom', input: ctx.value, message: `must hold at most ${MAX_LABELS} labels` });
     }
-    const long = ctx.value.find((label) => label.length > MAX_LABEL_LENGTH);
+    const long = ctx.value.find((label) => longerThan(label, MAX_LABEL_LENGTH));
     if (long !== undefined) {
       ctx.issues.push({ code: 'custom', input: long, message: HOLDS_LABEL_TOO_LONG });
     }

@@ -63,6 +63,21 @@ describe('what a refused payload is told', () => {
   });
 });
 
+/** Every length limit counts characters as the sender sees them: an emoji (two UTF-16 code units) is one. */
+describe('lengths count characters, an emoji as one', () => {
+  const emoji = (count: number) => '😀'.repeat(count);
+  it.each([
+    ['a name', 200, (text: string) => ({ name: text })],
+    ['an external id', 200, (text: string) => ({ external_id: text })],
+    ['a label in a list', 100, (text: string) => ({ labels: ['ok', text] })],
+    ['a label in a string', 100, (text: string) => ({ labels: `ok,${text}` })],
+    ['an item text', 500, (text: string) => ({ enhanced_data: { S: [{ text }] } })],
+  ])('%s of %i emoji is taken, one more is refused', (_, limit, fields) => {
+    expect(() => toOperation({ contact: { phone, ...fields(emoji(limit)) } }, 'GB')).not.toThrow();
+    expect(refusalOf({ contact: { phone, ...fields(emoji(limit + 1)) } }).message).toMatch(new RegExp(`(at most|more than) ${limit} characters`));
+  });
+});
+
 describe('a refusal stays small, whatever was sent', () => {
   const bad = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, {}]));
 
