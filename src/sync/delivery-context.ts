@@ -1,5 +1,5 @@
-import { boundedWarnings, operationName, toOperation, type Operation } from '../webhook/operation.js';
-import { readPayload, sentText, type RawDelivery } from '../webhook/read-payload.js';
+import { boundedWarnings, operationName, refusalSubject, toOperation, type Operation } from '../webhook/operation.js';
+import { readPayload, sentText, type RawDelivery, type ReadPayload } from '../webhook/read-payload.js';
 import { Refusal, type RefusalSubject } from '../webhook/refusal.js';
 import { newId } from '../ids.js';
 import { fingerprintOf } from './idempotency.js';
@@ -55,9 +55,13 @@ export const newContext = ({ account, raw, idempotencyKey: key, keyHeader = 'Ide
 });
 
 export function parse(ctx: DeliveryContext): { operation: Operation; warnings: string[] } | Refusal {
-  let sent: ReturnType<typeof readPayload> | undefined;
+  let sent: ReadPayload | undefined;
   try {
     sent = readPayload(ctx.raw);
+    if (sent.refusal) {
+      sent.refusal.subject = refusalSubject(sent.payload, ctx.account.defaultRegion);
+      throw sent.refusal;
+    }
     const read = toOperation(sent.payload, ctx.account.defaultRegion);
     return { operation: read.operation, warnings: boundedWarnings([...read.warnings, ...sent.warnings]) };
   } catch (error) {

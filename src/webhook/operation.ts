@@ -75,7 +75,7 @@ export function toOperation(sent: Record<string, unknown>, region: string | null
     return read;
   } catch (error) {
     if (error instanceof Refusal) {
-      error.subject ??= subjectOf(payload, region);
+      error.subject ??= refusalSubject(payload, region);
       error.warnings ??= [...unknownKeys(payload).map(unknownKeyWarning), ...warnings];
     }
     throw error;
@@ -138,7 +138,8 @@ export function boundedWarnings(warnings: string[]): string[] {
   return [...warnings.slice(0, MAX_WARNINGS - 1).map(cut), `…and ${warnings.length - MAX_WARNINGS + 1} more warnings`];
 }
 
-function subjectOf(payload: Record<string, unknown>, region: string | null): RefusalSubject {
+/** What a refused payload was about, as far as it can be read: its operation and its phone when valid. */
+export function refusalSubject(payload: Record<string, unknown>, region: string | null): RefusalSubject {
   let operation: OperationName | null;
   try {
     operation = operationOf(payload);

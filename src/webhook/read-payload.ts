@@ -53,12 +53,20 @@ const TOP_FIELDS = ['inviteNewContacts', 'assignee', 'delete_contact', 'occurred
 /** The fields a form may repeat to send a list. */
 const LIST_FIELDS: ReadonlySet<string> = new Set(['labels', 'removeLabels']);
 
+/** A payload as read, and the refusal it met once its fields could be read, if any. */
+export interface ReadPayload {
+  payload: Record<string, unknown>;
+  warnings: string[];
+  /** Text PostgreSQL cannot store, or a field sent twice with different values: the payload is then read only to tell what it was about. */
+  refusal?: Refusal;
+}
+
 /**
  * Turns what was sent (JSON, form fields or a query string) into one payload object, with warnings:
  * fields sent beside a `payload` field (which holds the whole delivery) are not read, and a phone's
- * `+` that form decoding turned into a space is put back.
+ * `+` that form decoding turned into a space is put back. What cannot be read at all is thrown.
  */
-export function readPayload(raw: RawDelivery): { payload: Record<string, unknown>; warnings: string[] } {
+export function readPayload(raw: RawDelivery): ReadPayload {
   const unread = raw.kind === 'query' ? [] : (raw.queryFields ?? []).map((name) => `${shown(name)}: in the query string beside a body, not read`);
   if (raw.kind === 'json') return checked({ payload: parseJsonObject(raw.body, raw.bulkLine ? 'the line' : 'the body'), warnings: unread });
   const fields = raw.kind === 'form' ? raw.body : raw.query;
@@ -70,7 +78,7 @@ export function readPayload(raw: RawDelivery): { payload: Record<string, unknown
     const where = raw.kind === 'form' ? 'the form fields hold' : 'the query string holds';
     throw new Refusal('invalid_payload', `${where} percent-encoded bytes that are not UTF-8: percent-encode the UTF-8 bytes of the text`);
   }
-  const { payload, ignored, warnings: repeated } = readFields(new URLSearchParams(fields));
+  const { payload, ignored, warnings: repeated, refusal } = readFields(new URLSearchParams(fields));
   const warnings = [...unread, ...ignored.map((name) => `${shown(name)}: ignored beside the payload field, which holds the whole delivery`), ...repeated];
   if (isObject(payload.contact)) {
     warnings.push(...restorePlus(payload.contact, 'phone', 'contact.phone', internationalPhone));
@@ -79,16 +87,15 @@ export function readPayload(raw: RawDelivery): { payload: Record<string, unknown
   warnings.push(...restorePlus(payload, 'delete_contact', 'delete_contact', internationalPhone));
   warnings.push(...restorePlus(payload, 'assignee', 'assignee', emailWithPlus));
   warnings.push(...restorePlus(payload, 'occurred_at', 'occurred_at', timeWithPlus));
-  return checked({ payload, warnings });
+  return refusal ? { payload, warnings, refusal } : checked({ payload, warnings });
 }
 
 /** A field's name as a warning quotes it: the answer is stored (jsonb), which cannot hold a NUL. */
 const shown = (name: string) => name.replaceAll('\u0000', '\\u0000');
 
-function checked<T extends { payload: Record<string, unknown> }>(read: T): T {
+function checked(read: ReadPayload): ReadPayload {
   const problem = unstorableText(read.payload);
-  if (problem) throw new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`);
-  return read;
+  return problem ? { ...read, refusal: new Refusal('invalid_payload', `the payload contains ${problem}, which cannot be stored`) } : read;
 }
 
 /**
@@ -156,7 +163,7 @@ function parseJsonObject(text: string, what: string): Record<string, unknown> {
  * sent more than once, under one name or both of its names, is read once when every copy says the
  * same, and refused when they differ: which one was meant cannot be told.
  */
-function readFields(params: URLSearchParams): { payload: Record<string, unknown>; ignored: string[]; warnings: string[] } {
+function readFields(params: URLSearchParams): { payload: Record<string, unknown>; ignored: string[]; warnings: string[]; refusal?: Refusal } {
   // Grouped in one pass: URLSearchParams.get scans every field, so asking it for each name sent
   // would take the square of their number (52,000 names, 212 KB, held the process 20 s).
   const sent = new Map<string, string[]>();
@@ -166,9 +173,12 @@ function readFields(params: URLSearchParams): { payload: Record<string, unknown>
     else sent.set(name, [value]);
   }
   const warnings: string[] = [];
+  const conflicts: Refusal[] = [];
   const payload = sent.get('payload');
   if (payload) {
-    const text = single('payload', ['payload'], payload, warnings);
+    const text = single('payload', ['payload'], payload, warnings, conflicts);
+    // Which of the documents was meant cannot be told: nothing of them is read.
+    if (conflicts.length > 0) throw conflicts[0];
     return { payload: parseJsonObject(text, 'the payload field'), ignored: [...sent.keys()].filter((name) => name !== 'payload'), warnings };
   }
 
@@ -181,7 +191,7 @@ function readFields(params: URLSearchParams): { payload: Record<string, unknown>
     given.forEach((name) => sent.delete(name));
     if (values.length === 0) return;
     const asList = given.some((name) => name.endsWith('[]'));
-    into[field] = asList || (list && values.length > 1) ? values : single(path, given, values, warnings);
+    into[field] = asList || (list && values.length > 1) ? values : single(path, given, values, warnings, conflicts);
   };
   for (const field of CONTACT_FIELDS) take(contact, `contact.${field}`, field, [field, `contact[${field}]`], LIST_FIELDS.has(field));
   for (const field of EITHER_LEVEL_FIELDS) {
@@ -192,15 +202,22 @@ function readFields(params: URLSearchParams): { payload: Record<string, unknown>
   if (Object.keys(contact).length > 0) result.contact = contact;
   // Left: names the payload does not know, which it warns of; their first value is enough for that.
   for (const [name, values] of sent) result[name] = values[0];
-  return { payload: result, ignored: [], warnings };
+  return { payload: result, ignored: [], warnings, ...(conflicts.length > 0 ? { refusal: conflicts[0] } : {}) };
 }
 
-/** The one value of a field that is not a list, sent `values.length` times under `names`. */
-function single(path: string, names: string[], values: string[], warnings: string[]): string {
+/**
+ * The one value of a field that is not a list, sent `values.length` times under `names`. Copies
+ * that differ are a refusal, added to `conflicts`: the rest is read on, so that the delivery log
+ * can show the operation and phone the sender got wrong.
+ */
+function single(path: string, names: string[], values: string[], warnings: string[], conflicts: Refusal[]): string {
   if (values.length === 1) return values[0]!;
   const under = names.length > 1 ? ` (as ${names.map(shown).join(' and ')})` : '';
   if (values.some((value) => value !== values[0])) {
-    throw new Refusal('invalid_payload', `${path} is sent ${values.length} times${under} with different values: send it once`, [{ path, message: `is sent ${values.length} times with different values: send it once` }]);
+    conflicts.push(
+      new Refusal('invalid_payload', `${path} is sent ${values.length} times${under} with different values: send it once`, [{ path, message: `is sent ${values.length} times with different values: send it once` }]),
+    );
+    return values[0]!;
   }
   warnings.push(`${path}: sent ${values.length} times${under} with the same value, read once`);
   return values[0]!;
