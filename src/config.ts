@@ -32,7 +32,8 @@ const ConfigSchema = z.object({
   PUBLIC_URL: z
     .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .refine((url) => !new URL(url).username && !new URL(url).password, 'must not carry a user or password: it is printed, logged and handed out in webhook URLs')
-    .refine((url) => !new URL(url).search && !new URL(url).hash, 'must be a base URL, without a query or fragment: webhook paths are appended to it')
+    // Read off the text: URL parses an empty query or fragment (`https://x/?`) as none.
+    .refine((url) => !/[?#]/.test(url), 'must be a base URL, without a query or fragment: webhook paths are appended to it')
     .transform((url) => url.replace(/\/+$/, ''))
     .optional(),
   DATABASE_URL: z

@@ -20,6 +20,8 @@ describe('loadConfig', () => {
     ['PUBLIC_URL', 'https://ops:LEAKPASS@sync.example.com'],
     ['PUBLIC_URL', 'https://ops@sync.example.com'],
     ['PUBLIC_URL', 'https://sync.example.com/?x=1'],
+    ['PUBLIC_URL', 'https://sync.example.com/?'],
+    ['PUBLIC_URL', 'https://sync.example.com/#'],
     ['ADMIN_API_KEY', 'short'],
     ['DEFAULT_REGION', 'GBR'],
     ['DEFAULT_REGION', 'XX'],
