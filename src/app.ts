@@ -43,7 +43,7 @@ export function createApp({ config, database, logger }: AppDeps) {
   // busy committer never starves the reads that feed it (token lookups have a connection of their own).
   const batchSlots = Math.min(config.MAX_TRANSACTIONS, database.concurrency > 2 ? database.concurrency - 2 : 1);
   // PGlite runs one transaction at a time, whatever is asked; a pool too small for the setting is worth a word.
-  if (database.concurrency > 1 && batchSlots < config.MAX_TRANSACTIONS) {
+  if (database.kind === 'postgres' && batchSlots < config.MAX_TRANSACTIONS) {
     logger.warn({ maxTransactions: config.MAX_TRANSACTIONS, dbPoolSize: database.concurrency, running: batchSlots }, 'MAX_TRANSACTIONS is more than DB_POOL_SIZE − 2: running that many instead');
   }
   const committer = new GroupCommitter(db, { concurrency: batchSlots, maxBatch: config.MAX_BATCH });

@@ -194,6 +194,15 @@ describe('transactions applying deliveries at once', () => {
       expect(logged).toEqual([]);
       createApp({ config: loadConfig({ MAX_TRANSACTIONS: '50' }), database, logger });
       expect(logged).toEqual([expect.objectContaining({ level: 40, maxTransactions: 50, dbPoolSize: 10, running: 8, msg: expect.stringContaining('MAX_TRANSACTIONS') })]);
+      // A pool of one: the default 4 becomes 1, said too.
+      logged.length = 0;
+      const single = await openDatabase({ url: scratch.url, poolSize: 1 });
+      try {
+        createApp({ config: loadConfig({}), database: single, logger });
+        expect(logged).toEqual([expect.objectContaining({ level: 40, maxTransactions: 4, dbPoolSize: 1, running: 1 })]);
+      } finally {
+        await single.close();
+      }
     } finally {
       await database.close();
       await scratch.drop();
