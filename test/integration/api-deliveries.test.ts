@@ -23,6 +23,10 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
 
   const api = (method: string, path: string, body?: unknown) => callApi(t, method, path, { key: account.apiKey, body });
   const webhook = (payload: unknown, headers?: Record<string, string>) => postWebhook(t, payload, { token: account.webhookToken, headers });
+  const form = async (body: string) => {
+    const res = await t.app.request(`/webhooks/${account.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    return { status: res.status, body: (await res.json()) as JsonBody };
+  };
   const formWebhook = async (body: string) => {
     const res = await t.app.request(`/webhooks/${account.webhookToken}`, {
       method: 'POST',
@@ -108,10 +112,7 @@ describe.each(testDatabases())('API deliveries on %s', (kind) => {
         [`payload=${encodeURIComponent(JSON.stringify({ contact: { phone } }))}&payload=%7B%7D`, { operation: null, phone: null }],
       ];
       for (const [payload, expected] of cases) {
-        const sent =
-          typeof payload === 'string'
-            ? await t.app.request(`/webhooks/${account.webhookToken}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: payload }).then(async (res) => ({ status: res.status, body: (await res.json()) as JsonBody }))
-            : await webhook(payload);
+        const sent = typeof payload === 'string' ? await form(payload) : await webhook(payload);
         expect(sent.status, JSON.stringify(payload)).toBeGreaterThanOrEqual(400);
         const shown = await api('GET', `/deliveries/${sent.body.delivery_id}`);
         expect({ operation: shown.body.operation, phone: shown.body.phone }, JSON.stringify(payload)).toEqual(expected);
