@@ -17,7 +17,8 @@ import type { Deliverer } from '../sync/deliver.js';
 import { readNdjsonLines } from '../webhook/ndjson.js';
 
 /** NDJSON by the names tools send it under: none is registered, x-ndjson is the most common. */
-const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines']);
+export const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines'] as const;
+const isNdjson = (type: string) => (NDJSON_TYPES as readonly string[]).includes(type);
 /**
  * Bulk requests open at once in this process; beyond this many, a new one gets 503 + Retry-After.
  * Their memory is bounded by the budget of unanswered lines they share (AheadBudget), not by
@@ -94,7 +95,7 @@ export function bulkRoutes(deps: {
 
   app.on('POST', ['/webhooks/:token/bulk', '/webhooks/:token/bulk/'], authenticateWebhook(deps), async (c) => {
     const account = c.get('webhookAccount');
-    if (!NDJSON_TYPES.has(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
+    if (!isNdjson(mediaType(c))) throw new ApiError('unsupported_media_type', 'send the lines with Content-Type: application/x-ndjson');
     const source = await admit(c, account);
 
     c.header('Content-Type', 'application/x-ndjson');

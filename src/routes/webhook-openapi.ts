@@ -6,7 +6,7 @@ import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
 import { ContactPayload, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
 import { ErrorSchema, RefusalWarnings, retryAfter } from './api/schemas.js';
-import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from './bulk.js';
+import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS, NDJSON_TYPES } from './bulk.js';
 
 /*
  * The webhook handler reads raw bytes (size limit and signature before parsing), so it is not an
@@ -117,7 +117,9 @@ const DeleteResult = z
   .object({
     ...resultFields,
     operation: z.literal('delete'),
-    contact: z.boolean().openapi({ description: 'Whether a contact was deleted; deleting a phone with none is 200 unchanged' }),
+    contact: z.boolean().openapi({
+      description: 'Whether the phone has a contact: true when it was deleted, and when the delete is stale and the contact is kept (deleted.contact is then false); deleting a phone with none is 200 unchanged',
+    }),
     deleted: z.object({ contact: z.boolean(), conversations: z.number().int(), messages: z.number().int() }),
   })
   .openapi('WebhookDeleteResult');
@@ -146,7 +148,7 @@ const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => (
   400: 'empty body',
   401: whenRefused[401],
   413: `a signed body over MAX_BULK_BYTES (${maxBulkBytes} bytes here), which is spooled to be verified before anything is applied`,
-  415: 'a content type other than application/x-ndjson (or application/ndjson, application/jsonl, application/json-lines, application/x-jsonlines)',
+  415: `a content type other than ${NDJSON_TYPES[0]} (or ${NDJSON_TYPES.slice(1).join(', ')})`,
   429: whenRefused[429],
   500: whenRefused[500],
   503: `${MAX_BULK_REQUESTS} bulk requests (${MAX_BULK_REQUESTS_PER_ACCOUNT} of the account's, ${MAX_BULK_SPOOLS} signed ones being spooled) are already open, draining for shutdown, or database unreachable; retry after Retry-After`,
@@ -279,7 +281,8 @@ export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, o
       headers: headerParams.pick({ 'webhook-id': true, 'webhook-timestamp': true, 'webhook-signature': true }),
       body: {
         required: true,
-        content: { 'application/x-ndjson': { schema: z.string().openapi({ description: 'One WebhookPayload JSON object per line', example: bulkBody }) } },
+        // The other names tools send NDJSON under are taken too; one schema for them all.
+        content: Object.fromEntries(NDJSON_TYPES.map((type) => [type, { schema: z.string().openapi({ description: 'One WebhookPayload JSON object per line', example: bulkBody }) }])),
       },
     },
     responses: {

@@ -158,7 +158,8 @@ describe('OpenAPI document and reference page', () => {
     it('documents POST /webhooks/{token}/bulk with NDJSON both ways, and what refuses a request as a whole', async () => {
       const bulk = doc.paths['/webhooks/{token}/bulk'].post as JsonBody;
       expect(bulk.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'token', in: 'path', required: true })]));
-      expect(Object.keys(bulk.requestBody.content)).toEqual(['application/x-ndjson']);
+      // Every name the route takes NDJSON under.
+      expect(Object.keys(bulk.requestBody.content)).toEqual(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines']);
       expect(Object.keys(bulk.responses).sort()).toEqual(['200', '400', '401', '413', '415', '429', '500', '503']);
       expect(bulk.responses['200'].content['application/x-ndjson'].schema.anyOf).toEqual([{ $ref: schemaRef('WebhookBulkLine') }, { $ref: schemaRef('WebhookBulkSummary') }, { $ref: schemaRef('WebhookBulkEnd') }]);
       // The line that ends a request early is an error body: what the stalled-upload test receives.
