@@ -75,6 +75,15 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     expect((await storedContact(t, b))?.name).toBe('B');
   });
 
+  it('reads up to line 1,000,000 and refuses the line after it, applying nothing of it', async () => {
+    const [phone, past] = [uniquePhone(), uniquePhone()];
+    const body = `${'\n'.repeat(999_999)}${JSON.stringify({ contact: { phone } })}\n${JSON.stringify({ contact: { phone: past } })}\n`;
+    const { lines } = await bulk(body);
+    expect(lines[0]).toMatchObject({ line: 1_000_000, status: 'applied' });
+    expect(lines[1]).toMatchObject({ line: 1_000_001, code: 'limit_exceeded' });
+    expect(await storedContact(t, past)).toBeNull();
+  });
+
   it('an empty body is 400, not an answer of no lines', async () => {
     const res = await bulk('');
     expect(res.status).toBe(400);
@@ -239,6 +248,52 @@ describe('bulk under a full backlog, and a signed body over MAX_BULK_BYTES', () 
     });
     expect(res.status).toBe(413);
     expect(await storedContact(t, phone)).toBeNull();
+  });
+});
+
+describe('bulk groups that share a phone, on PGlite', () => {
+  let t: TestApp;
+  let server: Awaited<ReturnType<typeof serveOverHttp>>;
+  beforeAll(async () => {
+    t = await createTestApp('pglite');
+    server = await serveOverHttp(t.app);
+  });
+  afterAll(async () => {
+    await server.close();
+    await t.close();
+  });
+
+  it('a later group for a phone is not applied before an earlier one, held behind the only transaction', async () => {
+    const phone = uniquePhone();
+    await postWebhook(t, { contact: { phone: uniquePhone(), labels: 'known' } });
+    const encoder = new TextEncoder();
+    let push!: (text: string) => void;
+    let end!: () => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        push = (text) => controller.enqueue(encoder.encode(text));
+        end = () => controller.close();
+      },
+    });
+    const answer = fetch(`${server.base}/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+    push(`${JSON.stringify({ contact: { phone: uniquePhone() } })}\n`);
+    const reader = (await answer).body!.getReader();
+    // Line 1 answered: the request is admitted and applying.
+    await reader.read();
+    // Hold PGlite's one transaction: line 2's group waits behind it, and line 3's must wait for line 2's.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = t.parts.committer.submit(-99n, { run: () => gate });
+    await sleep(50);
+    push(`${JSON.stringify({ contact: { phone, labels: [`fresh-${phone}`] }, overrideLabels: true })}\n`);
+    await sleep(100);
+    push(`${JSON.stringify({ contact: { phone, labels: ['known'] }, overrideLabels: true })}\n`);
+    await sleep(100);
+    release();
+    await held;
+    end();
+    while (!(await reader.read()).done);
+    expect((await storedContact(t, phone))?.labels).toEqual(['known']);
   });
 });
 

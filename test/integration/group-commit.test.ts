@@ -6,6 +6,8 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/client.js';
 import { recordDelivery } from '../../src/db/queries/deliveries.js';
 import { deliveries } from '../../src/db/schema.js';
+import { NotApplied } from '../../src/sync/errors.js';
+import { GroupCommitter } from '../../src/sync/group-commit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase, createTestApp, postWebhook, testDatabases, type TestApp } from '../helpers/app.js';
 import { addAgent, storedContact, uniquePhone } from '../helpers/fixtures.js';
@@ -206,6 +208,33 @@ describe('transactions applying deliveries at once', () => {
     } finally {
       await database.close();
       await scratch.drop();
+    }
+  });
+});
+
+describe('work whose sender stopped waiting', () => {
+  it('is neither run nor batched once its signal has aborted, and is answered NotApplied', async () => {
+    const database = await openDatabase({ dataDir: 'memory://' });
+    try {
+      const committer = new GroupCommitter(database.db, { concurrency: 1, maxBatch: 10 });
+      const aborted = AbortSignal.abort();
+      let ran = false;
+      await expect(committer.submit(1n, { run: async () => ((ran = true), 'ran'), signal: aborted })).rejects.toBeInstanceOf(NotApplied);
+      expect(ran).toBe(false);
+      let concluded = false;
+      const job = {
+        accountId: 'acc_none',
+        operation: { kind: 'upsert' as const, phone: '+447400999999', overrideLabels: false, inviteNewContacts: false },
+        added: new Map(),
+        conclude: () => {
+          concluded = true;
+          throw new Error('must not be concluded');
+        },
+      };
+      await expect(committer.submit(2n, { batched: job, signal: aborted })).rejects.toBeInstanceOf(NotApplied);
+      expect(concluded).toBe(false);
+    } finally {
+      await database.close();
     }
   });
 });

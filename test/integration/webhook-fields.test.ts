@@ -480,5 +480,84 @@ describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('invalid_payload');
     });
+
+    it('moves conversations another agent holds to the one named, and says applied', async () => {
+      const phone = uniquePhone();
+      const first = await addAgent(t, 'first@company.com');
+      const second = await addAgent(t, 'second@company.com');
+      const ids = await addConversations(t, phone, 2);
+      await postWebhook(t, { contact: { phone }, assignee: 'first@company.com' });
+      expect(await assigneesOf(t, ids)).toEqual([first, first]);
+      const moved = await postWebhook(t, { contact: { phone }, assignee: 'second@company.com' });
+      expect(moved.body).toMatchObject({ status: 'applied', assigned_conversations: 2 });
+      expect(await assigneesOf(t, ids)).toEqual([second, second]);
+    });
+
+    it('an assignment that changes only the conversations is applied, not unchanged', async () => {
+      const phone = uniquePhone();
+      await postWebhook(t, { contact: { phone } });
+      await addAgent(t, 'only@company.com');
+      await addConversations(t, phone, 1);
+      const res = await postWebhook(t, { contact: { phone }, assignee: 'only@company.com' });
+      expect(res.body).toMatchObject({ status: 'applied', assigned_conversations: 1 });
+    });
+  });
+
+  describe('what only a second delivery, or a boundary, shows', () => {
+    it('a top-level removeLabels beside contact removes them, in JSON and as a flat form field', async () => {
+      const phone = uniquePhone();
+      await postWebhook(t, { contact: { phone, labels: 'a, b, c' } });
+      const json = await postWebhook(t, { contact: { phone }, removeLabels: 'b' });
+      expect(json.body.contact.labels).toEqual(['a', 'c']);
+      const form = await t.app.request(`/webhooks/${t.account.webhookToken}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `phone=${encodeURIComponent(phone)}&removeLabels=c`,
+      });
+      expect(((await form.json()) as JsonBody).contact.labels).toEqual(['a']);
+      expect((await storedContact(t, phone))?.labels).toEqual(['a']);
+    });
+
+    it('a contact can reach exactly 100 labels by merging; the 101st is limit_exceeded', async () => {
+      const phone = uniquePhone();
+      await postWebhook(t, { contact: { phone, labels: Array.from({ length: 99 }, (_, i) => `l${i}`) } });
+      const hundredth = await postWebhook(t, { contact: { phone, labels: 'l99' } });
+      expect(hundredth.status).toBe(200);
+      expect(hundredth.body.contact.labels).toHaveLength(100);
+      const more = await postWebhook(t, { contact: { phone, labels: 'l100' } });
+      expect(more.status).toBe(422);
+      expect(more.body.code).toBe('limit_exceeded');
+    });
+
+    it('a delete counts each conversation once, whatever its messages', async () => {
+      const phone = uniquePhone();
+      await addConversations(t, phone, 2, 3);
+      await addConversations(t, phone, 1, 0);
+      const res = await postWebhook(t, { delete_contact: phone });
+      expect(res.body.deleted).toEqual({ contact: true, conversations: 3, messages: 6 });
+    });
+
+    it("a delete in one account leaves another account's stored answer for the same phone whole", async () => {
+      const other = await t.newAccount();
+      const phone = uniquePhone();
+      const payload = { contact: { phone, name: 'Theirs' } };
+      const headers = { 'idempotency-key': `theirs-${phone}` };
+      await postWebhook(t, payload, { token: other.webhookToken, headers });
+      await postWebhook(t, { contact: { phone, name: 'Ours' } });
+      expect((await postWebhook(t, { delete_contact: phone })).body.deleted.contact).toBe(true);
+      const again = await postWebhook(t, payload, { token: other.webhookToken, headers });
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body.contact).toMatchObject({ phone, name: 'Theirs' });
+    });
+
+    it('a later occurred_at that changes nothing answers unchanged and leaves updated_at', async () => {
+      const phone = uniquePhone();
+      await postWebhook(t, { contact: { phone, name: 'Same' }, occurred_at: '2026-01-01T00:00:00Z' });
+      const before = await findContact(t.database.db, t.account.id, phone);
+      await sleep(20);
+      const res = await postWebhook(t, { contact: { phone, name: 'Same' }, occurred_at: '2026-01-01T00:00:01Z' });
+      expect(res.body.status).toBe('unchanged');
+      expect((await findContact(t.database.db, t.account.id, phone))?.updatedAt).toEqual(before?.updatedAt);
+    });
   });
 });

@@ -19,6 +19,10 @@ describe('what a refused payload is told', () => {
   it.each([
     [{ enhanced_data: { Orders: [{ text: 'x', link: 'javascript:alert(1)' }] } }, 'contact.enhanced_data.Orders[0].link', /http\(s\):\/\/, mailto: or tel:/],
     [{ enhanced_data: [{ Orders: [{ text: 'x', link: 'data:text/html,x' }] }] }, 'contact.enhanced_data[0].Orders[0].link', /http\(s\):\/\/, mailto: or tel:/],
+    // An http(s) address later in the link does not make it one.
+    [{ enhanced_data: { Orders: [{ text: 'x', link: 'javascript:alert(1)//https://example.com' }] } }, 'contact.enhanced_data.Orders[0].link', /http\(s\):\/\/, mailto: or tel:/],
+    [{ enhanced_data: { Orders: [{ text: 'x', link: 'data:text/html,<b>https://example.com</b>' }] } }, 'contact.enhanced_data.Orders[0].link', /http\(s\):\/\/, mailto: or tel:/],
+    [{ enhanced_data: { Orders: [{ text: 'x', link: 'ftp://https://example.com' }] } }, 'contact.enhanced_data.Orders[0].link', /http\(s\):\/\/, mailto: or tel:/],
     [{ enhanced_data: { Orders: [{ description: 'no text' }] } }, 'contact.enhanced_data.Orders[0].text', /is required/],
     [{ enhanced_data: { Orders: [5] } }, 'contact.enhanced_data.Orders[0]', /must be an item/],
     [{ enhanced_data: { Orders: 'x' } }, 'contact.enhanced_data.Orders', /must be a list of items/],

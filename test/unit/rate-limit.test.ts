@@ -33,4 +33,12 @@ describe('RateLimiter', () => {
     limiter.take('a');
     expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 30 });
   });
+
+  it('refills to perMinute at most, however long the bucket was idle', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, () => now);
+    expect([limiter.take('a').ok, limiter.take('a').ok, limiter.take('a').ok]).toEqual([true, true, false]);
+    now += 60 * 60_000;
+    expect([limiter.take('a').ok, limiter.take('a').ok, limiter.take('a').ok]).toEqual([true, true, false]);
+  });
 });
