@@ -97,6 +97,25 @@ describe.each(testDatabases())('group commit on %s', (kind) => {
     } finally {
       await t.database.db.execute(sql`drop trigger fail_once on deliveries`);
     }
+
+    // A bulk group that fails as a whole is tried again line by line, in line order: lines for one
+    // phone tried side by side could commit in any order, and an older line end as the contact.
+    await t.database.db.execute(sql`alter sequence fail_once_seq restart`);
+    await t.database.db.execute(sql`create trigger fail_once after insert on deliveries referencing new table as inserted for each statement execute function fail_once()`);
+    try {
+      const phone = uniquePhone();
+      const before = t.parts.committer.stats.retriedAlone;
+      // Each line adds its label: a line's answer holds the labels of its own line and those before it, no other.
+      const body = Array.from({ length: 10 }, (_, i) => `${JSON.stringify({ contact: { phone, labels: `v${i}` } })}\n`).join('');
+      const res = await t.app.request(`/webhooks/${t.account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+      const lines = (await res.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+      const upTo = (i: number) => Array.from({ length: i + 1 }, (_, j) => `v${j}`);
+      expect(lines.slice(0, 10).map((line) => line.contact?.labels)).toEqual(Array.from({ length: 10 }, (_, i) => upTo(i)));
+      expect(t.parts.committer.stats.retriedAlone - before).toBe(10);
+      expect((await storedContact(t, phone))?.labels).toEqual(upTo(9));
+    } finally {
+      await t.database.db.execute(sql`drop trigger fail_once on deliveries`);
+    }
   });
 
   it('a delivery recorded again under its id keeps its first log row: no 500 for a duplicate id', async () => {
