@@ -143,8 +143,19 @@ const whenRefused: Partial<Record<number, string>> = {
   503: 'draining for shutdown, database unreachable, or backlog full; retry after Retry-After',
 };
 
+/**
+ * What Node refuses before any route sees the request, answered with the same body (see
+ * http/client-error.ts), and the code each carries: no route's code maps to these statuses.
+ */
+const refusedByNode: Partial<Record<number, string>> = {
+  408: 'the request line and headers did not all arrive within REQUEST_TIMEOUT_MS; the connection is closed',
+  431: 'the URL and headers are over 16 KiB (a GET delivery with a long query string: send it as a POST body)',
+};
+const NODE_CODES: Partial<Record<string, ErrorCode>> = { '408': 'unavailable', '431': 'payload_too_large' };
+
 /** Before its answer starts streaming, a bulk request is refused as a whole only for these; a bad line fails alone, in the answer. */
 const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => ({
+  ...refusedByNode,
   400: 'empty body',
   401: whenRefused[401],
   413: `a signed body over MAX_BULK_BYTES (${maxBulkBytes} bytes here), which is spooled to be verified before anything is applied`,
@@ -163,7 +174,8 @@ const replayed = { 'Idempotent-Replayed': { description: '`true` when this is th
 function errorResponses(refused: Partial<Record<number, string>>, { keyed = false } = {}) {
   return Object.fromEntries(
     Object.entries(refused).map(([status, detail]) => {
-      const codes = (Object.keys(codeToStatus) as ErrorCode[]).filter((code) => String(codeToStatus[code]) === status && !NOT_FROM_WEBHOOK.has(code));
+      const node = NODE_CODES[status];
+      const codes = node ? [node] : (Object.keys(codeToStatus) as ErrorCode[]).filter((code) => String(codeToStatus[code]) === status && !NOT_FROM_WEBHOOK.has(code));
       const headers = ['409', '429', '503'].includes(status) ? retryAfter : keyed && ['400', '422'].includes(status) ? replayed : undefined;
       return [
         status,
@@ -235,7 +247,7 @@ export function registerWebhookDocs(app: Pick<OpenAPIHono, 'openAPIRegistry'>, o
       headers: replayed,
       content: { 'application/json': { schema: WebhookResult } },
     },
-    ...errorResponses({ ...whenRefused, 413: `${whenRefused[413]} (${options.maxBodyBytes} bytes here)` }, { keyed: true }),
+    ...errorResponses({ ...whenRefused, ...refusedByNode, 413: `${whenRefused[413]} (${options.maxBodyBytes} bytes here)` }, { keyed: true }),
   };
   const common = { tags: ['webhooks'], security: [] };
   app.openAPIRegistry.registerPath({

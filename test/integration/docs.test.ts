@@ -18,7 +18,7 @@ function declaredApiRoutes(): string[] {
 
 /** The routes under /accounts take ADMIN_API_KEY; the others an account's key. */
 const isAdminRoute = (path: string) => /^\/api\/v1\/accounts(\/|$)/.test(path);
-const WEBHOOK_ERROR_STATUSES = ['400', '401', '409', '413', '415', '422', '429', '500', '503'];
+const WEBHOOK_ERROR_STATUSES = ['400', '401', '408', '409', '413', '415', '422', '429', '431', '500', '503'];
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
 /** As hono/html escapes text and attribute values. */
@@ -143,6 +143,9 @@ describe('OpenAPI document and reference page', () => {
       }
       expect(post.responses['422'].description).toMatch(/invalid_phone, unknown_assignee, external_id_taken, idempotency_key_reused, limit_exceeded/);
       for (const status of ['409', '429', '503']) expect(post.responses[status].headers).toHaveProperty('Retry-After');
+      // What Node refuses itself is documented with the code its body carries.
+      expect(post.responses['408'].description).toMatch(/^unavailable: .*REQUEST_TIMEOUT_MS/);
+      expect(post.responses['431'].description).toMatch(/^payload_too_large: .*16 KiB/);
       // A refusal is stored under its key too, and replayed as a success is.
       for (const status of ['200', '400', '422']) expect(post.responses[status].headers, status).toHaveProperty('Idempotent-Replayed');
       expect(post.security).toEqual([]);
@@ -160,7 +163,7 @@ describe('OpenAPI document and reference page', () => {
       expect(bulk.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'token', in: 'path', required: true })]));
       // Every name the route takes NDJSON under.
       expect(Object.keys(bulk.requestBody.content)).toEqual(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines', 'application/x-jsonlines']);
-      expect(Object.keys(bulk.responses).sort()).toEqual(['200', '400', '401', '413', '415', '429', '500', '503']);
+      expect(Object.keys(bulk.responses).sort()).toEqual(['200', '400', '401', '408', '413', '415', '429', '431', '500', '503']);
       expect(bulk.responses['200'].content['application/x-ndjson'].schema.anyOf).toEqual([{ $ref: schemaRef('WebhookBulkLine') }, { $ref: schemaRef('WebhookBulkSummary') }, { $ref: schemaRef('WebhookBulkEnd') }]);
       // The line that ends a request early is an error body: what the stalled-upload test receives.
       expect(doc.components.schemas.WebhookBulkEnd.required).toEqual(['error', 'code']);
