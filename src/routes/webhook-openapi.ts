@@ -1,4 +1,5 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
+import { MAX_HEADER_KIB, NODE_STATUS_CODES } from '../http/client-error.js';
 import { codeToStatus, type ErrorCode } from '../http/errors.js';
 import { SIGNATURE_TOLERANCE_SECONDS } from '../http/signature.js';
 import { IDEMPOTENCY_HOURS } from '../sync/idempotency.js';
@@ -143,15 +144,11 @@ const whenRefused: Partial<Record<number, string>> = {
   503: 'draining for shutdown, database unreachable, or backlog full; retry after Retry-After',
 };
 
-/**
- * What Node refuses before any route sees the request, answered with the same body (see
- * http/client-error.ts), and the code each carries: no route's code maps to these statuses.
- */
-const refusedByNode: Partial<Record<number, string>> = {
+/** What Node refuses before any route sees the request, answered with the same body (http/client-error.ts). */
+const refusedByNode: Record<keyof typeof NODE_STATUS_CODES, string> = {
   408: 'the request line and headers did not all arrive within REQUEST_TIMEOUT_MS; the connection is closed',
-  431: 'the URL and headers are over 16 KiB (a GET delivery with a long query string: send it as a POST body)',
+  431: `the URL and headers are over ${MAX_HEADER_KIB} KiB (a GET delivery with a long query string: send it as a POST body)`,
 };
-const NODE_CODES: Partial<Record<string, ErrorCode>> = { '408': 'unavailable', '431': 'payload_too_large' };
 
 /** Before its answer starts streaming, a bulk request is refused as a whole only for these; a bad line fails alone, in the answer. */
 const bulkRefused = (maxBulkBytes: number): Partial<Record<number, string>> => ({
@@ -174,7 +171,7 @@ const replayed = { 'Idempotent-Replayed': { description: '`true` when this is th
 function errorResponses(refused: Partial<Record<number, string>>, { keyed = false } = {}) {
   return Object.fromEntries(
     Object.entries(refused).map(([status, detail]) => {
-      const node = NODE_CODES[status];
+      const node = (NODE_STATUS_CODES as Partial<Record<string, ErrorCode>>)[status];
       const codes = node ? [node] : (Object.keys(codeToStatus) as ErrorCode[]).filter((code) => String(codeToStatus[code]) === status && !NOT_FROM_WEBHOOK.has(code));
       const headers = ['409', '429', '503'].includes(status) ? retryAfter : keyed && ['400', '422'].includes(status) ? replayed : undefined;
       return [
