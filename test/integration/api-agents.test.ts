@@ -110,8 +110,11 @@ describe.each(testDatabases())('API agents on %s', (kind) => {
     const account = await fresh();
     const put = await callApi(t, 'PUT', '/agents', { ...as(account), body: { email: 'put@company.com' } });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
     expect(put.body).toEqual({ error: 'PUT is not allowed here: use GET or POST', code: 'method_not_allowed' });
+    // HEAD, which Allow names, is answered as GET is, without a body.
+    const head = await callApi(t, 'HEAD', '/agents', as(account));
+    expect([head.status, head.body]).toEqual([200, null]);
     const get = await callApi(t, 'GET', '/agents/put%40company.com', as(account));
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('DELETE');
