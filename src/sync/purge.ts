@@ -1,5 +1,5 @@
 import { sql, type SQL } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
 import { rowsOf, type Db } from '../db/client.js';
 import { deliveries, idempotencyKeys, tombstones } from '../db/schema.js';
@@ -40,17 +40,23 @@ export function purgeStatements(at?: Date): Record<keyof PurgeCounts, SQL> {
   const now = at ? sql`${at.toISOString()}::timestamptz` : sql`now()`;
   const oldest = sql`${now} - ${sql.raw(`interval '${DELIVERY_RETENTION_DAYS} days'`)}`;
   return {
-    idempotencyKeys: sql`delete from ${idempotencyKeys} where ctid = any(${batchOf(idempotencyKeys, sql`${idempotencyKeys.expiresAt} <= ${now}`)})`,
-    tombstones: sql`delete from ${tombstones} where ctid = any(${batchOf(tombstones, sql`${tombstones.expiresAt} <= ${now}`)})`,
+    idempotencyKeys: sql`delete from ${idempotencyKeys} where ctid = any(${batchOf(idempotencyKeys, idempotencyKeys.expiresAt, sql`<= ${now}`)})`,
+    tombstones: sql`delete from ${tombstones} where ctid = any(${batchOf(tombstones, tombstones.expiresAt, sql`<= ${now}`)})`,
     // `payload is not null` lets the partial index on payload_expires_at find them.
     payloads: sql`update ${deliveries} set payload = null, payload_content_type = null, payload_expires_at = null, error_message = null
-      where ctid = any(${batchOf(deliveries, sql`${deliveries.payload} is not null and ${deliveries.payloadExpiresAt} <= ${now}`)})`,
-    deliveries: sql`delete from ${deliveries} where ctid = any(${batchOf(deliveries, sql`${deliveries.receivedAt} < ${oldest}`)})`,
+      where ctid = any(${batchOf(deliveries, deliveries.payloadExpiresAt, sql`<= ${now} and ${deliveries.payload} is not null`)})`,
+    deliveries: sql`delete from ${deliveries} where ctid = any(${batchOf(deliveries, deliveries.receivedAt, sql`< ${oldest}`)})`,
   };
 }
 
-/** Up to PURGE_BATCH rows `where` picks, skipping those a delivery holds locked. */
-const batchOf = (table: PgTable, where: SQL) => sql`array(select ctid from ${table} where ${where} limit ${PURGE_BATCH} for update skip locked)`;
+/**
+ * Up to PURGE_BATCH rows whose `column` meets `bound`, oldest first, skipping those a delivery
+ * holds locked. The order keeps the column's index the plan whatever the statistics say: without
+ * it, statistics not yet refreshed since the last purge (which still count the rows it deleted)
+ * had the planner read the whole delivery log at every run, to find nothing.
+ */
+const batchOf = (table: PgTable, column: PgColumn, bound: SQL) =>
+  sql`array(select ctid from ${table} where ${column} ${bound} order by ${column} limit ${PURGE_BATCH} for update skip locked)`;
 
 /** Runs `statement` until a batch comes back short; answers how many rows it changed in all. */
 async function inBatches(db: Db, statement: SQL): Promise<number> {
