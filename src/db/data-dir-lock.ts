@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -29,7 +29,8 @@ export class DataDirUnusable extends Error {
 /**
  * Makes the directory and any missing parent, one level at a time from the top: Node's recursive
  * mkdir never returns on a path the system refuses with ENOENT although its parent exists
- * (`/proc/x`). Then takes its lock (`lockDataDir`). An error of the file system says DATA_DIR.
+ * (`/proc/x`). Makes it private to this user (`makePrivate`), then takes its lock (`lockDataDir`).
+ * An error of the file system says DATA_DIR.
  */
 export async function openDataDir(dataDir: string): Promise<() => Promise<void>> {
   try {
@@ -37,11 +38,28 @@ export async function openDataDir(dataDir: string): Promise<() => Promise<void>>
     for (let dir = resolve(dataDir); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
     for (const dir of missing) mkdirSync(dir);
     if (!statSync(dataDir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    makePrivate(dataDir);
     return await lockDataDir(dataDir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (error instanceof DataDirInUse || typeof code !== 'string') throw error;
     throw new DataDirUnusable(dataDir, code);
+  }
+}
+
+/**
+ * PGlite writes the database's files readable and writable by everyone (0666, whatever the umask),
+ * secrets and contacts included: the directory is what keeps other users of the host out, so it is
+ * made 0700, as PostgreSQL requires of its own. A directory this user does not own, and so cannot
+ * close, is refused rather than used open. (Windows has no such modes.)
+ */
+function makePrivate(dataDir: string): void {
+  if (process.platform === 'win32' || (statSync(dataDir).mode & 0o077) === 0) return;
+  try {
+    chmodSync(dataDir, 0o700);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EPERM';
+    throw new DataDirUnusable(dataDir, `${code}: other users may read it, and it cannot be made private to this user`);
   }
 }
 

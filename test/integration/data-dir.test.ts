@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -42,6 +42,16 @@ describe('a PGlite DATA_DIR', () => {
       const opening = openDatabase({ dataDir });
       await expect(opening).rejects.toThrow(DataDirUnusable);
       await expect(opening).rejects.toThrow(`DATA_DIR ${dataDir} cannot be used (${code}): set DATA_DIR to a directory this user may create and write, or set DATABASE_URL`);
+    }
+  });
+
+  it.skipIf(process.platform === 'win32')('is private to its user, made so or made that way: PGlite writes its files open to everyone', async () => {
+    const made = join(newDir(), 'data');
+    const existing = newDir();
+    chmodSync(existing, 0o755);
+    for (const dataDir of [made, existing]) {
+      await (await openDatabase({ dataDir })).close();
+      expect((statSync(dataDir).mode & 0o777).toString(8), dataDir).toBe('700');
     }
   });
 
