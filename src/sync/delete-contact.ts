@@ -1,5 +1,5 @@
-import { count, eq, sql } from 'drizzle-orm';
-import type { Tx } from '../db/client.js';
+import { eq, sql } from 'drizzle-orm';
+import { rowsOf, type Tx } from '../db/client.js';
 import { findContact } from '../db/queries/contacts.js';
 import { contacts, conversations, messages, TOMBSTONE_TTL, tombstones } from '../db/schema.js';
 import type { DeleteOperation } from '../webhook/operation.js';
@@ -42,12 +42,8 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
   // Held until commit: a message being added (which holds its conversation FOR KEY SHARE) is
   // waited for and counted, and one added after finds its conversation gone. New conversations
   // wait on the phone's lock, which the caller holds.
-  await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.contactId, existing.id)).for('update');
-  const [counted] = await tx
-    .select({ conversations: sql<number>`count(distinct ${conversations.id})::int`, messages: count(messages.id) })
-    .from(conversations)
-    .leftJoin(messages, eq(messages.conversationId, conversations.id))
-    .where(eq(conversations.contactId, existing.id));
+  const locked = await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.contactId, existing.id)).for('update');
+  const [counted] = rowsOf<{ n: number }>(await tx.execute(messagesOfContact(existing.id)));
   // Conversations, messages and contact labels go with the contact (ON DELETE CASCADE).
   await tx.delete(contacts).where(eq(contacts.id, existing.id));
   // Stored idempotent answers would otherwise hand the deleted contact back for 72 hours.
@@ -55,7 +51,7 @@ export async function deleteContact(tx: Tx, accountId: string, op: DeleteOperati
   return {
     status: 'applied',
     found: true,
-    deleted: { contact: true, conversations: counted?.conversations ?? 0, messages: counted?.messages ?? 0 },
+    deleted: { contact: true, conversations: locked.length, messages: counted?.n ?? 0 },
   };
 }
 
@@ -64,3 +60,11 @@ function justAfter(last: Date | undefined): Date {
   const now = new Date();
   return last && last >= now ? new Date(last.getTime() + 1) : now;
 }
+
+/**
+ * How many messages a contact's conversations hold, counted through the messages' index on their
+ * conversation, one lookup per conversation: as a join, a contact of 10,000 conversations was
+ * planned as a read of every account's messages (1.2 s; exported for its plan's test).
+ */
+export const messagesOfContact = (contactId: number) =>
+  sql`select count(*)::int as n from ${messages} where ${messages.conversationId} = any(array(select ${conversations.id} from ${conversations} where ${conversations.contactId} = ${contactId}))`;
