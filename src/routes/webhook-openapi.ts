@@ -5,7 +5,7 @@ import { SIGNATURE_TOLERANCE_SECONDS } from '../http/signature.js';
 import { IDEMPOTENCY_HOURS } from '../sync/idempotency.js';
 import type { ContactSummary } from '../sync/upsert-contact.js';
 import type { SameKeys } from '../types.js';
-import { ContactPayload, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
+import { ContactPayload, MAX_CONTACT_DATA_BYTES, MAX_CUSTOM_ATTRIBUTES, MAX_LABEL_LENGTH, MAX_LABELS, MAX_LABELS_TEXT_LENGTH, MAX_SECTION_ITEMS, MAX_SECTIONS, WebhookPayload } from '../webhook/payload.js';
 import { ErrorSchema, RefusalWarnings, retryAfter } from './api/schemas.js';
 import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS, NDJSON_TYPES } from './bulk.js';
 
@@ -28,6 +28,9 @@ function described<S extends Record<string, z.ZodType>>(shape: S, notes: Notes<S
 
 const boolish = '`true`/`false`, `"true"`/`"false"` (any case), `1`/`0`';
 
+/** The limit enhanced data and custom attributes share on the contact. */
+const dataBudget = `Enhanced data and custom attributes together hold at most ${MAX_CONTACT_DATA_BYTES / 1024} KiB of JSON on the contact after merging (else 422 limit_exceeded, unless the delivery makes them smaller).`;
+
 const contactNotes: Notes<typeof ContactPayload.shape> = {
   phone: 'Required. Normalised to E.164; digits without `+` or `00` are read in the account’s region first. Not a valid number: 422 invalid_phone.',
   name: 'Sets the name; absent leaves it; `null` or `""` clears it.',
@@ -38,8 +41,8 @@ const contactNotes: Notes<typeof ContactPayload.shape> = {
   removeLabels: 'Like labels: these are removed, after any added.',
   enhanced_data:
     '`{ "Section": [item, …] }` or a list of such objects. A section sent replaces that section; `[]` removes it; sections not sent are kept. Links: http(s), mailto:, tel: or scheme-less (www.x.com); any other scheme is 400. ' +
-    `At most ${MAX_SECTIONS} sections with items (also on the contact after merging), and as many again sent as \`[]\` to remove them; titles of at most 200 characters, ${MAX_SECTION_ITEMS} items each.`,
-  custom_attributes: `Shallow merge; \`null\` removes the key. At most ${MAX_CUSTOM_ATTRIBUTES} keys with values (also on the contact after merging), and as many again sent as \`null\`; names of at most 100 characters; text values at most 1000 characters.`,
+    `At most ${MAX_SECTIONS} sections with items (also on the contact after merging), and as many again sent as \`[]\` to remove them; titles of at most 200 characters, ${MAX_SECTION_ITEMS} items each. ${dataBudget}`,
+  custom_attributes: `Shallow merge; \`null\` removes the key. At most ${MAX_CUSTOM_ATTRIBUTES} keys with values (also on the contact after merging), and as many again sent as \`null\`; names of at most 100 characters; text values at most 1000 characters. ${dataBudget}`,
 };
 
 const WebhookContact = z.object(described(ContactPayload.shape, contactNotes)).openapi('WebhookContact');

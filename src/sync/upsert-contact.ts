@@ -5,10 +5,10 @@ import { contactKey, labelsChange, loadContacts, writeContactLabelsBatch } from 
 import { findContactByExternalId, sectionsObject, type ContactRow } from '../db/queries/contacts.js';
 import { labelRowsFor, type LabelRow } from '../db/queries/labels.js';
 import { labelKey } from '../webhook/label-key.js';
-import { agents, contacts, conversations } from '../db/schema.js';
+import { agents, contacts, conversations, type CustomAttributes, type StoredSection } from '../db/schema.js';
 import type { UpsertOperation } from '../webhook/operation.js';
 import { Refusal } from '../webhook/refusal.js';
-import { MAX_LABELS, MAX_SECTIONS, MAX_CUSTOM_ATTRIBUTES } from '../webhook/payload.js';
+import { MAX_CONTACT_DATA_BYTES, MAX_CUSTOM_ATTRIBUTES, MAX_LABELS, MAX_SECTIONS } from '../webhook/payload.js';
 import { mergeAttributes, mergeLabels, mergeSections, sameJson } from './merge.js';
 import { isStale } from './staleness.js';
 
@@ -57,6 +57,7 @@ export function planUpsert(existing: ContactValues | undefined, currentLabels: L
   if (Object.keys(customAttributes).length > MAX_CUSTOM_ATTRIBUTES) {
     throw limit('contact.custom_attributes', `a contact can have at most ${MAX_CUSTOM_ATTRIBUTES} custom attributes`);
   }
+  if (op.enhancedData !== undefined || op.customAttributes !== undefined) checkDataSize(existing, enhancedData, customAttributes, op);
   const values: ContactValues = {
     name: op.name === undefined ? (existing?.name ?? null) : op.name,
     email: op.email === undefined ? (existing?.email ?? null) : op.email,
@@ -69,6 +70,23 @@ export function planUpsert(existing: ContactValues | undefined, currentLabels: L
   const labelsChanged = !sameJson(labels.map(labelKey), currentLabels.map((l) => l.key));
   return { values, labels, changed, labelsChanged };
 }
+
+/**
+ * Refuses a delivery that would take the contact's enhanced data and custom attributes past
+ * MAX_CONTACT_DATA_BYTES together, unless it makes them smaller than they are (a contact stored
+ * before the limit can still be trimmed).
+ */
+function checkDataSize(existing: ContactValues | undefined, enhancedData: StoredSection[], customAttributes: CustomAttributes, op: UpsertOperation): void {
+  const bytes = dataBytes(enhancedData, customAttributes);
+  if (bytes <= MAX_CONTACT_DATA_BYTES || (existing && bytes <= dataBytes(existing.enhancedData, existing.customAttributes))) return;
+  const kib = (n: number) => `${Math.ceil(n / 1024)} KiB`;
+  throw limit(
+    op.enhancedData !== undefined ? 'contact.enhanced_data' : 'contact.custom_attributes',
+    `a contact's enhanced data and custom attributes can hold at most ${kib(MAX_CONTACT_DATA_BYTES)} together (as JSON); this delivery would make them ${kib(bytes)}: remove sections or attributes (a section sent as [], an attribute as null), or send less`,
+  );
+}
+
+const dataBytes = (enhancedData: StoredSection[], customAttributes: CustomAttributes) => Buffer.byteLength(JSON.stringify([enhancedData, customAttributes]));
 
 /**
  * Upserts the contact and, with an assignee, assigns its conversations — in the caller's transaction,

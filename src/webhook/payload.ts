@@ -194,6 +194,14 @@ const EnhancedData = z
 
 export const MAX_CUSTOM_ATTRIBUTES = 100;
 
+/**
+ * What a contact's enhanced data and custom attributes may hold together, as JSON: as much as the
+ * largest delivery of the default body limit. The count limits alone let a contact grow, a
+ * delivery at a time, to some 17 MB, which every later delivery for its phone then read, wrote and
+ * answered (and kept, under an idempotency key): a 37-byte delivery cost 12 MB.
+ */
+export const MAX_CONTACT_DATA_BYTES = 256 * 1024;
+
 /** A number as it was sent: past 2^53 − 1 (a 64-bit id, say) JSON parsing has already changed its digits. */
 const ExactNumber = z.number().refine((n) => Math.abs(n) <= Number.MAX_SAFE_INTEGER, {
   error: 'is too large to keep exactly (past 2^53 − 1 a number has already lost digits when it is read): send it as text',

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, postWebhook, testDatabases, type JsonBody, type TestApp } from '../helpers/app.js';
+import { eq } from 'drizzle-orm';
 import { findContact } from '../../src/db/queries/contacts.js';
+import { contacts } from '../../src/db/schema.js';
 import { addAgent, addConversations, assigneesOf, storedContact, uniquePhone } from '../helpers/fixtures.js';
 import { sleep } from '../helpers/process.js';
 
@@ -527,6 +529,39 @@ describe.each(testDatabases())('SPEC §2.2 contact fields on %s', (kind) => {
       const more = await postWebhook(t, { contact: { phone, labels: 'l100' } });
       expect(more.status).toBe(422);
       expect(more.body.code).toBe('limit_exceeded');
+    });
+
+    it("a contact's enhanced data and custom attributes hold at most 256 KiB together; a delivery past it is limit_exceeded and changes nothing", async () => {
+      const phone = uniquePhone();
+      // About 62 KB a section: four fit, a fifth would not.
+      const section = Array.from({ length: 40 }, () => ({ text: longText(500), description: longText(1000) }));
+      for (let i = 0; i < 4; i++) expect((await postWebhook(t, contact(phone, { enhanced_data: { [`S${i}`]: section } }))).status).toBe(200);
+      const fifth = await postWebhook(t, contact(phone, { name: 'Fifth', enhanced_data: { S4: section } }));
+      expect(fifth.status).toBe(422);
+      expect(fifth.body).toMatchObject({ code: 'limit_exceeded', issues: [{ path: 'contact.enhanced_data' }] });
+      expect(fifth.body.error).toMatch(/^a contact's enhanced data and custom attributes can hold at most 256 KiB together \(as JSON\); this delivery would make them (2[6-9]\d|3\d\d) KiB: remove sections or attributes/);
+      const attributesPast = await postWebhook(t, contact(phone, { custom_attributes: attributes('a', 20, longText(1000)) }));
+      expect(attributesPast.body).toMatchObject({ code: 'limit_exceeded', issues: [{ path: 'contact.custom_attributes' }] });
+      const stored = await storedContact(t, phone);
+      expect([stored?.name, Object.keys(stored?.enhanced_data ?? {}), stored?.custom_attributes]).toEqual([null, ['S0', 'S1', 'S2', 'S3'], {}]);
+      // Room made, the same delivery fits.
+      expect((await postWebhook(t, contact(phone, { enhanced_data: { S0: [] } }))).status).toBe(200);
+      expect((await postWebhook(t, contact(phone, { name: 'Fifth', enhanced_data: { S4: section } }))).status).toBe(200);
+    });
+
+    it('a contact stored past that limit before it existed takes deliveries that leave it no larger', async () => {
+      const phone = uniquePhone();
+      await postWebhook(t, contact(phone, { name: 'Old' }));
+      const section = Array.from({ length: 40 }, () => ({ text: longText(500), description: longText(1000) }));
+      const big = Array.from({ length: 6 }, (_, i) => ({ title: `S${i}`, items: section }));
+      await t.database.db.update(contacts).set({ enhancedData: big }).where(eq(contacts.phone, phone));
+      const labelled = await postWebhook(t, contact(phone, { labels: 'vip' }));
+      expect(labelled.status).toBe(200);
+      const trimmed = await postWebhook(t, contact(phone, { enhanced_data: { S0: [{ text: 'short' }] } }));
+      expect(trimmed.status).toBe(200);
+      const grown = await postWebhook(t, contact(phone, { enhanced_data: { S0: section, S6: [{ text: 'more' }] } }));
+      expect(grown.body.code).toBe('limit_exceeded');
+      expect((await storedContact(t, phone))?.enhanced_data.S0).toEqual([{ text: 'short' }]);
     });
 
     it('a delete counts each conversation once, whatever its messages', async () => {
