@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { stream } from 'hono/streaming';
 import type { StreamingApi } from 'hono/utils/stream';
 import type { Db } from '../db/client.js';
-import type { WebhookAccount } from '../db/queries/accounts.js';
+import { findAccountByWebhookToken, type WebhookAccount } from '../db/queries/accounts.js';
 import { authenticateWebhook, type WebhookEnv } from '../http/webhook-auth.js';
 import { ApiError, internalError } from '../http/errors.js';
 import { answerFor } from '../http/on-error.js';
@@ -30,6 +30,8 @@ export const MAX_BULK_REQUESTS = 16;
 export const MAX_BULK_REQUESTS_PER_ACCOUNT = 2;
 /** Signed bulk requests being spooled to disk at once (each up to MAX_BULK_BYTES) before their signature is checked. */
 export const MAX_BULK_SPOOLS = 4;
+/** How often an open bulk request checks that the credentials it came with still hold. */
+export const CREDENTIALS_RECHECK_MS = 1000;
 
 /**
  * `POST /webhooks/{token}/bulk`: NDJSON in, one result per line out in line order, then a summary.
@@ -107,7 +109,8 @@ export function bulkRoutes(deps: {
       const write = (text: string) => writeWithin(out, text, deps.idleMs, cutOff);
       const summary: BulkSummary = { lines: 0, applied: 0, unchanged: 0, stale: 0, failed: 0 };
       try {
-        for await (const results of applyBulk(deps.deliverer, account, readNdjsonLines(source, deps.maxLineBytes), deps.maxLineBytes, budget)) {
+        const lines = whileAdmitted(readNdjsonLines(source, deps.maxLineBytes), deps.lookups, c.req.param('token'), account);
+        for await (const results of applyBulk(deps.deliverer, account, lines, deps.maxLineBytes, budget)) {
           let chunk = '';
           for (const result of results) {
             summarise(summary, result);
@@ -138,6 +141,29 @@ export function bulkRoutes(deps: {
 }
 
 class AnswerNotRead extends Error {}
+
+/**
+ * The lines, as long as the request's credentials hold, checked again at most every
+ * CREDENTIALS_RECHECK_MS: an upload kept open (a line now and then) past a rotation of its token,
+ * the answer to a leaked URL, or past the account's first signing secret when it was not signed,
+ * stops at its next line with an `unauthorized` error line in place of the summary. The lines
+ * answered before it were applied.
+ */
+async function* whileAdmitted<T>(lines: AsyncIterable<T>, lookups: Db, token: string, admitted: WebhookAccount): AsyncGenerator<T> {
+  let checkAt = performance.now() + CREDENTIALS_RECHECK_MS;
+  for await (const line of lines) {
+    if (performance.now() >= checkAt) {
+      const now = await findAccountByWebhookToken(lookups, token);
+      const unsent = 'the lines answered above were applied, the rest was not read';
+      if (now?.id !== admitted.id) throw new ApiError('unauthorized', `the webhook token was rotated while this upload was open: ${unsent}; send it to the new webhook URL`);
+      if (admitted.signingSecrets.length === 0 && now.signingSecrets.length > 0) {
+        throw new ApiError('unauthorized', `the account requires signatures since this upload began: ${unsent}; send it signed`);
+      }
+      checkAt = performance.now() + CREDENTIALS_RECHECK_MS;
+    }
+    yield line;
+  }
+}
 
 /** The error line that takes the summary's place when reading the upload failed part-way. */
 function brokenOff(error: Error): ApiError {

@@ -7,7 +7,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/client.js';
 import { createAccount } from '../../src/db/queries/accounts.js';
-import { MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from '../../src/routes/bulk.js';
+import { CREDENTIALS_RECHECK_MS, MAX_BULK_REQUESTS, MAX_BULK_REQUESTS_PER_ACCOUNT, MAX_BULK_SPOOLS } from '../../src/routes/bulk.js';
 import { AheadBudget, applyBulk, Signal } from '../../src/sync/bulk.js';
 import { Deliverer, type DeliveryObserver } from '../../src/sync/deliver.js';
 import type { NdjsonLine } from '../../src/webhook/ndjson.js';
@@ -187,6 +187,34 @@ describe.each(testDatabases())('SPEC §2.7 bulk on %s', (kind) => {
     const res = await fetch(`${base}${path(t)}`, { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify({ contact: { phone } }) });
     expect(res.status).toBe(status);
     expect(await storedContact(t, phone)).toBeNull();
+  });
+
+  it.each([
+    ['its token is rotated', '/account/webhook-token/rotate', /^the webhook token was rotated while this upload was open: the lines answered above were applied, the rest was not read/],
+    ['its account adds a first signing secret', '/account/signing-secrets', /^the account requires signatures since this upload began: the lines answered above were applied/],
+  ])('an upload kept open after %s stops at its next line with an unauthorized line, its earlier lines applied', async (_name, change, error) => {
+    const account = await t.newAccount();
+    const phone = uniquePhone();
+    const encoder = new TextEncoder();
+    let upload!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({ start: (controller) => void (upload = controller) });
+    const send = (labels: string) => upload.enqueue(encoder.encode(`${JSON.stringify({ contact: { phone, labels } })}\n`));
+    send('before');
+    const res = await fetch(`${base}/webhooks/${account.webhookToken}/bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, duplex: 'half' } as RequestInit);
+    const answer = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let first = '';
+    while (!first.includes('\n')) first += (await answer.read()).value;
+    expect(JSON.parse(first)).toMatchObject({ line: 1, status: 'applied' });
+    expect((await callApi(t, 'POST', change, { key: account.apiKey })).status).toBeLessThan(300);
+    await sleep(CREDENTIALS_RECHECK_MS + 100);
+    send('after');
+    upload.close();
+    let rest = '';
+    for (let part = await answer.read(); !part.done; part = await answer.read()) rest += part.value;
+    const lines = rest.trim().split('\n').map((line) => JSON.parse(line) as Line);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ code: 'unauthorized', error: expect.stringMatching(error) });
+    expect((await storedContact(t, phone, account.id))?.labels).toEqual(['before']);
   });
 
   it('with signing secrets, the whole body must be signed; a bad signature applies nothing', async () => {
