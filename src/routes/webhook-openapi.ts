@@ -233,7 +233,7 @@ const BulkSummary = z
 
 const BulkEnd = ErrorSchema.openapi('WebhookBulkEnd', {
   description:
-    'The last line of a request that ended early, in place of the summary: code unavailable when the upload sent nothing for REQUEST_TIMEOUT_MS and was cut off, internal when it broke off. ' +
+    'The last line of a request that ended early, in place of the summary: code unavailable when the upload sent nothing for REQUEST_TIMEOUT_MS and was cut off, unauthorized when its token was rotated (or the account added its first signing secret, the upload unsigned) while it was open, internal when it broke off. ' +
     'The lines answered before it were applied; send the rest again.',
 });
 
