@@ -153,8 +153,10 @@ async function* whileAdmitted<T>(lines: AsyncIterable<T>, lookups: Db, token: st
   let checkAt = performance.now() + CREDENTIALS_RECHECK_MS;
   for await (const line of lines) {
     if (performance.now() >= checkAt) {
-      const now = await findAccountByWebhookToken(lookups, token);
       const unsent = 'the lines answered above were applied, the rest was not read';
+      const now = await findAccountByWebhookToken(lookups, token).catch(() => {
+        throw new ApiError('unavailable', `the database could not be reached to check this upload's token: ${unsent}; send it again shortly`);
+      });
       if (now?.id !== admitted.id) throw new ApiError('unauthorized', `the webhook token was rotated while this upload was open: ${unsent}; send it to the new webhook URL`);
       if (admitted.signingSecrets.length === 0 && now.signingSecrets.length > 0) {
         throw new ApiError('unauthorized', `the account requires signatures since this upload began: ${unsent}; send it signed`);
