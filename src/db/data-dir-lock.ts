@@ -37,8 +37,9 @@ export async function openDataDir(dataDir: string): Promise<() => Promise<void>>
     const missing: string[] = [];
     for (let dir = resolve(dataDir); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
     for (const dir of missing) mkdirSync(dir);
-    if (!statSync(dataDir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    makePrivate(dataDir);
+    const stat = statSync(dataDir);
+    if (!stat.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    makePrivate(dataDir, stat.mode);
     return await lockDataDir(dataDir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -53,8 +54,8 @@ export async function openDataDir(dataDir: string): Promise<() => Promise<void>>
  * made 0700, as PostgreSQL requires of its own. A directory this user does not own, and so cannot
  * close, is refused rather than used open. (Windows has no such modes.)
  */
-function makePrivate(dataDir: string): void {
-  if (process.platform === 'win32' || (statSync(dataDir).mode & 0o077) === 0) return;
+function makePrivate(dataDir: string, mode: number): void {
+  if (process.platform === 'win32' || (mode & 0o077) === 0) return;
   try {
     chmodSync(dataDir, 0o700);
   } catch (error) {

@@ -3,6 +3,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchStatements } from '../../src/db/queries/contact-batch.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { planOf } from '../helpers/plans.js';
 
 /**
  * The batch statements are prepared: a connection plans each once and keeps that plan, which may
@@ -39,8 +40,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('plans of the batch statements, 
     await client.unsafe(`prepare ${name}(jsonb) as ${sql}`);
     try {
       // EXPLAIN takes no parameters: the JSON goes in as a literal.
-      const rows = await client.unsafe(`explain execute ${name}('${(params[0] as string).replaceAll("'", "''")}')`);
-      return rows.map((row) => row['QUERY PLAN'] as string).join('\n');
+      return await planOf(client, `execute ${name}('${(params[0] as string).replaceAll("'", "''")}')`);
     } finally {
       await client.unsafe(`deallocate ${name}`);
     }

@@ -2,6 +2,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contactIdsAbove, contactPage, SEARCH_WINDOW, searchFor } from '../../src/db/queries/contact-views.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { planOf } from '../helpers/plans.js';
 
 /**
  * A contact search is a substring match (ILIKE '%…%', LIKE for digits) on name, email, external id
@@ -32,7 +33,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('contact search indexes, on Post
     // external_id is left out: on an empty table the planner prefers reading the partial unique
     // b-tree of its non-null values whole, which any match implies; over many contacts it does not.
   ])('%s: %s is served by %s', async (_column, condition, index) => {
-    const plan = (await client.unsafe(`explain select id from contacts where ${condition}`)).map((row) => row['QUERY PLAN'] as string).join('\n');
+    const plan = await planOf(client, `select id from contacts where ${condition}`);
     expect(plan).toContain(`Bitmap Index Scan on ${index}`);
   });
 });
@@ -67,7 +68,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('contact list paging, on Postgre
     const db = t.database.db;
     const statement = cursor.above === undefined ? contactPage(db, t.account.id, { limit: 50, ...cursor }) : contactIdsAbove(db, t.account.id, { limit: 50 }, cursor.above);
     const { sql, params } = statement.toSQL();
-    const plan = (await client.unsafe(`explain ${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');
+    const plan = await planOf(client, sql, params);
     expect(plan).toContain('contacts_account_paging_idx');
   });
 });
@@ -97,7 +98,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('a search whose matches are all 
 
   const explain = async (statement: { toSQL(): { sql: string; params: unknown[] } }, analyze = false) => {
     const { sql, params } = statement.toSQL();
-    return (await client.unsafe(`explain ${analyze ? '(analyze) ' : ''}${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');
+    return planOf(client, sql, params, { analyze });
   };
 
   it('reads at most its window in id order', async () => {

@@ -3,6 +3,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messagesOfContact } from '../../src/sync/delete-contact.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { planOf } from '../helpers/plans.js';
 
 /**
  * A delete answers how many messages went with the contact. Counted as a join of its conversations
@@ -36,7 +37,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('a delete on PostgreSQL', () => 
 
   it("counts the contact's messages through the messages' index, not by reading them all", async () => {
     const { sql, params } = new PgDialect().sqlToQuery(messagesOfContact(contactId));
-    const plan = (await client.unsafe(`explain ${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');
+    const plan = await planOf(client, sql, params);
     expect(plan).toContain('messages_conversation_idx');
     expect(plan).not.toMatch(/Seq Scan on messages/);
     const [counted] = await client.unsafe(sql, params as never[]);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeExpired, purgeStatements } from '../../src/sync/purge.js';
 import { createTestApp, postWebhook, type TestApp } from '../helpers/app.js';
 import { uniquePhone } from '../helpers/fixtures.js';
+import { planOf } from '../helpers/plans.js';
 
 /**
  * The purge runs every 15 minutes over tables of millions of rows: each statement must find its
@@ -32,7 +33,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the purge on PostgreSQL', () =>
     ['deliveries', 'deliveries_received_idx'],
   ] as const)('%s: its rows are found through %s', async (name, index) => {
     const { sql, params } = dialect.sqlToQuery(purgeStatements(new Date())[name]);
-    const plan = (await client.unsafe(`explain ${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');
+    const plan = await planOf(client, sql, params);
     expect(plan).toContain(index);
     expect(plan).not.toMatch(/Seq Scan/);
   });
@@ -50,7 +51,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the purge on PostgreSQL', () =>
     const planner = postgres(t.databaseUrl!, { max: 1, onnotice: () => {} });
     try {
       const { sql, params } = dialect.sqlToQuery(purgeStatements(new Date()).deliveries);
-      const plan = (await planner.unsafe(`explain ${sql}`, params as never[])).map((row) => row['QUERY PLAN'] as string).join('\n');
+      const plan = await planOf(planner, sql, params);
       expect(plan).toContain('deliveries_received_idx');
       expect(plan).not.toMatch(/Seq Scan on deliveries/);
     } finally {
